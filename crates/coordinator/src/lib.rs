@@ -1,0 +1,3 @@
+//! op-coordinator: keeps exactly one OP Stack sequencer producing blocks.
+
+pub mod config;

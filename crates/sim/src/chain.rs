@@ -1,0 +1,674 @@
+//! A chain of simulated nodes: the sequencer loops, p2p gossip with latency, jitter and partitions,
+//! ancestor sync, and fault application.
+//!
+//! Lock order: a node's state lock, then the ledger's. No code path holds two nodes' locks.
+
+use crate::{
+    block::{Block, ChainParams},
+    error::SimError,
+    ledger::Ledger,
+    node::{NodeOptions, NodeState, Process},
+    store::ImportOutcome,
+};
+use opc_wire::sim::{FaultKind, FaultParams, FaultTarget, IsolateMode, LedgerEntry, MalformedMode};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use serde::{Deserialize, Serialize};
+use std::{
+    pin::pin,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::Duration,
+};
+use tokio::{sync::Notify, time::Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Blocks fetched per ancestor-sync round trip.
+const ANCESTORS_PER_REQUEST: usize = 64;
+/// Round trips one ancestor sync may take before giving up until the next gossip.
+const MAX_ANCESTOR_ROUNDS: usize = 64;
+/// Default size of a `malformed` reply with `huge_body`.
+pub const DEFAULT_HUGE_BODY_BYTES: u64 = 8 * 1024 * 1024;
+
+/// p2p gossip timing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GossipConfig {
+    /// One-way delay of every message.
+    pub latency_ms: u64,
+    /// Extra delay drawn uniformly from `0..=jitter_ms` per message.
+    pub jitter_ms: u64,
+}
+
+impl Default for GossipConfig {
+    fn default() -> Self {
+        Self { latency_ms: 20, jitter_ms: 10 }
+    }
+}
+
+/// Which RPC server of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    /// The consensus client's RPC.
+    OpNode,
+    /// The execution client's RPC.
+    OpGeth,
+}
+
+impl Service {
+    /// The path segment used in shared-port mode and in labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpNode => "op-node",
+            Self::OpGeth => "op-geth",
+        }
+    }
+}
+
+/// How an RPC server behaves right now, derived from the node's processes and faults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointBehaviour {
+    /// Connections refused (crashed, or isolated with `refuse`).
+    pub down: bool,
+    /// Connections accepted, never answered (hung, or isolated with `blackhole`).
+    pub hung: bool,
+    /// Added latency per reply.
+    pub latency_ms: u64,
+    /// Broken replies.
+    pub malformed: Option<(MalformedMode, u64)>,
+}
+
+/// One simulated sequencer node.
+#[derive(Debug)]
+pub struct Node {
+    /// Unique within the chain.
+    pub name: String,
+    /// Its op-node flags.
+    pub options: NodeOptions,
+    state: Mutex<NodeState>,
+    /// Woken on every state change the sequencer loop or a stop waiter cares about.
+    changed: Notify,
+}
+
+impl Node {
+    /// Locks the node's state.
+    pub fn lock(&self) -> MutexGuard<'_, NodeState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes the sequencer loop and anyone waiting for a seal to finish.
+    pub fn notify(&self) {
+        self.changed.notify_waiters();
+    }
+
+    /// Resolves at the next [`Node::notify`]; `enable` it before checking state.
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
+    }
+}
+
+#[derive(Debug)]
+struct Network {
+    /// Group id per node index; `None` when the network is whole.
+    groups: Option<Vec<usize>>,
+    rng: StdRng,
+}
+
+/// A chain: its nodes, p2p network and ledger.
+#[derive(Debug)]
+pub struct Chain {
+    /// Chain name, unique within a simulator.
+    pub name: String,
+    /// Consensus parameters.
+    pub params: ChainParams,
+    /// Gossip timing.
+    pub gossip: GossipConfig,
+    /// How long sealing one block takes; `admin_stopSequencer` waits for a seal in progress.
+    pub seal_ms: u64,
+    /// Ground truth, shared with every other chain of the simulator.
+    pub ledger: Ledger,
+    /// The nodes, by index.
+    pub nodes: Vec<Node>,
+    network: Mutex<Network>,
+}
+
+impl Chain {
+    /// A chain whose nodes all sit at genesis.
+    pub fn new(
+        name: String,
+        params: ChainParams,
+        gossip: GossipConfig,
+        seal_ms: u64,
+        ledger: Ledger,
+        nodes: Vec<(String, NodeOptions)>,
+        seed: u64,
+    ) -> Self {
+        let genesis = Arc::new(params.genesis());
+        let now = Instant::now();
+        let nodes: Vec<Node> = nodes
+            .into_iter()
+            .map(|(name, options)| {
+                let mut state = NodeState::new(genesis.clone(), &options, now);
+                state.next_seal_at = now + Duration::from_millis(params.block_time_ms);
+                Node { name, options, state: Mutex::new(state), changed: Notify::new() }
+            })
+            .collect();
+        for node in &nodes {
+            let state = node.lock();
+            if state.active {
+                ledger.record(LedgerEntry::Activated {
+                    chain: name.clone(),
+                    node: node.name.clone(),
+                    head: state.head().id(),
+                    cause: "started active (no --sequencer.stopped)".into(),
+                    t_ms: ledger.now_ms(),
+                });
+            }
+        }
+        let network = Mutex::new(Network { groups: None, rng: StdRng::seed_from_u64(seed) });
+        Self { name, params, gossip, seal_ms, ledger, nodes, network }
+    }
+
+    /// The index of the node called `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|node| node.name == name)
+    }
+
+    fn record(&self, entry: LedgerEntry) {
+        self.ledger.record(entry);
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.ledger.now_ms()
+    }
+
+    fn block_time(&self) -> Duration {
+        Duration::from_millis(self.params.block_time_ms)
+    }
+
+    /// Runs every node's sequencer loop until `cancel`.
+    pub fn spawn_sequencers(self: &Arc<Self>, cancel: &CancellationToken) {
+        for index in 0..self.nodes.len() {
+            tokio::spawn(self.clone().run_sequencer(index, cancel.clone()));
+        }
+    }
+
+    /// The sequencer loop of one node: while active, seal a block every block time on the head.
+    async fn run_sequencer(self: Arc<Self>, index: usize, cancel: CancellationToken) {
+        let node = &self.nodes[index];
+        loop {
+            let mut notified = pin!(node.changed.notified());
+            notified.as_mut().enable();
+            let wake_at = {
+                let state = node.lock();
+                state.can_seal().then_some(state.next_seal_at)
+            };
+            match wake_at {
+                None => tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = notified => continue,
+                },
+                Some(at) => tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = notified => continue,
+                    () = tokio::time::sleep_until(at) => {}
+                },
+            }
+            {
+                let mut state = node.lock();
+                if !state.can_seal() || Instant::now() < state.next_seal_at {
+                    continue;
+                }
+                state.sealing = true;
+            }
+            if self.seal_ms > 0 {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_millis(self.seal_ms)) => {}
+                }
+            }
+            let sealed = {
+                let mut state = node.lock();
+                state.sealing = false;
+                let sealed = state.can_seal().then(|| {
+                    let block = state.seal(&self.params, &node.name);
+                    self.record(LedgerEntry::Block {
+                        chain: self.name.clone(),
+                        producer: node.name.clone(),
+                        number: block.number,
+                        hash: block.hash,
+                        parent: block.parent_hash,
+                        t_ms: self.now_ms(),
+                    });
+                    block
+                });
+                let now = Instant::now();
+                state.next_seal_at += self.block_time();
+                if state.next_seal_at < now {
+                    // Fell behind (stall healed, slow machine): resume the cadence from now.
+                    state.next_seal_at = now;
+                }
+                sealed
+            };
+            node.notify();
+            if let Some(block) = sealed {
+                self.gossip(index, block);
+            }
+        }
+    }
+
+    /// Sends a sealed block to every peer, each after its own latency.
+    fn gossip(self: &Arc<Self>, from: usize, block: Arc<Block>) {
+        for to in (0..self.nodes.len()).filter(|to| *to != from) {
+            let delay = self.message_delay();
+            let chain = self.clone();
+            let block = block.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                chain.deliver(from, to, block).await;
+            });
+        }
+    }
+
+    fn message_delay(&self) -> Duration {
+        let jitter = if self.gossip.jitter_ms == 0 {
+            0
+        } else {
+            self.lock_network().rng.random_range(0..=self.gossip.jitter_ms)
+        };
+        Duration::from_millis(self.gossip.latency_ms + jitter)
+    }
+
+    fn lock_network(&self) -> MutexGuard<'_, Network> {
+        self.network.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// True when `a` and `b` can exchange p2p messages.
+    pub fn connected(&self, a: usize, b: usize) -> bool {
+        self.lock_network().groups.as_ref().is_none_or(|groups| groups[a] == groups[b])
+    }
+
+    async fn deliver(&self, from: usize, to: usize, block: Arc<Block>) {
+        if !self.connected(from, to) {
+            return;
+        }
+        let missing_parent = {
+            let mut state = self.nodes[to].lock();
+            if !state.can_import() {
+                return;
+            }
+            let imported = state.import(block.clone());
+            self.record_reorg(to, &imported.outcome, imported.head);
+            imported.outcome == ImportOutcome::MissingParent
+        };
+        if missing_parent {
+            self.sync_ancestors(from, to, block).await;
+        }
+    }
+
+    fn record_reorg(&self, index: usize, outcome: &ImportOutcome, new_head: opc_wire::BlockId) {
+        if let ImportOutcome::Reorged { old_head, dropped } = outcome {
+            self.record(LedgerEntry::Reorg {
+                chain: self.name.clone(),
+                node: self.nodes[index].name.clone(),
+                old_head: old_head.id(),
+                new_head,
+                depth: *dropped,
+                t_ms: self.now_ms(),
+            });
+        }
+    }
+
+    /// Fetches the ancestors of `tip` that `to` lacks from `from`, one round trip per batch, then
+    /// imports them oldest first. Gives up quietly when the peer becomes unreachable: the next
+    /// gossiped block retries.
+    async fn sync_ancestors(&self, from: usize, to: usize, tip: Arc<Block>) {
+        let mut fetched: Vec<Arc<Block>> = vec![tip];
+        for _ in 0..MAX_ANCESTOR_ROUNDS {
+            tokio::time::sleep(self.message_delay() * 2).await;
+            if !self.connected(from, to) {
+                return;
+            }
+            let Some(oldest) = fetched.first().cloned() else { return };
+            let batch = {
+                let peer = self.nodes[from].lock();
+                if !peer.can_serve_peers() {
+                    return;
+                }
+                peer.store.ancestors(oldest.parent_hash, ANCESTORS_PER_REQUEST, |_| false)
+            };
+            if batch.is_empty() {
+                return;
+            }
+            fetched.splice(0..0, batch);
+            let mut state = self.nodes[to].lock();
+            if !state.can_import() {
+                return;
+            }
+            // Import from the first fetched block whose parent this node knows.
+            let Some(start) = fetched.iter().position(|block| state.store.get(&block.parent_hash).is_some())
+            else {
+                continue;
+            };
+            for block in &fetched[start..] {
+                let imported = state.import(block.clone());
+                self.record_reorg(to, &imported.outcome, imported.head);
+            }
+            return;
+        }
+    }
+
+    /// Splits the p2p network into `groups` of node indices; unlisted nodes are alone. Empty heals.
+    pub fn partition(&self, groups: &[Vec<usize>]) {
+        let named: Vec<Vec<String>> = groups
+            .iter()
+            .map(|group| group.iter().map(|index| self.nodes[*index].name.clone()).collect())
+            .collect();
+        {
+            let mut network = self.lock_network();
+            if groups.is_empty() {
+                network.groups = None;
+            } else {
+                // Unlisted nodes get group ids past the listed ones: each is alone.
+                let mut ids: Vec<usize> = (groups.len()..groups.len() + self.nodes.len()).collect();
+                for (group_id, group) in groups.iter().enumerate() {
+                    for index in group {
+                        ids[*index] = group_id;
+                    }
+                }
+                network.groups = Some(ids);
+            }
+        }
+        self.record(LedgerEntry::Partition { chain: self.name.clone(), groups: named, t_ms: self.now_ms() });
+    }
+
+    /// Applies a fault to node `index`.
+    pub fn apply_fault(&self, index: usize, kind: FaultKind, params: FaultParams) -> Result<(), SimError> {
+        validate_params(kind, &params)?;
+        let node = &self.nodes[index];
+        let target = params.target.unwrap_or_default();
+        let now = Instant::now();
+        {
+            let mut state = node.lock();
+            match kind {
+                FaultKind::Crash => {
+                    if target.hits_op_node() && state.op_node != Process::Down {
+                        state.op_node = Process::Down;
+                        state.sealing = false;
+                        self.deactivate(index, &mut state, "op-node crashed");
+                    }
+                    if target.hits_op_geth() {
+                        state.op_geth = Process::Down;
+                    }
+                }
+                FaultKind::Hang => {
+                    if target.hits_op_node() && state.op_node == Process::Up {
+                        state.op_node = Process::Frozen;
+                    }
+                    if target.hits_op_geth() && state.op_geth == Process::Up {
+                        state.op_geth = Process::Frozen;
+                    }
+                }
+                FaultKind::ExecutionLag => state.execution_lag = true,
+                FaultKind::Stall => state.stalled = true,
+                FaultKind::Slow | FaultKind::Malformed | FaultKind::Isolate => {}
+                FaultKind::StartSequencer => {
+                    if !node.options.sequencer_enabled {
+                        return Err(SimError::BadFault(format!(
+                            "{} is not sequencer-enabled; start_sequencer needs a sequencer",
+                            node.name
+                        )));
+                    }
+                    if state.op_node != Process::Up || state.active {
+                        return Err(SimError::BadFault(format!(
+                            "{} cannot be started: its op-node is {:?} and active = {}",
+                            node.name, state.op_node, state.active
+                        )));
+                    }
+                    state.active = true;
+                    state.next_seal_at = now;
+                    self.record(LedgerEntry::Activated {
+                        chain: self.name.clone(),
+                        node: node.name.clone(),
+                        head: state.head().id(),
+                        cause: "started behind the coordinator's back".into(),
+                        t_ms: self.now_ms(),
+                    });
+                }
+                FaultKind::StopSequencer => {
+                    if !state.active {
+                        return Err(SimError::BadFault(format!("{} is not active", node.name)));
+                    }
+                    self.deactivate(index, &mut state, "stopped behind the coordinator's back");
+                }
+            }
+            if !matches!(kind, FaultKind::StartSequencer | FaultKind::StopSequencer) {
+                let merged = merge_params(state.faults.get(&kind), params.clone());
+                state.faults.insert(kind, merged);
+            }
+        }
+        node.notify();
+        self.record(LedgerEntry::Fault {
+            chain: self.name.clone(),
+            node: node.name.clone(),
+            kind,
+            params,
+            t_ms: self.now_ms(),
+        });
+        Ok(())
+    }
+
+    /// Heals one kind of fault (or every fault) on node `index`.
+    pub fn heal(&self, index: usize, kind: Option<FaultKind>) {
+        let node = &self.nodes[index];
+        let now = Instant::now();
+        {
+            let mut state = node.lock();
+            let kinds: Vec<FaultKind> = match kind {
+                Some(kind) => state.faults.contains_key(&kind).then_some(kind).into_iter().collect(),
+                None => state.faults.keys().copied().collect(),
+            };
+            for kind in kinds {
+                let Some(params) = state.faults.remove(&kind) else { continue };
+                let target = params.target.unwrap_or_default();
+                match kind {
+                    FaultKind::Crash => {
+                        if target.hits_op_geth() {
+                            state.op_geth = Process::Up;
+                            state.follow_execution();
+                        }
+                        if target.hits_op_node() && state.op_node == Process::Down {
+                            self.restart_op_node(index, &mut state, now);
+                        }
+                    }
+                    FaultKind::Hang => {
+                        if target.hits_op_geth() && state.op_geth == Process::Frozen {
+                            state.op_geth = Process::Up;
+                        }
+                        if target.hits_op_node() && state.op_node == Process::Frozen {
+                            state.op_node = Process::Up;
+                            let resume_at = now + self.block_time();
+                            if !params.seal_on_resume.unwrap_or(false) && state.next_seal_at < resume_at {
+                                state.next_seal_at = resume_at;
+                            }
+                        }
+                    }
+                    FaultKind::ExecutionLag => {
+                        state.execution_lag = false;
+                        state.follow_execution();
+                    }
+                    FaultKind::Stall => state.stalled = false,
+                    _ => {}
+                }
+            }
+        }
+        node.notify();
+        self.record(LedgerEntry::Heal {
+            chain: self.name.clone(),
+            node: node.name.clone(),
+            kind,
+            t_ms: self.now_ms(),
+        });
+    }
+
+    /// op-node comes back with its chain kept, stopped or active per its flags.
+    fn restart_op_node(&self, index: usize, state: &mut NodeState, now: Instant) {
+        let node = &self.nodes[index];
+        state.op_node = Process::Up;
+        let (active, cause) = match (node.options.persist_admin_state, state.admin_state) {
+            (true, Some(active)) => (active, "restarted with persisted admin state (--rpc.admin-state)"),
+            _ => (node.options.start_active, "restarted without --sequencer.stopped"),
+        };
+        state.active = active && node.options.sequencer_enabled;
+        let init = Duration::from_millis(node.options.engine_init_ms);
+        state.engine_ready_at = Some(now + init);
+        state.next_seal_at = now + self.block_time();
+        if state.active {
+            self.record(LedgerEntry::Activated {
+                chain: self.name.clone(),
+                node: node.name.clone(),
+                head: state.head().id(),
+                cause: cause.into(),
+                t_ms: self.now_ms(),
+            });
+        }
+    }
+
+    /// Marks node `index` inactive and records why. No-op when it was not active.
+    pub fn deactivate(&self, index: usize, state: &mut NodeState, cause: &str) {
+        if !state.active {
+            return;
+        }
+        state.active = false;
+        self.record(LedgerEntry::Deactivated {
+            chain: self.name.clone(),
+            node: self.nodes[index].name.clone(),
+            head: state.head().id(),
+            cause: cause.into(),
+            t_ms: self.now_ms(),
+        });
+    }
+
+    /// Records that node `index` became active through `admin_startSequencer`.
+    pub fn record_activated(&self, index: usize, state: &NodeState, cause: &str) {
+        self.record(LedgerEntry::Activated {
+            chain: self.name.clone(),
+            node: self.nodes[index].name.clone(),
+            head: state.head().id(),
+            cause: cause.into(),
+            t_ms: self.now_ms(),
+        });
+    }
+
+    /// How node `index`'s `service` RPC server should behave now.
+    pub fn endpoint_behaviour(&self, index: usize, service: Service) -> EndpointBehaviour {
+        let state = self.nodes[index].lock();
+        let process = match service {
+            Service::OpNode => state.op_node,
+            Service::OpGeth => state.op_geth,
+        };
+        let hits = |params: &FaultParams| {
+            let target = params.target.unwrap_or_default();
+            match service {
+                Service::OpNode => target.hits_op_node(),
+                Service::OpGeth => target.hits_op_geth(),
+            }
+        };
+        let isolate = state
+            .faults
+            .get(&FaultKind::Isolate)
+            .map(|params| parse_isolate(params.mode.as_deref()).unwrap_or_default());
+        let latency_ms = state
+            .faults
+            .get(&FaultKind::Slow)
+            .filter(|params| hits(params))
+            .and_then(|params| params.latency_ms)
+            .unwrap_or(0);
+        let malformed = state.faults.get(&FaultKind::Malformed).filter(|params| hits(params)).map(|params| {
+            (
+                parse_malformed(params.mode.as_deref()).unwrap_or_default(),
+                params.size_bytes.unwrap_or(DEFAULT_HUGE_BODY_BYTES),
+            )
+        });
+        EndpointBehaviour {
+            down: process == Process::Down || isolate == Some(IsolateMode::Refuse),
+            hung: process == Process::Frozen || isolate == Some(IsolateMode::Blackhole),
+            latency_ms,
+            malformed,
+        }
+    }
+}
+
+fn merge_params(old: Option<&FaultParams>, mut new: FaultParams) -> FaultParams {
+    // A second crash or hang of the other process widens the target instead of replacing it.
+    if let (Some(old), Some(new_target)) = (old, new.target)
+        && old.target.unwrap_or_default() != new_target
+    {
+        new.target = Some(FaultTarget::Both);
+    }
+    new
+}
+
+fn parse_malformed(mode: Option<&str>) -> Result<MalformedMode, SimError> {
+    match mode {
+        None | Some("invalid_json") => Ok(MalformedMode::InvalidJson),
+        Some("wrong_types") => Ok(MalformedMode::WrongTypes),
+        Some("huge_body") => Ok(MalformedMode::HugeBody),
+        Some(other) => Err(SimError::BadFault(format!(
+            "malformed: unknown mode {other:?}; expected invalid_json, wrong_types or huge_body"
+        ))),
+    }
+}
+
+fn parse_isolate(mode: Option<&str>) -> Result<IsolateMode, SimError> {
+    match mode {
+        None | Some("refuse") => Ok(IsolateMode::Refuse),
+        Some("blackhole") => Ok(IsolateMode::Blackhole),
+        Some(other) => {
+            Err(SimError::BadFault(format!("isolate: unknown mode {other:?}; expected refuse or blackhole")))
+        }
+    }
+}
+
+/// Rejects parameters that do not apply to `kind`, naming the offending one.
+fn validate_params(kind: FaultKind, params: &FaultParams) -> Result<(), SimError> {
+    let given = [
+        ("target", params.target.is_some()),
+        ("latency_ms", params.latency_ms.is_some()),
+        ("mode", params.mode.is_some()),
+        ("size_bytes", params.size_bytes.is_some()),
+        ("seal_on_resume", params.seal_on_resume.is_some()),
+    ];
+    let allowed: &[&str] = match kind {
+        FaultKind::Crash => &["target"],
+        FaultKind::Hang => &["target", "seal_on_resume"],
+        FaultKind::Slow => &["target", "latency_ms"],
+        FaultKind::Malformed => &["target", "mode", "size_bytes"],
+        FaultKind::Isolate => &["mode"],
+        FaultKind::Stall | FaultKind::ExecutionLag | FaultKind::StartSequencer | FaultKind::StopSequencer => {
+            &[]
+        }
+    };
+    for (name, present) in given {
+        if present && !allowed.contains(&name) {
+            let accepted = if allowed.is_empty() { "none".to_owned() } else { allowed.join(", ") };
+            return Err(SimError::BadFault(format!(
+                "{kind}: parameter {name} does not apply (accepted: {accepted})"
+            )));
+        }
+    }
+    match kind {
+        FaultKind::Slow if params.latency_ms.is_none() => {
+            Err(SimError::BadFault("slow: latency_ms is required".into()))
+        }
+        FaultKind::Malformed => {
+            let mode = parse_malformed(params.mode.as_deref())?;
+            if params.size_bytes.is_some() && mode != MalformedMode::HugeBody {
+                return Err(SimError::BadFault(
+                    "malformed: size_bytes applies only to mode huge_body".into(),
+                ));
+            }
+            Ok(())
+        }
+        FaultKind::Isolate => parse_isolate(params.mode.as_deref()).map(|_| ()),
+        _ => Ok(()),
+    }
+}

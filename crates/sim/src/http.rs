@@ -1,0 +1,318 @@
+//! Real HTTP JSON-RPC servers for simulated nodes, with faults applied at the transport.
+//!
+//! Each node exposes two servers (op-node and op-geth). In per-port mode every server owns a
+//! listener on its own port: a crash drops the listener and every open connection, so clients get
+//! "connection refused" exactly as from a dead process, and a restart binds the same port again.
+//! In shared-port mode one listener routes `/CHAIN/NODE/op-node` paths to many servers; a crashed
+//! server then closes the connection without answering (a refused connection cannot be emulated
+//! per path).
+//!
+//! Method dispatch goes through jsonrpsee's [`Methods`], so the replies are jsonrpsee's own
+//! encoding of the trait implementations; unknown methods get geth's `-32601` message.
+
+use crate::{chain::EndpointBehaviour, error::SimError};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::{Method, Request, Response, StatusCode, body::Incoming, header, service::service_fn};
+use hyper_util::rt::TokioIo;
+use jsonrpsee::Methods;
+use opc_wire::{op_node_errors, sim::MalformedMode};
+use serde_json::{Value, json};
+use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::watch,
+};
+use tokio_util::sync::CancellationToken;
+
+/// Largest request body a server reads.
+const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+
+/// The connection is to be closed without a reply.
+#[derive(Debug)]
+pub struct Closed;
+
+impl std::fmt::Display for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("server is down")
+    }
+}
+
+impl std::error::Error for Closed {}
+
+/// One JSON-RPC server (a node's op-node or op-geth, or the control API).
+#[derive(Debug)]
+pub struct Endpoint {
+    /// `CHAIN/NODE/op-node`, for logs.
+    pub label: String,
+    methods: Methods,
+    behaviour: watch::Sender<EndpointBehaviour>,
+}
+
+impl Endpoint {
+    /// A healthy server answering `methods`.
+    pub fn new(label: String, methods: Methods) -> Arc<Self> {
+        Arc::new(Self { label, methods, behaviour: watch::Sender::new(EndpointBehaviour::default()) })
+    }
+
+    /// Applies a new behaviour; hung requests are released when it stops hanging.
+    pub fn set_behaviour(&self, behaviour: EndpointBehaviour) {
+        self.behaviour.send_if_modified(|current| {
+            let changed = *current != behaviour;
+            *current = behaviour;
+            changed
+        });
+    }
+
+    /// The behaviour in force.
+    pub fn behaviour(&self) -> EndpointBehaviour {
+        *self.behaviour.borrow()
+    }
+
+    /// Answers one HTTP request, or asks for the connection to be closed.
+    pub async fn handle(&self, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Closed> {
+        let mut behaviour_rx = self.behaviour.subscribe();
+        // A hung process accepts the request and sits on it until it resumes (or dies).
+        let behaviour = loop {
+            let behaviour = *behaviour_rx.borrow_and_update();
+            if behaviour.down {
+                return Err(Closed);
+            }
+            if !behaviour.hung {
+                break behaviour;
+            }
+            if behaviour_rx.changed().await.is_err() {
+                return Err(Closed);
+            }
+        };
+        if request.method() != Method::POST {
+            return Ok(plain(StatusCode::METHOD_NOT_ALLOWED, "JSON-RPC over HTTP POST only\n"));
+        }
+        let body = match Limited::new(request.into_body(), MAX_REQUEST_BYTES).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => return Ok(plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n")),
+        };
+        if behaviour.latency_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(behaviour.latency_ms)).await;
+        }
+        let mut reply = dispatch(&self.methods, &body).await;
+        if let Some((mode, size_bytes)) = behaviour.malformed {
+            reply = malform(&reply, mode, size_bytes);
+        }
+        Ok(Response::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(reply)))
+            .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "response build failed\n")))
+    }
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = status;
+    response
+}
+
+fn error_reply(id: &Value, code: i32, message: &str) -> String {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}).to_string()
+}
+
+/// Dispatches a JSON-RPC request or batch to `methods`.
+pub async fn dispatch(methods: &Methods, body: &[u8]) -> String {
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+        return error_reply(&Value::Null, -32700, "parse error");
+    };
+    match request {
+        Value::Array(items) if !items.is_empty() => {
+            let mut replies = Vec::with_capacity(items.len());
+            for item in items {
+                replies.push(dispatch_one(methods, item).await);
+            }
+            format!("[{}]", replies.join(","))
+        }
+        Value::Object(_) => dispatch_one(methods, request).await,
+        _ => error_reply(&Value::Null, -32600, "invalid request"),
+    }
+}
+
+async fn dispatch_one(methods: &Methods, request: Value) -> String {
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    let Some(method) = request.get("method").and_then(Value::as_str) else {
+        return error_reply(&id, -32600, "invalid request: no method");
+    };
+    if methods.method(method).is_none() {
+        let message = op_node_errors::method_not_available(method);
+        return error_reply(&id, op_node_errors::METHOD_NOT_FOUND_CODE, &message);
+    }
+    match methods.raw_json_request(&request.to_string(), 1).await {
+        Ok((reply, _subscriptions)) => reply.get().to_owned(),
+        Err(err) => error_reply(&id, -32600, &format!("invalid request: {err}")),
+    }
+}
+
+/// Breaks a reply the way a faulty node or proxy would.
+pub fn malform(reply: &str, mode: MalformedMode, size_bytes: u64) -> String {
+    match mode {
+        MalformedMode::InvalidJson => {
+            let cut = reply.len() / 2;
+            let prefix = reply.get(..cut).unwrap_or(reply);
+            format!("{prefix}<html>502 Bad Gateway</html>")
+        }
+        MalformedMode::WrongTypes => {
+            let Ok(mut value) = serde_json::from_str::<Value>(reply) else { return reply.to_owned() };
+            if let Some(result) = value.get_mut("result") {
+                *result = wrong_types(result.take());
+            }
+            value.to_string()
+        }
+        MalformedMode::HugeBody => {
+            let Ok(mut value) = serde_json::from_str::<Value>(reply) else { return reply.to_owned() };
+            let padding = "0".repeat(usize::try_from(size_bytes).unwrap_or(usize::MAX).min(512 << 20));
+            if let Some(object) = value.as_object_mut() {
+                object.insert("padding".into(), Value::String(padding));
+            }
+            value.to_string()
+        }
+    }
+}
+
+/// Swaps every scalar for one of another type: numbers become strings, strings numbers, bools
+/// strings, null a number.
+fn wrong_types(value: Value) -> Value {
+    match value {
+        Value::Null => json!(0),
+        Value::Bool(flag) => json!(if flag { "yes" } else { "no" }),
+        Value::Number(number) => json!(format!("{number} blocks")),
+        Value::String(_) => json!(12345),
+        Value::Array(items) => Value::Array(items.into_iter().map(wrong_types).collect()),
+        Value::Object(object) => {
+            Value::Object(object.into_iter().map(|(k, v)| (k, wrong_types(v))).collect())
+        }
+    }
+}
+
+/// Serves `endpoint` on its own port until `cancel`; the listener closes while the endpoint is
+/// down and is bound again on the same address when it comes back.
+pub async fn serve_endpoint(endpoint: Arc<Endpoint>, listener: TcpListener, cancel: CancellationToken) {
+    let Ok(addr) = listener.local_addr() else { return };
+    let mut listener = Some(listener);
+    let mut behaviour_rx = endpoint.behaviour.subscribe();
+    loop {
+        while behaviour_rx.borrow_and_update().down {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                changed = behaviour_rx.changed() => if changed.is_err() { return },
+            }
+        }
+        let active = match listener.take() {
+            Some(listener) => listener,
+            None => match rebind(addr, &cancel).await {
+                Some(listener) => listener,
+                None => return,
+            },
+        };
+        let connections = cancel.child_token();
+        loop {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => {
+                    connections.cancel();
+                    return;
+                }
+                changed = behaviour_rx.changed() => {
+                    if changed.is_err() {
+                        connections.cancel();
+                        return;
+                    }
+                    if behaviour_rx.borrow().down {
+                        break;
+                    }
+                }
+                accepted = active.accept() => {
+                    if let Ok((stream, _)) = accepted {
+                        let endpoint = endpoint.clone();
+                        tokio::spawn(serve_connection(stream, connections.clone(), move |request| {
+                            let endpoint = endpoint.clone();
+                            async move { endpoint.handle(request).await }
+                        }));
+                    }
+                }
+            }
+        }
+        // Down: refuse new connections and cut the open ones, as a dead process would.
+        drop(active);
+        connections.cancel();
+        tracing::debug!(endpoint = %endpoint.label, %addr, "listener closed");
+    }
+}
+
+async fn rebind(addr: SocketAddr, cancel: &CancellationToken) -> Option<TcpListener> {
+    let mut warned = false;
+    loop {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return Some(listener),
+            Err(err) => {
+                if !warned {
+                    tracing::warn!(%addr, %err, "cannot bind the port again yet; retrying");
+                    warned = true;
+                }
+            }
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return None,
+            () = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    }
+}
+
+async fn serve_connection<F, Fut>(stream: TcpStream, cancel: CancellationToken, handler: F)
+where
+    F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Response<Full<Bytes>>, Closed>> + Send + 'static,
+{
+    let _ = stream.set_nodelay(true);
+    let connection = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service_fn(handler));
+    tokio::select! {
+        () = cancel.cancelled() => {}
+        _ = connection => {}
+    }
+}
+
+/// Many endpoints behind one listener, routed by URL path.
+#[derive(Debug, Default)]
+pub struct Router {
+    routes: HashMap<String, Arc<Endpoint>>,
+}
+
+impl Router {
+    /// Routes `path` (e.g. `/devnet/seq-0/op-node`) to `endpoint`.
+    pub fn insert(&mut self, path: String, endpoint: Arc<Endpoint>) -> Result<(), SimError> {
+        if self.routes.insert(path.clone(), endpoint).is_some() {
+            return Err(SimError::BadConfig(format!("two endpoints share the path {path}")));
+        }
+        Ok(())
+    }
+}
+
+/// Serves every route of `router` on one listener until `cancel`.
+pub async fn serve_router(router: Arc<Router>, listener: TcpListener, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let router = router.clone();
+                tokio::spawn(serve_connection(stream, cancel.clone(), move |request: Request<Incoming>| {
+                    let endpoint = router.routes.get(request.uri().path().trim_end_matches('/')).cloned();
+                    async move {
+                        match endpoint {
+                            Some(endpoint) => endpoint.handle(request).await,
+                            None => Ok(plain(StatusCode::NOT_FOUND, "no such node endpoint\n")),
+                        }
+                    }
+                }));
+            }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! The wire contract between OP Stack sequencer nodes, the coordinator, the simulator and the CLI.
+//!
+//! # Layout
+//! - [`refs`]: L1/L2 block references as op-node renders them (plain JSON integers, camelCase keys).
+//! - [`sync_status`]: the `optimism_syncStatus` reply, tolerant of every op-node version since 2023.
+//! - [`header`]: the subset of an op-geth block header the coordinator reads (hex quantities).
+//! - [`api`]: the JSON-RPC traits (`optimism_*`, `eth_*`), plus the published `admin_*` trait from
+//!   `op-alloy-rpc-jsonrpsee`. Servers (the simulator) and clients (the coordinator) share them.
+//! - [`op_node_errors`]: the error strings op-node returns and how a client classifies them.
+//! - [`sim`]: the simulator's control API, used by `op-sim`, the chaos runner and `ctl sim`.
+//!
+//! Every type here accepts replies from older and newer nodes: missing keys take their default and
+//! unknown keys are ignored, because a coordinator that fails to parse a reply cannot tell a healthy
+//! node from a broken one.
+
+pub mod api;
+pub mod header;
+pub mod op_node_errors;
+pub mod refs;
+mod serde_helpers;
+pub mod sim;
+pub mod sync_status;
+
+pub use alloy_primitives::{B256, U64};
+pub use header::{BlockHeader, BlockNumberOrTag};
+pub use refs::{BlockId, L1BlockRef, L2BlockRef};
+pub use sync_status::{SyncStatus, SyncStatusShape};

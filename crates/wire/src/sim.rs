@@ -1,0 +1,384 @@
+//! The simulator's control API: fault injection, partitions and the ground-truth ledger.
+//!
+//! These names and shapes are a stable contract so outside tools (the chaos runner, `ctl sim`,
+//! operators' own rehearsal scripts) can drive a simulated chain. Times are milliseconds since the
+//! simulator started (`t_ms`), from one monotonic clock shared by every node.
+
+use crate::BlockId;
+use alloy_primitives::B256;
+use jsonrpsee::{core::RpcResult, proc_macros::rpc};
+use serde::{Deserialize, Serialize};
+
+/// One simulated sequencer node as `sim_nodes` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimNodeInfo {
+    /// Chain the node belongs to.
+    pub chain: String,
+    /// Node name, unique within its chain.
+    pub name: String,
+    /// op-node JSON-RPC endpoint.
+    pub op_node_url: String,
+    /// op-geth JSON-RPC endpoint.
+    pub op_geth_url: String,
+    /// True while the node's sequencer is active (ground truth, not what RPC may say under faults).
+    pub active: bool,
+    /// op-node process is up.
+    pub op_node_up: bool,
+    /// op-geth process is up.
+    pub op_geth_up: bool,
+    /// The node's unsafe head.
+    pub unsafe_head: BlockId,
+    /// Faults currently applied, by kind.
+    pub faults: Vec<FaultKind>,
+}
+
+/// What `sim_fault` can do to a node. Each fault is undone by `sim_heal`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// The process exits: connections refused. Heal restarts it with its chain kept; op-node comes
+    /// up stopped or active per its options. Params: `target`.
+    Crash,
+    /// The process freezes (like SIGSTOP): connections are accepted and never answered, nothing is
+    /// sealed or imported. Heal resumes it. Params: `target`, `seal_on_resume`.
+    Hang,
+    /// Every reply is delayed. Params: `target`, `latency_ms`.
+    Slow,
+    /// Replies are broken. Params: `target`, `mode`, `size_bytes`.
+    Malformed,
+    /// The node's RPC is cut off from clients while its p2p keeps working. Params: `mode`.
+    Isolate,
+    /// The sequencer stays active and answers RPC but seals nothing.
+    Stall,
+    /// op-geth stops importing blocks while op-node keeps advancing.
+    ExecutionLag,
+    /// Starts the sequencer on its current head, bypassing every check (behind the coordinator's
+    /// back). Not a lasting fault: nothing to heal.
+    StartSequencer,
+    /// Stops the sequencer behind the coordinator's back. Not a lasting fault.
+    StopSequencer,
+}
+
+impl FaultKind {
+    /// Every kind, for help texts and validation messages.
+    pub const ALL: [FaultKind; 9] = [
+        Self::Crash,
+        Self::Hang,
+        Self::Slow,
+        Self::Malformed,
+        Self::Isolate,
+        Self::Stall,
+        Self::ExecutionLag,
+        Self::StartSequencer,
+        Self::StopSequencer,
+    ];
+
+    /// The snake_case name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Crash => "crash",
+            Self::Hang => "hang",
+            Self::Slow => "slow",
+            Self::Malformed => "malformed",
+            Self::Isolate => "isolate",
+            Self::Stall => "stall",
+            Self::ExecutionLag => "execution_lag",
+            Self::StartSequencer => "start_sequencer",
+            Self::StopSequencer => "stop_sequencer",
+        }
+    }
+}
+
+impl std::fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for FaultKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text).ok_or_else(|| {
+            let names: Vec<_> = Self::ALL.iter().map(|kind| kind.as_str()).collect();
+            format!("unknown fault kind {text:?}; expected one of {}", names.join(", "))
+        })
+    }
+}
+
+/// Which process of a node a fault hits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultTarget {
+    /// The consensus client.
+    OpNode,
+    /// The execution client.
+    OpGeth,
+    /// Both processes.
+    #[default]
+    Both,
+}
+
+impl FaultTarget {
+    /// True when the fault applies to op-node.
+    pub fn hits_op_node(self) -> bool {
+        matches!(self, Self::OpNode | Self::Both)
+    }
+
+    /// True when the fault applies to op-geth.
+    pub fn hits_op_geth(self) -> bool {
+        matches!(self, Self::OpGeth | Self::Both)
+    }
+}
+
+/// How a `malformed` fault breaks replies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MalformedMode {
+    /// A body that is not JSON.
+    #[default]
+    InvalidJson,
+    /// Valid JSON-RPC whose `result` has the wrong types (strings for numbers, numbers for hashes).
+    WrongTypes,
+    /// A valid-looking reply padded to `size_bytes` (default 8 MiB).
+    HugeBody,
+}
+
+/// How an `isolate` fault cuts a node's RPC off from its clients.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IsolateMode {
+    /// Connections are refused (a firewall that rejects).
+    #[default]
+    Refuse,
+    /// Connections are accepted and never answered (a firewall that drops).
+    Blackhole,
+}
+
+/// Parameters of `sim_fault`; which ones apply depends on the kind, the rest must be absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultParams {
+    /// `crash`, `hang`, `slow`, `malformed`: which process (default both).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<FaultTarget>,
+    /// `slow`: added latency per reply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// `malformed`: how replies break. `isolate`: refuse or blackhole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// `malformed` with `huge_body`: body size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
+    /// `hang`: on heal, seal at once on the old head (what a real process may do) instead of
+    /// waiting one block time (default false).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seal_on_resume: Option<bool>,
+}
+
+/// One record of the ground-truth ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum LedgerEntry {
+    /// A node sealed a block.
+    Block {
+        /// Chain name.
+        chain: String,
+        /// Node that sealed it.
+        producer: String,
+        /// Block number.
+        number: u64,
+        /// Block hash.
+        hash: B256,
+        /// Parent hash.
+        parent: B256,
+        /// When it was sealed.
+        t_ms: u64,
+    },
+    /// A node's sequencer became active.
+    Activated {
+        /// Chain name.
+        chain: String,
+        /// Node name.
+        node: String,
+        /// The head it started on.
+        head: BlockId,
+        /// How: `admin_startSequencer`, `start_sequencer` fault, restart, ...
+        cause: String,
+        /// When.
+        t_ms: u64,
+    },
+    /// A node's sequencer stopped being active.
+    Deactivated {
+        /// Chain name.
+        chain: String,
+        /// Node name.
+        node: String,
+        /// Its head at that moment.
+        head: BlockId,
+        /// How: `admin_stopSequencer`, crash, ...
+        cause: String,
+        /// When.
+        t_ms: u64,
+    },
+    /// A node switched its unsafe head to a block that does not descend from its old head.
+    Reorg {
+        /// Chain name.
+        chain: String,
+        /// Node name.
+        node: String,
+        /// Head before.
+        old_head: BlockId,
+        /// Head after.
+        new_head: BlockId,
+        /// Blocks dropped from the old chain.
+        depth: u64,
+        /// When.
+        t_ms: u64,
+    },
+    /// A fault was applied.
+    Fault {
+        /// Chain name.
+        chain: String,
+        /// Node name.
+        node: String,
+        /// What kind.
+        kind: FaultKind,
+        /// Its parameters.
+        params: FaultParams,
+        /// When.
+        t_ms: u64,
+    },
+    /// A node's faults were healed (`kind` absent: all of them).
+    Heal {
+        /// Chain name.
+        chain: String,
+        /// Node name.
+        node: String,
+        /// The kind healed, or all.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kind: Option<FaultKind>,
+        /// When.
+        t_ms: u64,
+    },
+    /// The p2p network of a chain was partitioned (empty groups: healed).
+    Partition {
+        /// Chain name.
+        chain: String,
+        /// Groups of nodes that can still talk to each other.
+        groups: Vec<Vec<String>>,
+        /// When.
+        t_ms: u64,
+    },
+}
+
+impl LedgerEntry {
+    /// When the entry happened.
+    pub fn t_ms(&self) -> u64 {
+        match self {
+            Self::Block { t_ms, .. }
+            | Self::Activated { t_ms, .. }
+            | Self::Deactivated { t_ms, .. }
+            | Self::Reorg { t_ms, .. }
+            | Self::Fault { t_ms, .. }
+            | Self::Heal { t_ms, .. }
+            | Self::Partition { t_ms, .. } => *t_ms,
+        }
+    }
+
+    /// The chain the entry belongs to.
+    pub fn chain(&self) -> &str {
+        match self {
+            Self::Block { chain, .. }
+            | Self::Activated { chain, .. }
+            | Self::Deactivated { chain, .. }
+            | Self::Reorg { chain, .. }
+            | Self::Fault { chain, .. }
+            | Self::Heal { chain, .. }
+            | Self::Partition { chain, .. } => chain,
+        }
+    }
+}
+
+/// Two distinct blocks sealed at one height: the unsafe chain was re-orged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictingBlocks {
+    /// The height.
+    pub number: u64,
+    /// Every `(producer, hash)` sealed at that height, in sealing order.
+    pub blocks: Vec<(String, B256)>,
+}
+
+/// Two nodes sealing in overlapping intervals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoubleSequencing {
+    /// First node.
+    pub first: String,
+    /// Its sealing interval `[from, to]`.
+    pub first_span_ms: (u64, u64),
+    /// Second node.
+    pub second: String,
+    /// Its sealing interval `[from, to]`.
+    pub second_span_ms: (u64, u64),
+}
+
+/// The invariant report of one chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainInvariants {
+    /// Chain name.
+    pub chain: String,
+    /// Blocks sealed in total.
+    pub blocks_sealed: u64,
+    /// Heights at which two distinct blocks were sealed (violations).
+    pub unsafe_reorgs: Vec<ConflictingBlocks>,
+    /// Overlapping sealing intervals of two nodes (violations).
+    pub double_sequencing: Vec<DoubleSequencing>,
+    /// Head switches seen by individual nodes (informational: a follower that imported a block
+    /// from a branch it later dropped also counts).
+    pub node_reorgs: u64,
+    /// Longest time between two consecutively sealed blocks.
+    pub longest_gap_ms: u64,
+    /// Number of the block that ended the longest gap.
+    pub longest_gap_ended_at: Option<u64>,
+    /// Block slots in which no block was sealed.
+    pub missed_slots: u64,
+    /// Configured block time, the unit of `missed_slots`.
+    pub block_time_ms: u64,
+}
+
+impl ChainInvariants {
+    /// True when neither safety invariant is violated.
+    pub fn is_safe(&self) -> bool {
+        self.unsafe_reorgs.is_empty() && self.double_sequencing.is_empty()
+    }
+}
+
+/// The simulator's control API (`sim_*`). Nodes are named `NODE` or `CHAIN/NODE`.
+#[rpc(server, client, namespace = "sim")]
+pub trait SimControlApi {
+    /// Every node with its endpoints, active flag and unsafe head.
+    #[method(name = "nodes")]
+    async fn nodes(&self) -> RpcResult<Vec<SimNodeInfo>>;
+
+    /// Applies a fault to a node.
+    #[method(name = "fault")]
+    async fn fault(&self, node: String, kind: FaultKind, params: Option<FaultParams>) -> RpcResult<()>;
+
+    /// Heals one kind of fault on a node, or all of them when `kind` is absent.
+    #[method(name = "heal")]
+    async fn heal(&self, node: String, kind: Option<FaultKind>) -> RpcResult<()>;
+
+    /// Partitions a chain's p2p network into groups (nodes not listed are isolated); an empty list
+    /// heals the partition. With several chains, every node must belong to the same chain.
+    #[method(name = "partition")]
+    async fn partition(&self, groups: Vec<Vec<String>>) -> RpcResult<()>;
+
+    /// Ledger entries from index `from` (default 0) on.
+    #[method(name = "ledger")]
+    async fn ledger(&self, from: Option<u64>) -> RpcResult<Vec<LedgerEntry>>;
+
+    /// The invariant report of every chain.
+    #[method(name = "invariants")]
+    async fn invariants(&self) -> RpcResult<Vec<ChainInvariants>>;
+}
