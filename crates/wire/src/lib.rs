@@ -14,6 +14,7 @@
 //! node from a broken one.
 
 pub mod api;
+pub mod coordinator;
 pub mod header;
 pub mod op_node_errors;
 pub mod refs;

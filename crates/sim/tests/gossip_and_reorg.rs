@@ -1,0 +1,145 @@
+//! p2p over real HTTP: followers import the leader's blocks, fetch missing ancestors after an outage,
+//! and re-org when a longer competing branch arrives after a partition heals.
+
+mod common;
+
+use anyhow::{Context as _, Result, ensure};
+use common::{Fixture, config, wait_for};
+use opc_wire::{
+    BlockNumberOrTag,
+    api::{EthApiClient, OpAdminApiClient},
+    sim::{FaultKind, FaultParams, FaultTarget, LedgerEntry},
+};
+
+/// Every block 1..=`number` that `name`'s op-geth serves equals the one `leader` sealed.
+async fn same_chain_up_to(fixture: &Fixture, name: &str, leader: &str, number: u64) -> Result<()> {
+    let sealed = fixture.sealed_by(leader);
+    let op_geth = fixture.op_geth(name)?;
+    for height in 1..=number {
+        let expected = sealed.iter().find(|block| block.number == height).map(|block| block.hash);
+        let served =
+            op_geth.block_by_number(BlockNumberOrTag::Number(height), false).await?.map(|block| block.hash);
+        ensure!(
+            served.is_some() && served == expected,
+            "{name} block {height}: {served:?}, {leader} sealed {expected:?}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn followers_import_every_block_of_the_leader_and_converge_on_its_head() -> Result<()> {
+    let fixture = Fixture::start(config(3, 50)).await?;
+    let target = fixture.wait_for_height("seq-0", 6).await?;
+    for name in ["seq-1", "seq-2"] {
+        // While the leader keeps producing, each follower serves the leader's block at that height.
+        fixture.wait_for_geth_block(name, target.number, target.hash).await?;
+    }
+    let head = fixture.op_node("seq-0")?.admin_stop_sequencer().await?;
+    for name in ["seq-1", "seq-2"] {
+        fixture.wait_for_head_over_rpc(name, head).await?;
+        same_chain_up_to(&fixture, name, "seq-0", fixture.head(name)?.number).await?;
+        ensure!(fixture.reorgs_of(name).is_empty(), "{name} re-orged following one leader");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_follower_catches_up_by_fetching_ancestors_after_its_op_node_was_down() -> Result<()> {
+    let fixture = Fixture::start(config(3, 50)).await?;
+    fixture.wait_for_height("seq-1", 2).await?;
+    let crash = FaultParams { target: Some(FaultTarget::OpNode), ..FaultParams::default() };
+    fixture.sim.fault("seq-1", FaultKind::Crash, crash)?;
+    let missed_from = fixture.head("seq-1")?;
+    // More than one ancestor batch (64 blocks) goes by while it is down.
+    fixture.wait_for_height("seq-0", missed_from.number + 70).await?;
+    ensure!(fixture.head("seq-1")? == missed_from, "a crashed op-node must not import blocks");
+
+    fixture.sim.heal("seq-1", None)?;
+    let target = fixture.head("seq-0")?;
+    fixture.wait_for_geth_block("seq-1", target.number, target.hash).await?;
+    same_chain_up_to(&fixture, "seq-1", "seq-0", target.number).await?;
+    ensure!(fixture.reorgs_of("seq-1").is_empty(), "catching up on one chain is not a re-org");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_follower_catches_up_by_fetching_ancestors_after_its_op_node_hung() -> Result<()> {
+    let fixture = Fixture::start(config(2, 50)).await?;
+    fixture.wait_for_height("seq-1", 1).await?;
+    let hang = FaultParams { target: Some(FaultTarget::OpNode), ..FaultParams::default() };
+    fixture.sim.fault("seq-1", FaultKind::Hang, hang)?;
+    let frozen_at = fixture.head("seq-1")?;
+    fixture.wait_for_height("seq-0", frozen_at.number + 5).await?;
+    ensure!(fixture.head("seq-1")? == frozen_at, "a hung op-node must not import blocks");
+
+    fixture.sim.heal("seq-1", Some(FaultKind::Hang))?;
+    let target = fixture.head("seq-0")?;
+    fixture.wait_for_geth_block("seq-1", target.number, target.hash).await?;
+    same_chain_up_to(&fixture, "seq-1", "seq-0", target.number).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn after_a_partition_heals_the_shorter_side_reorgs_onto_the_longer_branch() -> Result<()> {
+    let fixture = Fixture::start(config(3, 50)).await?;
+    fixture.wait_for_height("seq-2", 2).await?;
+    fixture.sim.partition(&[vec!["seq-0".into()], vec!["seq-1".into(), "seq-2".into()]])?;
+    // A second sequencer on the other side of the split, behind the coordinator's back.
+    fixture.sim.fault("seq-1", FaultKind::StartSequencer, FaultParams::default())?;
+    wait_for("seq-2 to follow seq-1's branch", async || {
+        let sealed = fixture.sealed_by("seq-1");
+        let head = fixture.head("seq-2").map_err(|err| err.to_string())?;
+        match sealed.get(2) {
+            Some(third)
+                if sealed.iter().any(|block| block.hash == head.hash) && head.number >= third.number =>
+            {
+                Ok(())
+            }
+            _ => Err(format!("seq-1 sealed {}, seq-2 head {head}", sealed.len())),
+        }
+    })
+    .await?;
+    // The minority branch stops growing; the majority keeps going and will be longer.
+    fixture.sim.fault("seq-1", FaultKind::StopSequencer, FaultParams::default())?;
+    let minority_head = fixture.head("seq-1")?;
+    fixture.wait_for_height("seq-0", minority_head.number + 2).await?;
+    fixture.sim.partition(&[])?;
+
+    let converged = wait_for("every node on seq-0's branch", async || {
+        let leader = fixture.head("seq-0").map_err(|err| err.to_string())?;
+        let heads: Vec<_> = ["seq-1", "seq-2"].iter().filter_map(|name| fixture.head(name).ok()).collect();
+        let on_leader_branch = heads.iter().all(|head| {
+            head.number > minority_head.number
+                && fixture.sealed_by("seq-0").iter().any(|b| b.hash == head.hash)
+        });
+        if on_leader_branch { Ok(leader) } else { Err(format!("leader {leader}, followers {heads:?}")) }
+    })
+    .await?;
+
+    for name in ["seq-1", "seq-2"] {
+        let reorgs = fixture.reorgs_of(name);
+        // The last one: a node can also re-org inside the minority side while the split lasts.
+        let reorg = reorgs.last().with_context(|| format!("no Reorg entry for {name}"))?;
+        let LedgerEntry::Reorg { old_head, new_head, depth, .. } = reorg else { unreachable!("filtered") };
+        ensure!(*depth >= 1 && new_head.number > old_head.number, "{name}: {reorg:?}");
+        let sealed_by_seq_1 = fixture.sealed_by("seq-1");
+        ensure!(
+            sealed_by_seq_1.iter().any(|b| b.hash == old_head.hash),
+            "{name} left another branch: {reorg:?}"
+        );
+    }
+    ensure!(fixture.reorgs_of("seq-0").is_empty(), "the longer side must not re-org");
+    ensure!(converged.number > minority_head.number);
+
+    let report = fixture.sim.invariants().into_iter().next().context("no chain")?;
+    ensure!(!report.unsafe_reorgs.is_empty(), "the fork is an unsafe re-org: {report:?}");
+    ensure!(!report.double_sequencing.is_empty(), "two sides sealed at once: {report:?}");
+    ensure!(report.node_reorgs >= 2, "both minority nodes re-orged: {report:?}");
+    let conflict = &report.unsafe_reorgs[0];
+    let producers: Vec<_> = conflict.blocks.iter().map(|(producer, _)| producer.as_str()).collect();
+    ensure!(producers.contains(&"seq-0") && producers.contains(&"seq-1"), "conflict {conflict:?}");
+    // seq-1 is no longer a sequencer, and a coordinator would see it agree with the leader.
+    ensure!(!fixture.op_node("seq-1")?.admin_sequencer_active().await?);
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! The coordinator's admin API (`coordinator_*`), shared by the server and `ctl`.
+//!
+//! Method names follow op-coordinator (`getActiveSequencer`, `setActiveSequencer`,
+//! `startElection`, `stopElection`, `electionStopped`, `getStoppedHash`) so existing scripts keep
+//! working; every method takes an optional chain name as its last parameter, required only when
+//! the coordinator serves several chains.
+
+use crate::BlockId;
+use alloy_primitives::B256;
+use jsonrpsee::{core::RpcResult, proc_macros::rpc};
+use serde::{Deserialize, Serialize};
+
+/// One node as the coordinator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// Node name from the config.
+    pub name: String,
+    /// The verdict after the consecutive-failure and -success thresholds.
+    pub healthy: bool,
+    /// Machine-readable reason of the latest probe (`ok`, `op_node_unreachable`, `stalled`, ...).
+    pub reason: String,
+    /// Human-readable explanation of the reason, with figures.
+    pub detail: String,
+    /// op-node's unsafe head as last seen.
+    pub unsafe_head: Option<BlockId>,
+    /// op-node's safe head as last seen.
+    pub safe_head: Option<BlockId>,
+    /// op-geth's latest block number as last seen.
+    pub execution_head: Option<u64>,
+    /// `admin_sequencerActive` as last seen (None: never answered).
+    pub active: Option<bool>,
+    /// Latency of the last op-node probe in milliseconds.
+    pub op_node_latency_ms: Option<u64>,
+    /// Latency of the last op-geth probe in milliseconds.
+    pub op_geth_latency_ms: Option<u64>,
+    /// Election priority (higher is preferred).
+    pub priority: i64,
+    /// False for watched-only nodes.
+    pub candidate: bool,
+    /// The node must be stopped as soon as it answers (a deposed leader we could not stop).
+    pub fenced: bool,
+    /// Milliseconds since the node's unsafe head last advanced.
+    pub head_age_ms: Option<u64>,
+}
+
+/// One chain as the coordinator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainStatus {
+    /// Chain name from the config.
+    pub chain: String,
+    /// The node the coordinator holds as leader.
+    pub leader: Option<String>,
+    /// Fail-over phase (`steady`, `stopping`, `catching_up`, `starting`, `leaderless`, ...).
+    pub phase: String,
+    /// Incremented at every change of leader.
+    pub epoch: u64,
+    /// Automation paused (`coordinator_stopElection`).
+    pub paused: bool,
+    /// The hash the last stop returned (the block the next leader must continue from).
+    pub stopped_hash: Option<B256>,
+    /// The nodes.
+    pub nodes: Vec<NodeStatus>,
+}
+
+/// A step of a fail-over, hand-over, inspection or election, with its timing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoordinatorEvent {
+    /// Unix milliseconds.
+    pub at_unix_ms: u64,
+    /// Chain name.
+    pub chain: String,
+    /// What happened (`leader_unhealthy`, `stopped`, `caught_up`, `started`, `failover_complete`,
+    /// `inspection_stopped`, `fenced`, ...).
+    pub kind: String,
+    /// The node concerned.
+    pub node: Option<String>,
+    /// Human-readable detail.
+    pub detail: String,
+    /// Duration of the step or of the whole fail-over, where it has one.
+    pub duration_ms: Option<u64>,
+}
+
+/// The coordinator's admin API.
+#[rpc(server, client, namespace = "coordinator")]
+pub trait CoordinatorApi {
+    /// The node the coordinator holds as active sequencer, or null.
+    #[method(name = "getActiveSequencer")]
+    async fn get_active_sequencer(&self, chain: Option<String>) -> RpcResult<Option<String>>;
+
+    /// Hands the sequencer role over to `name` gracefully (stop, wait for it to reach the stopped
+    /// hash, start it there). Refuses an unhealthy, lagging or non-candidate target. Returns once
+    /// the hand-over is complete.
+    #[method(name = "setActiveSequencer")]
+    async fn set_active_sequencer(&self, name: String, chain: Option<String>) -> RpcResult<()>;
+
+    /// Resumes automatic fail-over and inspection (persisted).
+    #[method(name = "startElection")]
+    async fn start_election(&self, chain: Option<String>) -> RpcResult<()>;
+
+    /// Pauses automatic fail-over and inspection (persisted); the coordinator keeps observing.
+    #[method(name = "stopElection")]
+    async fn stop_election(&self, chain: Option<String>) -> RpcResult<()>;
+
+    /// True while automation is paused.
+    #[method(name = "electionStopped")]
+    async fn election_stopped(&self, chain: Option<String>) -> RpcResult<bool>;
+
+    /// The hash the last `admin_stopSequencer` returned.
+    #[method(name = "getStoppedHash")]
+    async fn get_stopped_hash(&self, chain: Option<String>) -> RpcResult<Option<B256>>;
+
+    /// Per-chain and per-node status with verdicts and reasons.
+    #[method(name = "status")]
+    async fn status(&self, chain: Option<String>) -> RpcResult<Vec<ChainStatus>>;
+
+    /// The latest events, oldest first (at most `limit`, default 100).
+    #[method(name = "events")]
+    async fn events(&self, chain: Option<String>, limit: Option<u64>) -> RpcResult<Vec<CoordinatorEvent>>;
+}
