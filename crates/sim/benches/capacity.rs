@@ -129,7 +129,6 @@ struct ProcSample {
     /// utime + stime, in clock ticks.
     cpu_ticks: u64,
     rss_kib: u64,
-    hwm_kib: u64,
 }
 
 fn sample_proc(pid: &str) -> anyhow::Result<ProcSample> {
@@ -154,7 +153,7 @@ fn sample_proc(pid: &str) -> anyhow::Result<ProcSample> {
             .and_then(|value| value.parse().ok())
             .unwrap_or(0)
     };
-    Ok(ProcSample { at, cpu_ticks, rss_kib: kib("VmRSS:"), hwm_kib: kib("VmHWM:") })
+    Ok(ProcSample { at, cpu_ticks, rss_kib: kib("VmRSS:") })
 }
 
 /// Clock ticks per second of `/proc/PID/stat` times.
@@ -182,7 +181,8 @@ struct CpuWindow {
     avg_cores: f64,
     peak_cores: f64,
     rss_mib: f64,
-    hwm_mib: f64,
+    /// RSS growth over the window, MiB per minute.
+    rss_growth_mib_per_min: f64,
     /// The bench process itself (probe client), average cores.
     bench_cores: f64,
 }
@@ -207,7 +207,9 @@ async fn measure(pid: &str, seconds: u64, ticks: f64) -> anyhow::Result<CpuWindo
         avg_cores: cores(&first, &previous, ticks),
         peak_cores: peak,
         rss_mib: kib_to_mib(previous.rss_kib),
-        hwm_mib: kib_to_mib(previous.hwm_kib),
+        rss_growth_mib_per_min: (kib_to_mib(previous.rss_kib) - kib_to_mib(first.rss_kib))
+            / previous.at.duration_since(first.at).as_secs_f64().max(1.0)
+            * 60.0,
         bench_cores: cores(&bench_first, &bench_last, ticks),
     })
 }
@@ -469,7 +471,9 @@ async fn measure_sim(
     let (before, after) = (totals(&first), totals(&last));
     row.blocks_sealed = after.blocks - before.blocks;
     let window_ms = last_at.duration_since(first_at).as_millis() as u64;
-    row.blocks_expected = chains as u64 * window_ms / options.block_time_ms;
+    // Every chain has at least this many slots in the window (chains seal in phase, so some
+    // windows hold one more).
+    row.blocks_expected = chains as u64 * (window_ms / options.block_time_ms);
     row.missed_slots = after.missed_slots;
     row.max_gap_ms = last.iter().map(|chain| chain.longest_gap_ms).max().unwrap_or(0);
     row.slow_chains =
@@ -495,7 +499,7 @@ async fn measure_sim(
 fn print_table(options: &Options, rows: &[Row]) {
     let ms = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |value| format!("{value:.1}"));
     println!(
-        "| nodes | chains | CPU cores idle (avg) | CPU cores probed (avg / peak 1 s) | RSS MiB (peak) | \
+        "| nodes | chains | CPU cores idle (avg) | CPU cores probed (avg / peak 1 s) | RSS MiB (growth MiB/min) | \
          blocks sealed / expected | missed slots | max gap ms | unsafe re-orgs | probes/s | probe p50 / p99 / max ms \
          | probe errors | bench client cores | sustained |"
     );
@@ -503,14 +507,14 @@ fn print_table(options: &Options, rows: &[Row]) {
     for row in rows {
         let idle = row.idle.map_or_else(|| "-".to_owned(), |idle| format!("{:.3}", idle.avg_cores));
         println!(
-            "| {} | {} | {} | {:.3} / {:.2} | {:.1} ({:.1}) | {} / {} | {} | {} | {} | {:.0} | {} / {} / {} | {} | {:.2} | {} |",
+            "| {} | {} | {} | {:.3} / {:.2} | {:.1} ({:+.1}) | {} / {} | {} | {} | {} | {:.0} | {} / {} / {} | {} | {:.2} | {} |",
             row.chains * row.nodes,
             row.chains,
             idle,
             row.probed.avg_cores,
             row.probed.peak_cores,
             row.probed.rss_mib,
-            row.probed.hwm_mib,
+            row.probed.rss_growth_mib_per_min,
             row.blocks_sealed,
             row.blocks_expected,
             row.missed_slots,

@@ -555,3 +555,31 @@ async fn a_restarted_op_node_without_persisted_state_comes_up_as_its_start_flags
     ensure!(restarted, "no Activated entry for seq-0's restart");
     Ok(())
 }
+
+#[tokio::test]
+async fn admin_stop_sequencer_waits_for_the_block_being_sealed_and_returns_it() -> Result<()> {
+    // Sealing takes most of a block time, so there is a wide window to call stop inside a seal.
+    let mut config = config(1, 200);
+    config.seal_ms = 150;
+    let fixture = Fixture::start(config).await?;
+    let node = &fixture.sim.chains()[0].nodes[0];
+    let head_while_sealing = wait_for("seq-0 to be inside a seal", async || {
+        let state = node.lock();
+        if state.sealing {
+            Ok(state.head().id())
+        } else {
+            Err(format!("head {}, not sealing", state.head().id()))
+        }
+    })
+    .await?;
+    let stopped = fixture.op_node("seq-0")?.admin_stop_sequencer().await?;
+    let sealed = fixture.sealed_by("seq-0");
+    let last = sealed.last().context("nothing sealed")?;
+    ensure!(stopped == last.hash, "stop returned {stopped}, the last sealed block is {last:?}");
+    ensure!(last.parent == head_while_sealing.hash, "stop did not wait for the seal on {head_while_sealing}");
+    ensure!(
+        fixture.op_node("seq-0")?.sync_status().await?.unsafe_l2.hash == stopped,
+        "head moved after stop"
+    );
+    Ok(())
+}

@@ -16,6 +16,7 @@
 pub mod api;
 pub mod coordinator;
 pub mod header;
+pub mod jsonrpc;
 pub mod op_node_errors;
 pub mod refs;
 mod serde_helpers;

@@ -1,0 +1,44 @@
+//! `op-coordinator`: the binary. It parses flags, sets up logging, loads the config, binds the
+//! listeners and runs the library until Ctrl-C or SIGTERM.
+
+mod run;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "op-coordinator",
+    version,
+    about = "Keeps exactly one OP Stack sequencer producing blocks and fails over within a second",
+    long_about = "Keeps exactly one OP Stack sequencer producing blocks. It health-checks every \
+                  sequencer (op-node + op-geth), fails over from an unhealthy leader with the \
+                  stopped-hash hand-over (no re-org), stops any extra active sequencer, and \
+                  explains every verdict over its admin API and metrics."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the coordinator with a config file.
+    Run(run::RunArgs),
+    /// Validate a config file (with env overrides) and print the effective config.
+    CheckConfig(run::CheckArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::CheckConfig(args) => run::check(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("op-coordinator: {err:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,618 @@
+//! One chain's actor: it owns the engine, the health of the chain's nodes and the durable state,
+//! and is the only code that acts on the chain's sequencers.
+//!
+//! Inputs arrive on channels (probe reports, inspection rounds, RPC outcomes, operator commands)
+//! and are handled one at a time in a `biased` select that checks cancellation first, then
+//! commands, then results and observations, then the timer. The actor feeds each input to the
+//! [`FailoverEngine`] and executes the returned actions in order: a `Persist` is awaited before
+//! the next action runs; RPCs run as tasks whose outcomes come back as inputs, each bounded by
+//! `rpc_timeout_ms`.
+
+use crate::{
+    client::{CallError, NodeClient, Timed},
+    config::{ChainConfig, Config},
+    engine::{
+        Action, CommandError, Event, FailoverEngine, FailoverSettings, Input, Member, StopPurpose, View,
+    },
+    health::{ChainHealth, HealthSettings, ProbeReport, Reason, run_prober},
+    metrics as m,
+    state::{ChainState, Phase, StateStore},
+};
+use alloy_primitives::B256;
+use opc_wire::{
+    BlockId,
+    coordinator::{ChainStatus, CoordinatorEvent, NodeStatus},
+};
+use std::{
+    collections::{BTreeMap, VecDeque},
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+use tokio::{
+    sync::{mpsc, oneshot, watch},
+    time::Instant,
+};
+use tokio_util::sync::CancellationToken;
+
+/// The engine's view of an actor, borrowing only the fields it reads so the engine itself can be
+/// borrowed mutably alongside.
+macro_rules! view_of {
+    ($actor:expr) => {
+        View { state: &$actor.state, members: &$actor.members, health: &$actor.health, now: Instant::now() }
+    };
+}
+
+/// Events kept per chain for `coordinator_events`.
+const EVENT_HISTORY: usize = 512;
+/// Bound of every internal channel; probes beyond it wait (they are periodic anyway).
+const CHANNEL_CAPACITY: usize = 1024;
+
+/// What the API asks of a chain's actor.
+#[derive(Debug)]
+pub enum ChainCommand {
+    /// The chain's status.
+    Status(oneshot::Sender<ChainStatus>),
+    /// The latest events.
+    Events {
+        /// At most this many.
+        limit: usize,
+        /// Where to answer.
+        reply: oneshot::Sender<Vec<CoordinatorEvent>>,
+    },
+    /// Graceful hand-over; answered when it completes or fails.
+    Transfer {
+        /// Target node.
+        to: String,
+        /// Where to answer.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// Pause or resume automation.
+    SetPaused {
+        /// Paused or not.
+        paused: bool,
+        /// Where to answer (after the change is durable).
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// A cheap handle to talk to a chain's actor.
+#[derive(Debug, Clone)]
+pub struct ChainHandle {
+    /// Chain name.
+    pub name: String,
+    /// Where commands go.
+    pub commands_tx: mpsc::Sender<ChainCommand>,
+    /// True once every node was probed at least once.
+    pub ready_rx: watch::Receiver<bool>,
+}
+
+/// Timings the actor uses beyond the engine's.
+#[derive(Debug, Clone)]
+struct Timings {
+    probe_interval: Duration,
+    probe_timeout: Duration,
+    rpc_timeout: Duration,
+    inspection: Option<Duration>,
+}
+
+/// The actor of one chain.
+#[derive(Debug)]
+pub struct ChainActor {
+    name: String,
+    members: Vec<Member>,
+    clients: BTreeMap<String, NodeClient>,
+    engine: FailoverEngine,
+    health: ChainHealth,
+    state: ChainState,
+    store: Arc<dyn StateStore>,
+    timings: Timings,
+    events: VecDeque<CoordinatorEvent>,
+    /// The operator waiting for a hand-over to finish.
+    handover_reply: Option<(String, oneshot::Sender<Result<(), String>>)>,
+    results_tx: mpsc::Sender<Input>,
+    results_rx: mpsc::Receiver<Input>,
+    commands_rx: mpsc::Receiver<ChainCommand>,
+    ready_tx: watch::Sender<bool>,
+    /// Nodes found sequencing by the last inspection.
+    last_active: BTreeMap<String, bool>,
+}
+
+/// Why a chain could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum ActorError {
+    /// Its durable state could not be loaded.
+    #[error("chain {chain}: {source}")]
+    State {
+        /// The chain.
+        chain: String,
+        /// Why.
+        source: crate::state::StateError,
+    },
+    /// A node URL could not be used.
+    #[error("chain {chain}, sequencer {node}: {source}")]
+    Client {
+        /// The chain.
+        chain: String,
+        /// The node.
+        node: String,
+        /// Why.
+        source: CallError,
+    },
+}
+
+impl ChainActor {
+    /// Loads the chain's durable state and prepares its actor.
+    pub async fn new(
+        name: &str,
+        chain: &ChainConfig,
+        config: &Config,
+        store: Arc<dyn StateStore>,
+    ) -> Result<(Self, ChainHandle), ActorError> {
+        let state = store
+            .load(name)
+            .await
+            .map_err(|source| ActorError::State { chain: name.to_owned(), source })?
+            .unwrap_or_default();
+        let mut members = Vec::new();
+        let mut clients = BTreeMap::new();
+        for (node, sequencer) in &chain.sequencers {
+            let client =
+                NodeClient::new(&sequencer.op_node_url, &sequencer.op_geth_url).map_err(|source| {
+                    ActorError::Client { chain: name.to_owned(), node: node.clone(), source }
+                })?;
+            clients.insert(node.clone(), client);
+            members.push(Member {
+                name: node.clone(),
+                priority: sequencer.priority,
+                candidate: sequencer.candidate,
+            });
+        }
+        let health_settings = HealthSettings {
+            failure_threshold: u32::try_from(config.health.failure_threshold).unwrap_or(u32::MAX),
+            success_threshold: u32::try_from(config.health.success_threshold).unwrap_or(u32::MAX),
+            unsafe_stall: config.health.unsafe_stall(),
+            max_execution_lag_blocks: config.health.max_execution_lag_blocks,
+            max_candidate_lag_blocks: config.health.max_candidate_lag_blocks,
+        };
+        let settings = FailoverSettings {
+            catch_up_timeout: config.failover.catch_up_timeout(),
+            chain_liveness_window: config.failover.chain_liveness_window(),
+            convergence_wait: config.failover.convergence_wait(),
+            start_retry_interval: config.failover.start_retry_interval(),
+        };
+        let (results_tx, results_rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let (commands_tx, commands_rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let (ready_tx, ready_rx) = watch::channel(false);
+        if state != ChainState::default() {
+            tracing::info!(
+                chain = name,
+                leader = ?state.leader,
+                phase = state.phase.name(),
+                epoch = state.epoch,
+                paused = state.paused,
+                fenced = ?state.fenced,
+                "restored durable state"
+            );
+        }
+        let actor = Self {
+            name: name.to_owned(),
+            members,
+            clients,
+            engine: FailoverEngine::new(settings, Instant::now()),
+            health: ChainHealth::new(chain.sequencers.keys().cloned(), health_settings),
+            state,
+            store,
+            timings: Timings {
+                probe_interval: config.health.interval(),
+                probe_timeout: config.health.probe_timeout(),
+                rpc_timeout: config.failover.rpc_timeout(),
+                inspection: config.inspection.enabled.then(|| config.inspection.interval()),
+            },
+            events: VecDeque::new(),
+            handover_reply: None,
+            results_tx,
+            results_rx,
+            commands_rx,
+            ready_tx,
+            last_active: BTreeMap::new(),
+        };
+        let handle = ChainHandle { name: name.to_owned(), commands_tx, ready_rx };
+        Ok((actor, handle))
+    }
+
+    /// Runs until `cancel`.
+    pub async fn run(mut self, cancel: CancellationToken) {
+        let (probes_tx, mut probes_rx) = mpsc::channel::<ProbeReport>(CHANNEL_CAPACITY);
+        for (node, client) in &self.clients {
+            tokio::spawn(run_prober(
+                node.clone(),
+                client.clone(),
+                self.timings.probe_interval,
+                self.timings.probe_timeout,
+                probes_tx.clone(),
+                cancel.clone(),
+            ));
+        }
+        drop(probes_tx);
+        let (inspections_tx, mut inspections_rx) = mpsc::channel::<BTreeMap<String, Timed<bool>>>(16);
+        tokio::spawn(run_inspector(
+            self.clients.clone(),
+            self.timings.inspection,
+            self.timings.rpc_timeout,
+            inspections_tx,
+            cancel.clone(),
+        ));
+        self.publish_state_metrics();
+        let mut ticker = tokio::time::interval(self.timings.probe_interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tracing::info!(chain = %self.name, nodes = self.members.len(), "chain actor started");
+        loop {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => break,
+                Some(command) = self.commands_rx.recv() => self.on_command(command).await,
+                Some(input) = self.results_rx.recv() => self.step(input).await,
+                Some(report) = probes_rx.recv() => {
+                    self.health.observe_probe(&report.node, &report.probe);
+                    self.publish_probe_metrics(&report);
+                    if !*self.ready_tx.borrow() && self.health.nodes.values().all(|n| n.reason != Reason::Unknown) {
+                        self.ready_tx.send_replace(true);
+                    }
+                    self.step(Input::Tick).await;
+                }
+                Some(round) = inspections_rx.recv() => {
+                    let now = Instant::now();
+                    let mut active = BTreeMap::new();
+                    for (node, outcome) in &round {
+                        self.health.observe_active(node, outcome, now);
+                        if let Ok(is_active) = outcome.result {
+                            active.insert(node.clone(), is_active);
+                        }
+                    }
+                    let count = active.values().filter(|is_active| **is_active).count();
+                    metrics::gauge!(m::LEADER_COUNT, "chain" => self.name.clone()).set(count as f64);
+                    self.last_active = active.clone();
+                    self.step(Input::Inspected(active)).await;
+                }
+                _ = ticker.tick() => self.step(Input::Tick).await,
+            }
+        }
+        if let Some((_, reply)) = self.handover_reply.take() {
+            let _ = reply.send(Err("coordinator shutting down".into()));
+        }
+        tracing::info!(chain = %self.name, "chain actor stopped");
+    }
+
+    /// Feeds one input to the engine and executes what it returns; a transition that persisted
+    /// something is followed by one more evaluation, so a chain of decisions does not wait for
+    /// the next probe.
+    async fn step(&mut self, input: Input) {
+        let mut next = Some(input);
+        let mut rounds = 0;
+        while let Some(input) = next.take() {
+            self.health.set_leader(self.state.leader.as_deref(), Instant::now());
+            let actions = {
+                let view = view_of!(self);
+                self.engine.handle(input, &view)
+            };
+            let persisted = self.execute(actions).await;
+            rounds += 1;
+            if persisted && !self.engine.is_busy() && rounds < 4 {
+                next = Some(Input::Tick);
+            }
+        }
+    }
+
+    /// Executes actions in order; returns true when a state change was persisted.
+    async fn execute(&mut self, actions: Vec<Action>) -> bool {
+        let mut persisted = false;
+        for action in actions {
+            match action {
+                Action::Persist(next) => {
+                    let started = Instant::now();
+                    if let Err(err) = self.store.save(&self.name, &next).await {
+                        tracing::error!(chain = %self.name, %err, "cannot persist state; the dependent action is NOT taken");
+                        metrics::counter!(m::STATE_PERSIST_FAILURES_TOTAL, "chain" => self.name.clone())
+                            .increment(1);
+                        let view = view_of!(self);
+                        let _ = self.engine.handle(Input::PersistFailed, &view);
+                        return persisted;
+                    }
+                    tracing::debug!(chain = %self.name, phase = next.phase.name(), took_ms = started.elapsed().as_millis() as u64, "state persisted");
+                    self.state = next;
+                    persisted = true;
+                    self.publish_state_metrics();
+                }
+                Action::Stop { node, purpose } => self.spawn_stop(node, purpose),
+                Action::ReadHead { node } => self.spawn_read_head(node),
+                Action::Start { node, hash } => self.spawn_start(node, hash),
+                Action::CheckActive { node } => self.spawn_check_active(node),
+                Action::MarkNotSequencer { node } => self.health.mark_not_sequencer(&node),
+                Action::Event(event) => self.record_event(event),
+            }
+        }
+        persisted
+    }
+
+    fn client(&self, node: &str) -> Option<NodeClient> {
+        self.clients.get(node).cloned()
+    }
+
+    fn spawn_stop(&self, node: String, purpose: StopPurpose) {
+        let Some(client) = self.client(&node) else { return };
+        let (results_tx, timeout, chain) =
+            (self.results_tx.clone(), self.timings.rpc_timeout, self.name.clone());
+        tracing::info!(chain, node, ?purpose, "admin_stopSequencer");
+        tokio::spawn(async move {
+            let outcome = client.stop_sequencer(timeout).await;
+            let _ = results_tx.send(Input::Stopped { node, purpose, result: outcome.result }).await;
+        });
+    }
+
+    fn spawn_read_head(&self, node: String) {
+        let Some(client) = self.client(&node) else { return };
+        let (results_tx, timeout) = (self.results_tx.clone(), self.timings.rpc_timeout);
+        tracing::info!(chain = %self.name, node, "reading the stopped hash from optimism_syncStatus");
+        tokio::spawn(async move {
+            let outcome = client.sync_status(timeout).await;
+            let result = outcome.result.map(|status| status.unsafe_l2.hash);
+            let _ = results_tx.send(Input::HeadRead { node, result }).await;
+        });
+    }
+
+    fn spawn_start(&self, node: String, hash: B256) {
+        let Some(client) = self.client(&node) else { return };
+        let (results_tx, timeout) = (self.results_tx.clone(), self.timings.rpc_timeout);
+        tracing::info!(chain = %self.name, node, %hash, "admin_startSequencer");
+        tokio::spawn(async move {
+            let outcome = client.start_sequencer(hash, timeout).await;
+            let _ = results_tx.send(Input::Started { node, result: outcome.result }).await;
+        });
+    }
+
+    fn spawn_check_active(&self, node: String) {
+        let Some(client) = self.client(&node) else { return };
+        let (results_tx, timeout) = (self.results_tx.clone(), self.timings.rpc_timeout);
+        tokio::spawn(async move {
+            let outcome = client.sequencer_active(timeout).await;
+            let _ = results_tx.send(Input::ActiveChecked { node, result: outcome.result }).await;
+        });
+    }
+
+    fn record_event(&mut self, event: Event) {
+        let duration_ms = event.duration.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        if event.severe {
+            tracing::warn!(chain = %self.name, kind = event.kind, node = ?event.node, duration_ms, "{}", event.detail);
+        } else {
+            tracing::info!(chain = %self.name, kind = event.kind, node = ?event.node, duration_ms, "{}", event.detail);
+        }
+        let chain = self.name.clone();
+        match event.kind {
+            "failover_complete" => {
+                let outcome = if self.handover_reply.is_some() { "handover" } else { "success" };
+                metrics::counter!(m::FAILOVERS_TOTAL, "chain" => chain.clone(), "outcome" => outcome)
+                    .increment(1);
+                if let Some(duration) = event.duration {
+                    metrics::histogram!(m::FAILOVER_DURATION_SECONDS, "chain" => chain.clone())
+                        .record(m::seconds(duration));
+                }
+                if let Some((target, reply)) = self.handover_reply.take() {
+                    let result = if event.node.as_deref() == Some(target.as_str()) {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "hand-over to {target} did not complete: {} leads instead",
+                            event.node.as_deref().unwrap_or("?")
+                        ))
+                    };
+                    let _ = reply.send(result);
+                }
+            }
+            "catch_up_timeout" => {
+                metrics::counter!(m::FAILOVERS_TOTAL, "chain" => chain.clone(), "outcome" => "restarted_old_leader").increment(1);
+            }
+            "leaderless" => {
+                metrics::counter!(m::FAILOVERS_TOTAL, "chain" => chain.clone(), "outcome" => "leaderless")
+                    .increment(1);
+                self.fail_handover(
+                    "no sequencer could be started at the stopped hash; the chain is leaderless",
+                );
+            }
+            "handover_failed" => self.fail_handover(&event.detail),
+            "inspection_stopped" => {
+                if let Some(node) = &event.node {
+                    metrics::counter!(m::INSPECTION_STOPS_TOTAL, "chain" => chain.clone(), "node" => node.clone()).increment(1);
+                }
+            }
+            _ => {}
+        }
+        self.events.push_back(CoordinatorEvent {
+            at_unix_ms: unix_ms(),
+            chain,
+            kind: event.kind.to_owned(),
+            node: event.node,
+            detail: event.detail,
+            duration_ms,
+        });
+        while self.events.len() > EVENT_HISTORY {
+            self.events.pop_front();
+        }
+    }
+
+    fn fail_handover(&mut self, why: &str) {
+        if let Some((_, reply)) = self.handover_reply.take() {
+            let _ = reply.send(Err(why.to_owned()));
+        }
+    }
+
+    async fn on_command(&mut self, command: ChainCommand) {
+        match command {
+            ChainCommand::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            ChainCommand::Events { limit, reply } => {
+                let skip = self.events.len().saturating_sub(limit);
+                let _ = reply.send(self.events.iter().skip(skip).cloned().collect());
+            }
+            ChainCommand::Transfer { to, reply } => {
+                if self.handover_reply.is_some() {
+                    let _ = reply.send(Err("another hand-over is in progress".into()));
+                    return;
+                }
+                let result = {
+                    let view = view_of!(self);
+                    self.engine.transfer(&view, &to)
+                };
+                match result {
+                    Ok(actions) => {
+                        self.handover_reply = Some((to, reply));
+                        let persisted = self.execute(actions).await;
+                        if !persisted {
+                            self.fail_handover("could not persist the hand-over; nothing was done");
+                        }
+                    }
+                    Err(err @ CommandError::AlreadyLeader(_)) => {
+                        // Asking for the current leader is a no-op success, as op-coordinator does.
+                        tracing::info!(chain = %self.name, "{err}");
+                        let _ = reply.send(Ok(()));
+                    }
+                    Err(err) => {
+                        let _ = reply.send(Err(err.to_string()));
+                    }
+                }
+            }
+            ChainCommand::SetPaused { paused, reply } => {
+                let actions = {
+                    let view = view_of!(self);
+                    self.engine.set_paused(&view, paused)
+                };
+                let expected_change = !actions.is_empty();
+                let persisted = self.execute(actions).await;
+                let result = if expected_change && !persisted {
+                    Err("could not persist the change; see the coordinator's log".to_owned())
+                } else {
+                    Ok(())
+                };
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    fn status(&self) -> ChainStatus {
+        let now = Instant::now();
+        let nodes = self
+            .members
+            .iter()
+            .map(|member| {
+                let health = self.health.nodes.get(&member.name).cloned().unwrap_or_default();
+                let id = |head: Option<opc_wire::L2BlockRef>| {
+                    head.map(|h| BlockId { hash: h.hash, number: h.number })
+                };
+                let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+                NodeStatus {
+                    name: member.name.clone(),
+                    healthy: health.healthy,
+                    reason: health.reason.code().to_owned(),
+                    detail: health.detail.clone(),
+                    unsafe_head: id(health.unsafe_head),
+                    safe_head: id(health.safe_head),
+                    execution_head: health.execution_head,
+                    active: health.active,
+                    op_node_latency_ms: health.op_node_latency.map(millis),
+                    op_geth_latency_ms: health.op_geth_latency.map(millis),
+                    priority: member.priority,
+                    candidate: member.candidate,
+                    fenced: self.state.fenced.contains(&member.name),
+                    head_age_ms: health.head_advanced_at.map(|at| millis(now.saturating_duration_since(at))),
+                }
+            })
+            .collect();
+        ChainStatus {
+            chain: self.name.clone(),
+            leader: self.state.leader.clone(),
+            phase: self.state.phase.name().to_owned(),
+            epoch: self.state.epoch,
+            paused: self.state.paused,
+            stopped_hash: self.state.stopped_hash,
+            nodes,
+        }
+    }
+
+    fn publish_state_metrics(&self) {
+        let chain = self.name.clone();
+        for member in &self.members {
+            let is_leader = self.state.leader.as_deref() == Some(member.name.as_str());
+            let labels = [("chain", chain.clone()), ("node", member.name.clone())];
+            metrics::gauge!(m::IS_LEADER, &labels).set(f64::from(u8::from(is_leader)));
+            metrics::gauge!(m::FENCED, &labels)
+                .set(f64::from(u8::from(self.state.fenced.contains(&member.name))));
+        }
+        for phase in Phase::NAMES {
+            let value = f64::from(u8::from(self.state.phase.name() == phase));
+            metrics::gauge!(m::PHASE, "chain" => chain.clone(), "phase" => phase).set(value);
+        }
+        metrics::gauge!(m::EPOCH, "chain" => chain.clone()).set(self.state.epoch as f64);
+        metrics::gauge!(m::PAUSED, "chain" => chain).set(f64::from(u8::from(self.state.paused)));
+    }
+
+    fn publish_probe_metrics(&self, report: &ProbeReport) {
+        let chain = self.name.clone();
+        let node = report.node.clone();
+        metrics::histogram!(m::PROBE_DURATION_SECONDS, "chain" => chain.clone(), "node" => node.clone(), "service" => "op_node")
+            .record(m::seconds(report.probe.sync.latency));
+        metrics::histogram!(m::PROBE_DURATION_SECONDS, "chain" => chain.clone(), "node" => node.clone(), "service" => "op_geth")
+            .record(m::seconds(report.probe.geth.latency));
+        let Some(health) = self.health.nodes.get(&node) else { return };
+        let labels = [("chain", chain.clone()), ("node", node.clone())];
+        metrics::gauge!(m::NODE_HEALTHY, &labels).set(f64::from(u8::from(health.healthy)));
+        for reason in Reason::ALL {
+            let value = f64::from(u8::from(health.reason == reason));
+            metrics::gauge!(m::NODE_HEALTH_REASON, "chain" => chain.clone(), "node" => node.clone(), "reason" => reason.code())
+                .set(value);
+        }
+        if let Some(head) = health.unsafe_head {
+            metrics::gauge!(m::UNSAFE_HEAD_NUMBER, &labels).set(head.number as f64);
+        }
+        if let Some(at) = health.head_advanced_at {
+            metrics::gauge!(m::UNSAFE_HEAD_AGE_SECONDS, &labels)
+                .set(m::seconds(report.probe.at.saturating_duration_since(at)));
+        }
+    }
+}
+
+/// Every `interval`, asks every node `admin_sequencerActive` concurrently and sends the round.
+/// The first round runs at once: start-up discovery needs it.
+async fn run_inspector(
+    clients: BTreeMap<String, NodeClient>,
+    interval: Option<Duration>,
+    timeout: Duration,
+    rounds_tx: mpsc::Sender<BTreeMap<String, Timed<bool>>>,
+    cancel: CancellationToken,
+) {
+    // Even with inspection disabled, discovery needs one round (and then every 10 s to keep the
+    // leader-count metric honest).
+    let period = interval.unwrap_or(Duration::from_secs(10));
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let calls = clients
+            .iter()
+            .map(|(name, client)| async move { (name.clone(), client.sequencer_active(timeout).await) });
+        let round: BTreeMap<String, Timed<bool>> =
+            futures::future::join_all(calls).await.into_iter().collect();
+        if rounds_tx.send(round).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,285 @@
+//! The admin API: `coordinator_*` JSON-RPC on `[rpc] listen`, plus `GET /healthz` and
+//! `GET /readyz`; and `GET /metrics` on `[metrics] listen`.
+//!
+//! Handlers never touch chain state: they send a command to the chain's actor and await its reply.
+//! When a JWT secret is configured, mutating methods require `Authorization: Bearer <HS256 JWT>`.
+
+use crate::{
+    actor::{ChainCommand, ChainHandle},
+    jwt,
+};
+use alloy_primitives::B256;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::{Method, Request, Response, StatusCode, body::Incoming, header, service::service_fn};
+use hyper_util::rt::TokioIo;
+use jsonrpsee::{
+    Methods,
+    core::{RpcResult, async_trait},
+    types::ErrorObjectOwned,
+};
+use metrics_exporter_prometheus::PrometheusHandle;
+use opc_wire::coordinator::{ChainStatus, CoordinatorApiServer, CoordinatorEvent};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use tokio::{net::TcpListener, sync::oneshot};
+use tokio_util::sync::CancellationToken;
+
+/// Methods that change something; they need the JWT when one is configured.
+pub const MUTATING_METHODS: [&str; 3] =
+    ["coordinator_setActiveSequencer", "coordinator_startElection", "coordinator_stopElection"];
+/// JSON-RPC code of a refused token.
+pub const UNAUTHORIZED_CODE: i32 = -32001;
+/// Largest request body accepted.
+const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+
+/// The `coordinator_*` handlers.
+#[derive(Debug, Clone)]
+pub struct AdminApi {
+    chains: Arc<BTreeMap<String, ChainHandle>>,
+    /// How long `setActiveSequencer` may take before the caller is told to check the events.
+    handover_timeout: Duration,
+}
+
+fn invalid(message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(jsonrpsee::types::error::INVALID_PARAMS_CODE, message.into(), None::<()>)
+}
+
+fn failed(message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(-32000, message.into(), None::<()>)
+}
+
+impl AdminApi {
+    /// Handlers over the chains' actors.
+    pub fn new(chains: Arc<BTreeMap<String, ChainHandle>>, handover_timeout: Duration) -> Self {
+        Self { chains, handover_timeout }
+    }
+
+    fn chain(&self, chain: Option<&str>) -> RpcResult<&ChainHandle> {
+        match chain {
+            Some(name) => self.chains.get(name).ok_or_else(|| {
+                let known: Vec<&String> = self.chains.keys().collect();
+                invalid(format!("unknown chain {name:?}; configured chains: {known:?}"))
+            }),
+            None if self.chains.len() == 1 => {
+                self.chains.values().next().ok_or_else(|| invalid("no chain configured"))
+            }
+            None => {
+                let known: Vec<&String> = self.chains.keys().collect();
+                Err(invalid(format!("this coordinator serves several chains {known:?}; pass the chain name")))
+            }
+        }
+    }
+
+    async fn ask<T>(
+        &self,
+        chain: &ChainHandle,
+        make: impl FnOnce(oneshot::Sender<T>) -> ChainCommand,
+    ) -> RpcResult<T> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        chain.commands_tx.send(make(reply_tx)).await.map_err(|_| failed("chain actor stopped"))?;
+        reply_rx.await.map_err(|_| failed("chain actor stopped"))
+    }
+
+    async fn status_of(&self, chain: Option<String>) -> RpcResult<ChainStatus> {
+        let handle = self.chain(chain.as_deref())?;
+        self.ask(handle, ChainCommand::Status).await
+    }
+
+    /// The methods, for a server.
+    pub fn methods(self) -> Methods {
+        self.into_rpc().into()
+    }
+}
+
+#[async_trait]
+impl CoordinatorApiServer for AdminApi {
+    async fn get_active_sequencer(&self, chain: Option<String>) -> RpcResult<Option<String>> {
+        Ok(self.status_of(chain).await?.leader)
+    }
+
+    async fn set_active_sequencer(&self, name: String, chain: Option<String>) -> RpcResult<()> {
+        let handle = self.chain(chain.as_deref())?;
+        let outcome = tokio::time::timeout(
+            self.handover_timeout,
+            self.ask(handle, |reply| ChainCommand::Transfer { to: name.clone(), reply }),
+        )
+        .await
+        .map_err(|_| {
+            failed(format!(
+                "hand-over to {name} still in progress after {} s; watch coordinator_events",
+                self.handover_timeout.as_secs()
+            ))
+        })??;
+        outcome.map_err(failed)
+    }
+
+    async fn start_election(&self, chain: Option<String>) -> RpcResult<()> {
+        let handle = self.chain(chain.as_deref())?;
+        self.ask(handle, |reply| ChainCommand::SetPaused { paused: false, reply }).await?.map_err(failed)
+    }
+
+    async fn stop_election(&self, chain: Option<String>) -> RpcResult<()> {
+        let handle = self.chain(chain.as_deref())?;
+        self.ask(handle, |reply| ChainCommand::SetPaused { paused: true, reply }).await?.map_err(failed)
+    }
+
+    async fn election_stopped(&self, chain: Option<String>) -> RpcResult<bool> {
+        Ok(self.status_of(chain).await?.paused)
+    }
+
+    async fn get_stopped_hash(&self, chain: Option<String>) -> RpcResult<Option<B256>> {
+        Ok(self.status_of(chain).await?.stopped_hash)
+    }
+
+    async fn status(&self, chain: Option<String>) -> RpcResult<Vec<ChainStatus>> {
+        let handles: Vec<&ChainHandle> = match chain.as_deref() {
+            Some(_) => vec![self.chain(chain.as_deref())?],
+            None => self.chains.values().collect(),
+        };
+        let mut out = Vec::with_capacity(handles.len());
+        for handle in handles {
+            out.push(self.ask(handle, ChainCommand::Status).await?);
+        }
+        Ok(out)
+    }
+
+    async fn events(&self, chain: Option<String>, limit: Option<u64>) -> RpcResult<Vec<CoordinatorEvent>> {
+        let limit = usize::try_from(limit.unwrap_or(100)).unwrap_or(usize::MAX);
+        let handles: Vec<&ChainHandle> = match chain.as_deref() {
+            Some(_) => vec![self.chain(chain.as_deref())?],
+            None => self.chains.values().collect(),
+        };
+        let mut out = Vec::new();
+        for handle in handles {
+            out.extend(self.ask(handle, |reply| ChainCommand::Events { limit, reply }).await?);
+        }
+        out.sort_by_key(|event| event.at_unix_ms);
+        let skip = out.len().saturating_sub(limit);
+        Ok(out.split_off(skip))
+    }
+}
+
+/// What the admin HTTP server needs.
+#[derive(Debug, Clone)]
+pub struct AdminServer {
+    /// The JSON-RPC methods.
+    pub methods: Methods,
+    /// Required on mutating calls when set.
+    pub jwt_secret: Option<[u8; 32]>,
+    /// Readiness per chain.
+    pub chains: Arc<BTreeMap<String, ChainHandle>>,
+}
+
+fn reply(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    response
+}
+
+impl AdminServer {
+    async fn handle(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+    ) -> Result<Response<Full<Bytes>>, hyper::Error> {
+        match (request.method(), request.uri().path()) {
+            (&Method::GET, "/healthz") => return Ok(reply(StatusCode::OK, "text/plain", "ok\n")),
+            (&Method::GET, "/readyz") => {
+                let waiting: Vec<&String> = self
+                    .chains
+                    .iter()
+                    .filter(|(_, handle)| !*handle.ready_rx.borrow())
+                    .map(|(name, _)| name)
+                    .collect();
+                return Ok(if waiting.is_empty() {
+                    reply(StatusCode::OK, "text/plain", "ready\n")
+                } else {
+                    reply(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "text/plain",
+                        format!("not ready: first probe round pending for chains {waiting:?}\n"),
+                    )
+                });
+            }
+            (&Method::POST, _) => {}
+            _ => {
+                return Ok(reply(
+                    StatusCode::NOT_FOUND,
+                    "text/plain",
+                    "POST JSON-RPC, or GET /healthz or /readyz\n",
+                ));
+            }
+        }
+        let auth = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let body = match Limited::new(request.into_body(), MAX_REQUEST_BYTES).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => return Ok(reply(StatusCode::PAYLOAD_TOO_LARGE, "text/plain", "request too large\n")),
+        };
+        if let Some(secret) = &self.jwt_secret {
+            let names = opc_wire::jsonrpc::method_names(&body);
+            if names.iter().any(|name| MUTATING_METHODS.contains(&name.as_str()))
+                && let Err(err) = jwt::verify(auth.as_deref(), secret)
+            {
+                let id = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|value| value.get("id").cloned())
+                    .unwrap_or(serde_json::Value::Null);
+                let text =
+                    opc_wire::jsonrpc::error_reply(&id, UNAUTHORIZED_CODE, &format!("unauthorized: {err}"));
+                return Ok(reply(StatusCode::UNAUTHORIZED, "application/json", text));
+            }
+        }
+        let text = opc_wire::jsonrpc::dispatch(&self.methods, &body).await;
+        Ok(reply(StatusCode::OK, "application/json", text))
+    }
+}
+
+/// Serves the admin API on `listener` until `cancel`.
+pub async fn serve_admin(server: AdminServer, listener: TcpListener, cancel: CancellationToken) {
+    let server = Arc::new(server);
+    serve(listener, cancel, move |request| server.clone().handle(request)).await;
+}
+
+/// Serves `GET /metrics` on `listener` until `cancel`.
+pub async fn serve_metrics(handle: PrometheusHandle, listener: TcpListener, cancel: CancellationToken) {
+    serve(listener, cancel, move |request: Request<Incoming>| {
+        let handle = handle.clone();
+        async move {
+            Ok::<_, hyper::Error>(match (request.method(), request.uri().path()) {
+                (&Method::GET, "/metrics") => {
+                    reply(StatusCode::OK, "text/plain; version=0.0.4", handle.render())
+                }
+                _ => reply(StatusCode::NOT_FOUND, "text/plain", "GET /metrics\n"),
+            })
+        }
+    })
+    .await;
+}
+
+async fn serve<F, Fut>(listener: TcpListener, cancel: CancellationToken, handler: F)
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Response<Full<Bytes>>, hyper::Error>> + Send + 'static,
+{
+    loop {
+        let accepted = tokio::select! {
+            () = cancel.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let handler = handler.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service_fn(handler));
+            tokio::select! {
+                () = cancel.cancelled() => {}
+                _ = connection => {}
+            }
+        });
+    }
+}

@@ -1,0 +1,83 @@
+//! Every metric the coordinator exports, in one place (namespace `op_coordinator`, units in names).
+//!
+//! Labels: `chain` and `node` are config names; `reason` is a health reason code; `outcome` is one
+//! of `success`, `restarted_old_leader`, `leaderless`, `handover`; `phase` a fail-over phase;
+//! `service` is `op_node` or `op_geth`.
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::{sync::OnceLock, time::Duration};
+
+/// 1 on the node the coordinator holds as leader, 0 on the others.
+pub const IS_LEADER: &str = "op_coordinator_is_leader";
+/// Number of nodes the last inspection found sequencing (alert when not 1).
+pub const LEADER_COUNT: &str = "op_coordinator_leader_count";
+/// 1 when the node's verdict is healthy.
+pub const NODE_HEALTHY: &str = "op_coordinator_node_healthy";
+/// 1 for the reason of the node's latest probe, 0 for the other reasons.
+pub const NODE_HEALTH_REASON: &str = "op_coordinator_node_health_reason";
+/// Latency of each probe call.
+pub const PROBE_DURATION_SECONDS: &str = "op_coordinator_probe_duration_seconds";
+/// Completed fail-overs and hand-overs, by outcome.
+pub const FAILOVERS_TOTAL: &str = "op_coordinator_failovers_total";
+/// From the decision to fail over to the new leader sequencing.
+pub const FAILOVER_DURATION_SECONDS: &str = "op_coordinator_failover_duration_seconds";
+/// Non-leaders found sequencing and stopped by inspection.
+pub const INSPECTION_STOPS_TOTAL: &str = "op_coordinator_inspection_stops_total";
+/// Unsafe head number per node.
+pub const UNSAFE_HEAD_NUMBER: &str = "op_coordinator_unsafe_head_number";
+/// Milliseconds since the node's unsafe head last moved.
+pub const UNSAFE_HEAD_AGE_SECONDS: &str = "op_coordinator_unsafe_head_age_seconds";
+/// 1 for the chain's current fail-over phase.
+pub const PHASE: &str = "op_coordinator_phase";
+/// Leadership epoch.
+pub const EPOCH: &str = "op_coordinator_epoch";
+/// 1 while automation is paused.
+pub const PAUSED: &str = "op_coordinator_paused";
+/// 1 while the node is fenced.
+pub const FENCED: &str = "op_coordinator_fenced";
+/// State writes that failed (the action that depended on them was not taken).
+pub const STATE_PERSIST_FAILURES_TOTAL: &str = "op_coordinator_state_persist_failures_total";
+
+/// Every metric name, for the dashboard and alert-rule checks.
+pub const ALL: [&str; 15] = [
+    IS_LEADER,
+    LEADER_COUNT,
+    NODE_HEALTHY,
+    NODE_HEALTH_REASON,
+    PROBE_DURATION_SECONDS,
+    FAILOVERS_TOTAL,
+    FAILOVER_DURATION_SECONDS,
+    INSPECTION_STOPS_TOTAL,
+    UNSAFE_HEAD_NUMBER,
+    UNSAFE_HEAD_AGE_SECONDS,
+    PHASE,
+    EPOCH,
+    PAUSED,
+    FENCED,
+    STATE_PERSIST_FAILURES_TOTAL,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the Prometheus recorder once per process and returns its handle; later calls (more
+/// coordinators in one test process) share it.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let buckets =
+                [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+            let builder =
+                PrometheusBuilder::new().set_buckets(&buckets).unwrap_or_else(|_| PrometheusBuilder::new());
+            match builder.install_recorder() {
+                Ok(handle) => handle,
+                // Another recorder is installed (e.g. by an embedding program): keep a private one.
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
+}
+
+/// Seconds as f64 for histograms.
+pub fn seconds(duration: Duration) -> f64 {
+    duration.as_secs_f64()
+}
