@@ -1,6 +1,7 @@
 //! `op-coordinator`: the binary. It parses flags, sets up logging, loads the config, binds the
 //! listeners and runs the library until Ctrl-C or SIGTERM.
 
+mod devnet;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +25,13 @@ struct Cli {
 enum Command {
     /// Run the coordinator with a config file.
     Run(run::RunArgs),
+    /// Try it: a simulated 3-node chain (op-sim) and the coordinator in one process, on loopback.
+    ///
+    /// Inject faults from another terminal through the simulator's control endpoint, e.g.
+    /// `curl -s -X POST localhost:7400 -H 'content-type: application/json'
+    /// -d '{"jsonrpc":"2.0","id":1,"method":"sim_fault","params":["seq-0","crash",null]}'`
+    /// and watch the coordinator fail over in the log.
+    Devnet(devnet::DevnetArgs),
     /// Validate a config file (with env overrides) and print the effective config.
     CheckConfig(run::CheckArgs),
 }
@@ -33,6 +41,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::CheckConfig(args) => run::check(args),
+        Command::Devnet(args) => devnet::devnet(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -16,8 +16,9 @@
 //! | phase        | condition                                                  | actions                                                                    |
 //! |--------------|------------------------------------------------------------|----------------------------------------------------------------------------|
 //! | any          | a fenced node answers a probe                              | `Stop(node, fence)`                                                        |
-//! | discovering  | exactly one or more nodes active                           | persist steady with the most advanced active node (inspection stops the rest) |
+//! | discovering  | one or more nodes active, every reachable node inspected (or the wait over) | persist steady with the most advanced active node (inspection stops the rest) |
 //! | discovering  | none active, convergence wait not over                     | wait                                                                       |
+//! | discovering  | none active, wait over, a node unreachable or not inspected and a head advanced within the liveness window | nothing: someone we cannot see may sequence; say so |
 //! | discovering  | none active, wait over, an eligible node                   | persist starting(most advanced) with its head as stopped hash; `Start`      |
 //! | discovering  | none active, wait over, nobody eligible                    | persist leaderless; say so                                                 |
 //! | steady       | leader healthy                                             | nothing                                                                    |
@@ -25,12 +26,12 @@
 //! | steady       | leader unreachable (or cannot be stopped), a follower's head advanced within the liveness window | nothing: the leader is alive, only cut off from us; say so |
 //! | steady       | leader unreachable, chain stopped, an eligible candidate   | persist fenced += leader, stopped hash = most advanced candidate's head, catching up |
 //! | steady       | leader unreachable, chain stopped, nobody eligible         | nothing; say so                                                            |
-//! | stopping     | (after a restart: nothing in flight)                       | `Stop(from)` again; "not running" then reads its head                      |
+//! | stopping     | (after a restart or a failed head read: nothing in flight) | `Stop(from)` again (hand-over purpose if it has a target); "not running" then reads its head |
 //! | catching up  | an eligible candidate (the target, for a hand-over) is at the stopped hash | persist starting; `Start(candidate, stopped hash)`        |
-//! | catching up  | catch-up timeout, old leader healthy and at the stopped hash | persist starting(old leader); `Start(old leader, stopped hash)`         |
+//! | catching up  | catch-up timeout, old leader healthy, not fenced, at the stopped hash | persist starting(old leader); `Start(old leader, stopped hash)` |
 //! | catching up  | catch-up timeout, otherwise                                | persist leaderless; say so loudly                                          |
 //! | starting     | (after a restart: nothing in flight)                       | `CheckActive(target)` before anything else                                 |
-//! | leaderless   | an eligible node (or the old leader) is at the stopped hash | persist starting; `Start(node, stopped hash)`                             |
+//! | leaderless   | an eligible node (the old leader included) is at the stopped hash | persist starting; `Start(node, stopped hash)`                       |
 //! | leaderless   | no stopped hash known                                      | as discovering with the wait over                                          |
 //!
 //! Outcomes of the calls:
@@ -38,25 +39,31 @@
 //! | call               | outcome                         | next                                                              |
 //! |--------------------|---------------------------------|-------------------------------------------------------------------|
 //! | stop (fail-over)   | hash                            | persist catching up with the hash                                 |
-//! | stop (fail-over)   | zero hash / "not running" / "not enabled" | `ReadHead(from)`: `optimism_syncStatus().unsafe_l2.hash` |
-//! | stop (fail-over)   | no answer / other error         | persist steady; the leader counts as unstoppable for a while      |
+//! | stop (fail-over)   | zero hash / "not running" / "not enabled" (also: mark not a sequencer) | `ReadHead(from)`: `optimism_syncStatus().unsafe_l2.hash` |
+//! | stop (fail-over)   | no answer / other error         | persist steady; the leader counts as unstoppable for a while (a hand-over is abandoned) |
 //! | read head          | hash                            | persist catching up with the hash                                 |
-//! | read head          | failure                         | retry; after three, the last head seen in probes                  |
+//! | read head          | failure                         | after a back-off, `Stop(from)` again; after three, the last head seen in probes, else persist leaderless |
 //! | start              | ok                              | persist steady with the new leader, epoch + 1                     |
 //! | start              | "already running"               | `CheckActive(target)`                                             |
 //! | start              | "block hash does not match"     | persist catching up                                               |
-//! | start              | "no prestate"                   | retry after `start_retry_interval_ms`                             |
+//! | start              | "no prestate"                   | after `start_retry_interval_ms`, `CheckActive(target)`, then `Start` again |
 //! | start              | "not enabled" / admin disabled / "not the leader" | mark not a candidate; persist catching up       |
 //! | start              | no answer / other error         | `CheckActive(target)` before anything else                        |
 //! | check active       | true                            | as start ok                                                       |
-//! | check active       | false                           | persist catching up                                               |
-//! | check active       | no answer, three times          | persist fenced += target, catching up                             |
+//! | check active       | false                           | `Start(target, stopped hash)` again if it is still at it, else persist catching up |
+//! | check active       | no answer                       | `CheckActive(target)` again after a back-off; after three, persist fenced += target, catching up |
 //! | stop (fence)       | hash / "not running" / "not enabled" | persist fenced -= node                                       |
+//! | stop (fence)       | other error                     | retry when it answers, at most every 500 ms                       |
 //! | stop (inspection)  | any                             | report it                                                         |
 //!
 //! Inspection (every `inspection.interval_ms`, with fresh `admin_sequencerActive` answers): every
 //! active node other than the leader (steady), the target (starting) or the node being stopped
-//! (stopping) is stopped; a healthy leader found inactive is restarted at its own head.
+//! (stopping) is stopped; a healthy leader found inactive is restarted at its own head, unless
+//! another node was found active in the same round. Nothing while paused or discovering.
+//!
+//! Operator commands: a hand-over (`transfer`) is refused for an unknown, ineligible or current
+//! target, while a call is in flight, while paused, and outside steady or leaderless; it persists
+//! stopping with the target and stops the leader, and its catch-up tries only the target.
 
 use crate::{
     client::CallError,
@@ -260,8 +267,12 @@ impl<'a> View<'a> {
 
     /// Why `name` may not lead, or None when it may.
     fn ineligibility(&self, name: &str) -> Option<String> {
-        let member = self.member(name)?;
-        let node = self.node(name)?;
+        let Some(member) = self.member(name) else {
+            return Some("it is not a configured sequencer of this chain".into());
+        };
+        let Some(node) = self.node(name) else {
+            return Some("it has not been probed yet".into());
+        };
         if !member.candidate {
             return Some("it is not a candidate (candidate = false)".into());
         }
@@ -485,13 +496,15 @@ impl FailoverEngine {
         match view.state.phase.clone() {
             Phase::Discovering => self.discover(view, out),
             Phase::Steady => self.watch_leader(view, out),
-            Phase::Stopping { from, .. } => {
-                // Only reached after a restart: the stop may or may not have happened.
+            Phase::Stopping { from, target } => {
+                // Reached after a restart (the stop may or may not have happened) or to retry a
+                // failed head read ("not running" then reads the head again).
                 if first_evaluation {
                     self.event(out, "resuming", Some(&from), "resuming an interrupted stop".into());
                 }
                 self.step_started_at = Some(view.now);
-                out.push(Action::Stop { node: from, purpose: StopPurpose::Failover });
+                let purpose = if target.is_some() { StopPurpose::Handover } else { StopPurpose::Failover };
+                out.push(Action::Stop { node: from, purpose });
             }
             Phase::CatchingUp { from, target } => self.catch_up(view, &from, target.as_deref(), out),
             Phase::Starting { target, .. } => {
@@ -591,6 +604,28 @@ impl FailoverEngine {
             );
             return;
         };
+        // A node we cannot ask (unreachable, or its activity unknown) may be an active sequencer
+        // cut off from us: while heads still move, someone is sequencing, and starting another
+        // would make two.
+        let unseen = view.health.nodes.values().any(|node| !node.reachable || node.active.is_none());
+        let moving =
+            view.health.nodes.values().filter_map(|node| node.head_advanced_at).max().is_some_and(|at| {
+                view.now.saturating_duration_since(at) <= self.settings.chain_liveness_window
+            });
+        if unseen && moving {
+            self.announce(
+                out,
+                view.now,
+                "hidden_sequencer",
+                None,
+                format!(
+                    "{why}, but heads advanced within {} ms and not every node could be asked whether \
+                     it sequences: not electing while one may be active",
+                    self.settings.chain_liveness_window.as_millis()
+                ),
+            );
+            return;
+        }
         let Some(hash) = view.head_hash(&best.name) else { return };
         Self::persist(out, view, |state| {
             state.leader = None;
@@ -723,10 +758,9 @@ impl FailoverEngine {
             return;
         }
         self.catch_up_deadline = None;
-        let old_leader_ok = view
-            .node(from)
-            .is_some_and(|node| node.reachable && node.unsafe_head.map(|h| h.hash) == Some(hash))
-            && !view.state.fenced.contains(from)
+        let old_leader_ok = view.node(from).is_some_and(|node| {
+            node.healthy && node.reachable && node.unsafe_head.map(|h| h.hash) == Some(hash)
+        }) && !view.state.fenced.contains(from)
             && view.member(from).is_some();
         if old_leader_ok {
             Self::persist(out, view, |state| {
@@ -832,8 +866,14 @@ impl FailoverEngine {
                 out.push(Action::Stop { node: name.clone(), purpose: StopPurpose::Inspection });
             }
         }
-        // A healthy leader found inactive (stopped behind our back) is restarted at its own head.
+        // A healthy leader found inactive (stopped behind our back) is restarted at its own head,
+        // but never while another node is active: that one is stopped first (above), and the
+        // leader restarted by a later round, so two never sequence at once.
+        let other_active = active
+            .iter()
+            .any(|(name, is_active)| *is_active && Some(name.as_str()) != view.state.leader.as_deref());
         if self.pending.is_none()
+            && !other_active
             && view.state.phase == Phase::Steady
             && let Some(leader) = view.state.leader.as_deref()
             && active.get(leader) == Some(&false)
@@ -1219,6 +1259,12 @@ impl FailoverEngine {
         }
         if self.pending.is_some() {
             return Err(CommandError::Busy(format!("a {} call is in flight", view.state.phase.name())));
+        }
+        if view.state.paused {
+            // The hand-over would stop the leader, and nothing would start the target until resumed.
+            return Err(CommandError::Busy(
+                "automation is paused (coordinator_startElection resumes it)".into(),
+            ));
         }
         if let Some(why) = view.ineligibility(to) {
             return Err(CommandError::Ineligible { node: to.to_owned(), why });

@@ -146,8 +146,8 @@ pub fn check_invariants(chain: &str, block_time_ms: u64, entries: &[LedgerEntry]
             report.longest_gap_ms = gap;
             report.longest_gap_ended_at = Some(pair[1].1);
         }
-        if block_time_ms > 0 {
-            let slots = (gap + block_time_ms / 2) / block_time_ms;
+        // No block time configured: no slots to miss.
+        if let Some(slots) = (gap + block_time_ms / 2).checked_div(block_time_ms) {
             report.missed_slots += slots.saturating_sub(1);
         }
     }

@@ -105,8 +105,7 @@ impl BlockStore {
         }
         // Walk the new branch back to the canonical chain.
         let mut branch = vec![block];
-        loop {
-            let Some(tip) = branch.last() else { break };
+        while let Some(tip) = branch.last() {
             if self.is_canonical(&tip.parent_hash) {
                 break;
             }

@@ -66,7 +66,8 @@ async fn sim_fault_and_sim_heal_apply_and_undo_a_fault() -> Result<()> {
     ensure!(fixture.info("seq-1")?.faults.is_empty(), "heal without kind heals all");
     let ledger = control.ledger(None).await?;
     let crash_entry = ledger.iter().any(|entry| {
-        matches!(entry, LedgerEntry::Fault { node, kind: FaultKind::Crash, params, .. } if node == "seq-1" && *params == crash)
+        matches!(entry, LedgerEntry::Fault { node, kind: FaultKind::Crash, params, .. }
+            if node == "seq-1" && *params == crash)
     });
     ensure!(crash_entry, "the fault is in the ledger with its params");
     Ok(())

@@ -68,7 +68,8 @@ async fn crashing_the_leaders_op_node_stops_it_and_heal_restarts_it_on_its_kept_
     let geth_head = fixture.op_geth("seq-0")?.block_number().await?.to::<u64>();
     ensure!(geth_head == crashed_at.number, "op-geth head {geth_head}, op-node head {crashed_at}");
     let deactivated = fixture.ledger().into_iter().any(|entry| {
-        matches!(entry, LedgerEntry::Deactivated { node, cause, .. } if node == "seq-0" && cause == "op-node crashed")
+        matches!(entry, LedgerEntry::Deactivated { node, cause, .. }
+            if node == "seq-0" && cause == "op-node crashed")
     });
     ensure!(deactivated, "no Deactivated entry for the crash");
 

@@ -1,0 +1,82 @@
+//! `op-coordinator devnet`: a simulated chain and the coordinator in one process.
+
+use anyhow::Context as _;
+use clap::Args;
+use op_coordinator::{Listeners, config::Config};
+use op_sim::{SimConfig, Simulator};
+use std::{net::SocketAddr, sync::Arc};
+use tokio::net::TcpListener;
+
+/// `op-coordinator devnet`.
+#[derive(Debug, Args)]
+pub(crate) struct DevnetArgs {
+    /// Sequencer nodes in the simulated chain.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// Block time of the simulated chain in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    block_time_ms: u64,
+    /// Admin JSON-RPC of the coordinator.
+    #[arg(long, default_value = "127.0.0.1:9762")]
+    rpc_listen: SocketAddr,
+    /// Prometheus /metrics of the coordinator.
+    #[arg(long, default_value = "127.0.0.1:9761")]
+    metrics_listen: SocketAddr,
+    /// The simulator's control endpoint (sim_fault, sim_heal, sim_partition, ...).
+    #[arg(long, default_value = "127.0.0.1:7400")]
+    control: SocketAddr,
+    /// Log filter (tracing EnvFilter syntax).
+    #[arg(long, default_value = "info,op_sim=warn")]
+    log_level: String,
+}
+
+pub(crate) fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
+        .with_context(|| format!("bad --log-level {:?}", args.log_level))?;
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let control = TcpListener::bind(args.control)
+            .await
+            .with_context(|| format!("cannot listen on --control {}", args.control))?;
+        let rpc = TcpListener::bind(args.rpc_listen)
+            .await
+            .with_context(|| format!("cannot listen on --rpc-listen {}", args.rpc_listen))?;
+        let metrics = TcpListener::bind(args.metrics_listen)
+            .await
+            .with_context(|| format!("cannot listen on --metrics-listen {}", args.metrics_listen))?;
+        let sim = Arc::new(Simulator::start(SimConfig::uniform(1, args.nodes, args.block_time_ms)).await?);
+        let control_addr = control.local_addr()?;
+        sim.serve_control(control);
+        let data_dir = std::env::temp_dir().join(format!("op-coordinator-devnet-{}", std::process::id()));
+        let text = format!("data_dir = {:?}\n{}", data_dir.display().to_string(), sim.coordinator_config());
+        let config = Config::from_toml_str(&text, Vec::<(String, String)>::new(), &[])
+            .map_err(|errors| anyhow::anyhow!("{errors}"))?;
+        println!("op-coordinator devnet: {} simulated sequencers, {} ms blocks", args.nodes, args.block_time_ms);
+        for node in sim.nodes() {
+            println!("  {:<6} op-node {}  op-geth {}", node.name, node.op_node_url, node.op_geth_url);
+        }
+        println!("  coordinator admin API  http://{}", rpc.local_addr()?);
+        println!("  coordinator metrics    http://{}/metrics", metrics.local_addr()?);
+        println!("  simulator control      http://{control_addr}  (sim_fault, sim_heal, sim_partition, sim_invariants)");
+        println!("Ctrl-C stops everything.");
+        let listeners = Listeners { rpc, metrics: Some(metrics) };
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let result = op_coordinator::run(config, listeners, shutdown).await;
+        sim.shutdown();
+        for report in sim.invariants() {
+            println!(
+                "{}: {} blocks sealed, {} unsafe re-orgs, {} double-sequencing overlaps, {} missed slots",
+                report.chain,
+                report.blocks_sealed,
+                report.unsafe_reorgs.len(),
+                report.double_sequencing.len(),
+                report.missed_slots
+            );
+        }
+        let _ = std::fs::remove_dir_all(&data_dir);
+        result.map_err(anyhow::Error::from)
+    })
+}

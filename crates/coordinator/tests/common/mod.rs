@@ -1,0 +1,224 @@
+//! Fixtures: a simulated chain on loopback and a coordinator on port-0 listeners, plus waits on
+//! conditions with deadlines that print the last observed state when they fail.
+#![allow(dead_code, unreachable_pub)]
+
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use op_coordinator::{Listeners, config::Config};
+use op_sim::{SimConfig, Simulator};
+use opc_wire::{
+    coordinator::{ChainStatus, CoordinatorApiClient},
+    sim::ChainInvariants,
+};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+/// Block time of test chains.
+pub const BLOCK_TIME_MS: u64 = 100;
+
+/// Coordinator settings scaled to 100 ms blocks, so every test runs in seconds.
+pub const FAST_SETTINGS: &str = r#"
+[health]
+interval_ms = 20
+probe_timeout_ms = 100
+failure_threshold = 2
+success_threshold = 2
+unsafe_stall_ms = 400
+max_execution_lag_blocks = 4
+max_candidate_lag_blocks = 16
+
+[failover]
+rpc_timeout_ms = 300
+catch_up_timeout_ms = 1000
+chain_liveness_window_ms = 300
+convergence_wait_ms = 300
+start_retry_interval_ms = 50
+
+[inspection]
+interval_ms = 100
+"#;
+
+/// A running coordinator (in this process).
+pub struct RunningCoordinator {
+    pub rpc_addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), op_coordinator::StartError>>,
+}
+
+/// A simulated chain and a coordinator watching it.
+pub struct Harness {
+    pub sim: Arc<Simulator>,
+    pub config_text: String,
+    pub data_dir: tempfile::TempDir,
+    pub coordinator: Option<RunningCoordinator>,
+    pub admin: HttpClient,
+}
+
+impl Harness {
+    /// A 3-node chain (seq-0 active) and a coordinator with [`FAST_SETTINGS`] plus `extra` TOML.
+    pub async fn start(extra: &str) -> Self {
+        Self::start_with(SimConfig::uniform(1, 3, BLOCK_TIME_MS), extra).await
+    }
+
+    /// A chain from `sim_config` and a coordinator with [`FAST_SETTINGS`] plus `extra` TOML.
+    pub async fn start_with(sim_config: SimConfig, extra: &str) -> Self {
+        let sim = Arc::new(Simulator::start(sim_config).await.expect("simulator starts"));
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let config_text = format!(
+            "data_dir = {:?}\n{FAST_SETTINGS}\n{extra}\n{}",
+            data_dir.path().display().to_string(),
+            sim.coordinator_config()
+        );
+        let coordinator = start_coordinator(&config_text).await;
+        let admin = admin_client(coordinator.rpc_addr);
+        Self { sim, config_text, data_dir, coordinator: Some(coordinator), admin }
+    }
+
+    /// Stops the coordinator gracefully.
+    pub async fn stop_coordinator(&mut self) {
+        if let Some(mut running) = self.coordinator.take() {
+            if let Some(shutdown) = running.shutdown.take() {
+                let _ = shutdown.send(());
+            }
+            let _ = running.task.await;
+        }
+    }
+
+    /// Kills the coordinator abruptly: its tasks are dropped wherever they are.
+    pub async fn kill_coordinator(&mut self) {
+        if let Some(running) = self.coordinator.take() {
+            running.task.abort();
+            let _ = running.task.await;
+        }
+    }
+
+    /// Starts the coordinator again with the same config and data directory.
+    pub async fn restart_coordinator(&mut self) {
+        self.stop_coordinator().await;
+        let coordinator = start_coordinator(&self.config_text).await;
+        self.admin = admin_client(coordinator.rpc_addr);
+        self.coordinator = Some(coordinator);
+    }
+
+    /// The coordinator's view of the chain.
+    pub async fn status(&self) -> ChainStatus {
+        let mut all = self.admin.status(None).await.expect("coordinator_status");
+        all.remove(0)
+    }
+
+    /// Waits until the coordinator names `leader` and the simulator agrees it is the only active
+    /// node (ground truth).
+    pub async fn wait_for_leader(&self, leader: &str, timeout: Duration) {
+        let leader = leader.to_owned();
+        self.wait_for(&format!("{leader} to lead alone"), timeout, |status, sim| {
+            let active: Vec<String> = sim.nodes().into_iter().filter(|n| n.active).map(|n| n.name).collect();
+            status.leader.as_deref() == Some(leader.as_str())
+                && status.phase == "steady"
+                && active == vec![leader.clone()]
+        })
+        .await;
+    }
+
+    /// Waits until `done(status, sim)` holds, polling; panics with the last status on timeout.
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut done: impl FnMut(&ChainStatus, &Simulator) -> bool,
+    ) -> ChainStatus {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let status = self.status().await;
+            if done(&status, &self.sim) {
+                return status;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}\nlast coordinator status: {status:#?}\n\
+                     simulator nodes: {:#?}\nevents: {:#?}",
+                    self.sim.nodes(),
+                    self.admin.events(None, Some(30)).await.ok()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits until the chain has sealed `blocks` more blocks than now (ground truth).
+    pub async fn wait_for_blocks(&self, blocks: u64, timeout: Duration) {
+        let start = self.invariants().blocks_sealed;
+        wait_until(&format!("{blocks} more blocks"), timeout, || async {
+            (self.invariants().blocks_sealed >= start + blocks).then_some(())
+        })
+        .await;
+    }
+
+    /// The ground-truth invariant report of the chain.
+    pub fn invariants(&self) -> ChainInvariants {
+        self.sim.invariants().remove(0)
+    }
+
+    /// Asserts no unsafe re-org and no double sequencing happened (ground truth).
+    pub fn assert_safe(&self) {
+        let report = self.invariants();
+        assert!(
+            report.is_safe(),
+            "safety violated: {report:#?}\nledger tail: {:#?}",
+            self.sim.ledger_entries(self.sim.ledger().len().saturating_sub(40))
+        );
+    }
+
+    /// Names of the nodes the simulator says are active (ground truth).
+    pub fn active_nodes(&self) -> Vec<String> {
+        self.sim.nodes().into_iter().filter(|node| node.active).map(|node| node.name).collect()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(running) = self.coordinator.take() {
+            running.task.abort();
+        }
+        self.sim.shutdown();
+    }
+}
+
+/// Polls `check` until it returns Some, or panics after `timeout`.
+pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Starts a coordinator from config text on fresh port-0 listeners.
+pub async fn start_coordinator(config_text: &str) -> RunningCoordinator {
+    let config =
+        Config::from_toml_str(config_text, Vec::<(String, String)>::new(), &[]).expect("valid config");
+    let rpc = TcpListener::bind("127.0.0.1:0").await.expect("bind rpc");
+    let metrics = TcpListener::bind("127.0.0.1:0").await.expect("bind metrics");
+    let rpc_addr = rpc.local_addr().expect("addr");
+    let metrics_addr = metrics.local_addr().expect("addr");
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let task =
+        tokio::spawn(op_coordinator::run(config, Listeners { rpc, metrics: Some(metrics) }, async move {
+            let _ = shutdown_rx.await;
+        }));
+    RunningCoordinator { rpc_addr, metrics_addr, shutdown: Some(shutdown_tx), task }
+}
+
+/// A JSON-RPC client of the admin API.
+pub fn admin_client(addr: SocketAddr) -> HttpClient {
+    HttpClientBuilder::default()
+        .request_timeout(Duration::from_secs(30))
+        .build(format!("http://{addr}"))
+        .expect("client")
+}
