@@ -1,6 +1,7 @@
 //! `op-coordinator`: the binary. It parses flags, sets up logging, loads the config, binds the
 //! listeners and runs the library until Ctrl-C or SIGTERM.
 
+mod ctl;
 mod devnet;
 mod run;
 
@@ -32,16 +33,22 @@ enum Command {
     /// -d '{"jsonrpc":"2.0","id":1,"method":"sim_fault","params":["seq-0","crash",null]}'`
     /// and watch the coordinator fail over in the log.
     Devnet(devnet::DevnetArgs),
+    /// Operate a running coordinator (status, events, transfer, pause, resume) and the simulator.
+    Ctl(ctl::CtlArgs),
     /// Validate a config file (with env overrides) and print the effective config.
     CheckConfig(run::CheckArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let Command::Ctl(args) = cli.command {
+        return ctl::ctl(args);
+    }
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::CheckConfig(args) => run::check(args),
         Command::Devnet(args) => devnet::devnet(args),
+        Command::Ctl(_) => Ok(()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -300,7 +300,7 @@ pub struct InspectionConfig {
 
 impl Default for InspectionConfig {
     fn default() -> Self {
-        Self { enabled: true, interval_ms: 1000 }
+        Self { enabled: true, interval_ms: 500 }
     }
 }
 

@@ -1,0 +1,440 @@
+//! `op-coordinator ctl`: the operator's client of the admin API and of the simulator's control API.
+//!
+//! Exit codes scripts can rely on:
+//! - 0: done (for `status`: every chain steady with a healthy leader);
+//! - 1: the server refused the request (JSON-RPC error, e.g. an unhealthy hand-over target);
+//! - 2: bad usage or a bad local file (clap's own code for usage errors);
+//! - 3: the server could not be reached;
+//! - 4: `status` only: a chain has no leader, is mid-fail-over, or its leader is unhealthy.
+
+use clap::{Args, Subcommand};
+use jsonrpsee::{
+    core::ClientError,
+    http_client::{HeaderMap, HeaderValue, HttpClient, HttpClientBuilder},
+};
+use opc_wire::{
+    coordinator::{ChainStatus, CoordinatorApiClient, CoordinatorEvent},
+    sim::{FaultKind, FaultParams, SimControlApiClient},
+};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+/// `op-coordinator ctl`.
+#[derive(Debug, Args)]
+pub(crate) struct CtlArgs {
+    /// The coordinator's admin API.
+    #[arg(long, global = true, env = "OP_COORDINATOR_RPC", default_value = "http://127.0.0.1:9762")]
+    rpc: String,
+    /// HS256 secret (32-byte hex) for mutating calls, when the coordinator requires one.
+    #[arg(long, global = true, env = "OP_COORDINATOR_JWT_SECRET_FILE", value_name = "FILE")]
+    jwt_secret_file: Option<PathBuf>,
+    /// Chain name (needed only when the coordinator serves several chains).
+    #[arg(long, global = true)]
+    chain: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: CtlCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum CtlCommand {
+    /// Per node: healthy and why, leader, sequencing, unsafe head; exit 4 when degraded.
+    Status,
+    /// The fail-over timeline with timings.
+    Events {
+        /// At most this many (latest).
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+    },
+    /// Hand the sequencer role to NODE (stop, catch up, start at the stopped hash).
+    Transfer {
+        /// The new leader.
+        #[arg(long)]
+        to: String,
+    },
+    /// Pause automatic fail-over and inspection (persisted).
+    Pause,
+    /// Resume automatic fail-over and inspection.
+    Resume,
+    /// Drive the simulator (devnet / op-sim) through its control API.
+    Sim(SimArgs),
+}
+
+#[derive(Debug, Args)]
+struct SimArgs {
+    /// The simulator's control endpoint.
+    #[arg(long, env = "OP_SIM_CONTROL", default_value = "http://127.0.0.1:7400")]
+    control: String,
+    #[command(subcommand)]
+    command: SimCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum SimCommand {
+    /// Every simulated node (ground truth).
+    Nodes,
+    /// Crash a node's op-node, op-geth or both (connection refused).
+    Crash(Target),
+    /// Freeze a node: connections accepted, never answered.
+    Hang(Target),
+    /// Delay every reply of a node.
+    Slow {
+        #[command(flatten)]
+        target: Target,
+        /// Added latency per reply.
+        #[arg(long, default_value_t = 500)]
+        latency_ms: u64,
+    },
+    /// Break a node's replies.
+    Malformed {
+        #[command(flatten)]
+        target: Target,
+        /// invalid_json, wrong_types or huge_body.
+        #[arg(long, default_value = "invalid_json")]
+        mode: String,
+    },
+    /// Cut a node's RPC off from clients while its p2p keeps working.
+    Isolate {
+        /// The node.
+        node: String,
+        /// refuse or blackhole.
+        #[arg(long, default_value = "refuse")]
+        mode: String,
+    },
+    /// Keep a node's sequencer active but sealing nothing.
+    Stall {
+        /// The node.
+        node: String,
+    },
+    /// Stop a node's op-geth from importing blocks.
+    Lag {
+        /// The node.
+        node: String,
+    },
+    /// Start a node's sequencer behind the coordinator's back.
+    Start {
+        /// The node.
+        node: String,
+    },
+    /// Stop a node's sequencer behind the coordinator's back.
+    Stop {
+        /// The node.
+        node: String,
+    },
+    /// Heal every fault of a node (`*`: of every node, and partitions).
+    Heal {
+        /// The node, or `*`.
+        node: String,
+    },
+    /// Split the p2p network: each argument is a comma-separated group; none heals.
+    Partition {
+        /// Groups, e.g. `seq-0 seq-1,seq-2`.
+        groups: Vec<String>,
+    },
+    /// Ground-truth invariants: re-orgs, double sequencing, gaps, missed slots.
+    Invariants,
+}
+
+#[derive(Debug, Args)]
+struct Target {
+    /// The node.
+    node: String,
+    /// op_node, op_geth or both.
+    #[arg(long, default_value = "both")]
+    target: String,
+}
+
+/// What went wrong, mapped to an exit code.
+enum Failure {
+    Refused(String),
+    Usage(String),
+    Unreachable(String),
+}
+
+impl From<ClientError> for Failure {
+    fn from(err: ClientError) -> Self {
+        match err {
+            ClientError::Call(object) => Self::Refused(object.message().to_owned()),
+            ClientError::Transport(err) => Self::Unreachable(err.to_string()),
+            ClientError::RequestTimeout => Self::Unreachable("request timed out".into()),
+            other => Self::Refused(other.to_string()),
+        }
+    }
+}
+
+pub(crate) fn ctl(args: CtlArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("ctl: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(code) => code,
+        Err(Failure::Refused(message)) => {
+            eprintln!("refused: {message}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(message)) => {
+            eprintln!("ctl: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Unreachable(message)) => {
+            eprintln!("unreachable: {message}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+fn client(url: &str, token: Option<String>, timeout: Duration) -> Result<HttpClient, Failure> {
+    let mut headers = HeaderMap::new();
+    if let Some(token) = token {
+        let value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|err| Failure::Usage(err.to_string()))?;
+        headers.insert("authorization", value);
+    }
+    HttpClientBuilder::default()
+        .request_timeout(timeout)
+        .set_headers(headers)
+        .build(url)
+        .map_err(|err| Failure::Usage(format!("bad URL {url}: {err}")))
+}
+
+fn token(path: Option<&PathBuf>) -> Result<Option<String>, Failure> {
+    let Some(path) = path else { return Ok(None) };
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| Failure::Usage(format!("cannot read --jwt-secret-file {}: {err}", path.display())))?;
+    let hex = text.trim().trim_start_matches("0x");
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| hex.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
+        .collect::<Option<_>>()
+        .ok_or_else(|| Failure::Usage(format!("{} does not hold hex", path.display())))?;
+    let secret: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| Failure::Usage(format!("{} must hold 32 bytes (64 hex digits)", path.display())))?;
+    Ok(Some(op_coordinator::jwt::issue(&secret)))
+}
+
+fn print_json(value: &impl serde::Serialize) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+async fn run(args: CtlArgs) -> Result<ExitCode, Failure> {
+    let CtlArgs { rpc, jwt_secret_file, chain, json, command } = args;
+    if let CtlCommand::Sim(sim) = command {
+        return run_sim(sim, json).await;
+    }
+    // A hand-over waits for the whole fail-over to complete.
+    let coordinator = client(&rpc, token(jwt_secret_file.as_ref())?, Duration::from_secs(60))?;
+    match command {
+        CtlCommand::Status => {
+            let chains = coordinator.status(chain).await?;
+            if json {
+                print_json(&chains);
+            } else {
+                print_status(&chains);
+            }
+            let degraded = chains.iter().any(|status| {
+                let leader_healthy = status.leader.as_ref().is_some_and(|leader| {
+                    status.nodes.iter().any(|node| &node.name == leader && node.healthy)
+                });
+                status.phase != "steady" || !leader_healthy
+            });
+            return Ok(ExitCode::from(if degraded { 4 } else { 0 }));
+        }
+        CtlCommand::Events { limit } => {
+            let events = coordinator.events(chain, Some(limit)).await?;
+            if json {
+                print_json(&events);
+            } else {
+                print_events(&events);
+            }
+        }
+        CtlCommand::Transfer { to } => {
+            coordinator.set_active_sequencer(to.clone(), chain).await?;
+            if json {
+                print_json(&serde_json::json!({"leader": to}));
+            } else {
+                println!("{to} is the active sequencer");
+            }
+        }
+        CtlCommand::Pause => {
+            coordinator.stop_election(chain).await?;
+            println!("automation paused: no fail-over or inspection until `ctl resume`");
+        }
+        CtlCommand::Resume => {
+            coordinator.start_election(chain).await?;
+            println!("automation resumed");
+        }
+        CtlCommand::Sim(_) => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_sim(args: SimArgs, json: bool) -> Result<ExitCode, Failure> {
+    let sim = client(&args.control, None, Duration::from_secs(10))?;
+    let target = |target: &str| -> Result<Option<opc_wire::sim::FaultTarget>, Failure> {
+        serde_json::from_value(serde_json::Value::String(target.replace('-', "_")))
+            .map(Some)
+            .map_err(|_| Failure::Usage(format!("--target {target:?}: expected op_node, op_geth or both")))
+    };
+    let (node, kind, params) = match args.command {
+        SimCommand::Nodes => {
+            let nodes = sim.nodes().await?;
+            if json {
+                print_json(&nodes);
+            } else {
+                println!(
+                    "{:<10} {:<8} {:<7} {:<8} {:<8} {:>8}  FAULTS",
+                    "CHAIN", "NODE", "ACTIVE", "OP-NODE", "OP-GETH", "UNSAFE"
+                );
+                for node in nodes {
+                    let faults: Vec<&str> = node.faults.iter().map(|kind| kind.as_str()).collect();
+                    println!(
+                        "{:<10} {:<8} {:<7} {:<8} {:<8} {:>8}  {}",
+                        node.chain,
+                        node.name,
+                        node.active,
+                        if node.op_node_up { "up" } else { "down" },
+                        if node.op_geth_up { "up" } else { "down" },
+                        node.unsafe_head.number,
+                        faults.join(",")
+                    );
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        SimCommand::Invariants => {
+            let reports = sim.invariants().await?;
+            if json {
+                print_json(&reports);
+            } else {
+                for report in &reports {
+                    println!(
+                        "{}: {} blocks, {} unsafe re-orgs, {} double-sequencing overlaps, longest gap {} ms, {} missed slots",
+                        report.chain,
+                        report.blocks_sealed,
+                        report.unsafe_reorgs.len(),
+                        report.double_sequencing.len(),
+                        report.longest_gap_ms,
+                        report.missed_slots
+                    );
+                }
+            }
+            let safe = reports.iter().all(opc_wire::sim::ChainInvariants::is_safe);
+            return Ok(ExitCode::from(if safe { 0 } else { 4 }));
+        }
+        SimCommand::Heal { node } => {
+            sim.heal(node.clone(), None).await?;
+            println!("healed {node}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        SimCommand::Partition { groups } => {
+            let groups: Vec<Vec<String>> =
+                groups.iter().map(|group| group.split(',').map(str::to_owned).collect()).collect();
+            sim.partition(groups.clone()).await?;
+            println!(
+                "{}",
+                if groups.is_empty() {
+                    "partition healed".to_owned()
+                } else {
+                    format!("partitioned into {groups:?}")
+                }
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        SimCommand::Crash(t) => {
+            (t.node, FaultKind::Crash, FaultParams { target: target(&t.target)?, ..Default::default() })
+        }
+        SimCommand::Hang(t) => {
+            (t.node, FaultKind::Hang, FaultParams { target: target(&t.target)?, ..Default::default() })
+        }
+        SimCommand::Slow { target: t, latency_ms } => (
+            t.node,
+            FaultKind::Slow,
+            FaultParams { target: target(&t.target)?, latency_ms: Some(latency_ms), ..Default::default() },
+        ),
+        SimCommand::Malformed { target: t, mode } => (
+            t.node,
+            FaultKind::Malformed,
+            FaultParams { target: target(&t.target)?, mode: Some(mode), ..Default::default() },
+        ),
+        SimCommand::Isolate { node, mode } => {
+            (node, FaultKind::Isolate, FaultParams { mode: Some(mode), ..Default::default() })
+        }
+        SimCommand::Stall { node } => (node, FaultKind::Stall, FaultParams::default()),
+        SimCommand::Lag { node } => (node, FaultKind::ExecutionLag, FaultParams::default()),
+        SimCommand::Start { node } => (node, FaultKind::StartSequencer, FaultParams::default()),
+        SimCommand::Stop { node } => (node, FaultKind::StopSequencer, FaultParams::default()),
+    };
+    sim.fault(node.clone(), kind, Some(params)).await?;
+    println!("{kind} applied to {node}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn short(hash: &alloy_primitives::B256) -> String {
+    let text = hash.to_string();
+    format!("{}…{}", &text[..8], &text[text.len() - 6..])
+}
+
+fn print_status(chains: &[ChainStatus]) {
+    for status in chains {
+        let stopped = status.stopped_hash.as_ref().map(short).unwrap_or_else(|| "-".into());
+        println!(
+            "chain {}  leader {}  phase {}  epoch {}  {}stopped hash {}",
+            status.chain,
+            status.leader.as_deref().unwrap_or("NONE"),
+            status.phase,
+            status.epoch,
+            if status.paused { "PAUSED  " } else { "" },
+            stopped
+        );
+        println!(
+            "{:<10} {:<8} {:<24} {:<7} {:<11} {:>9}  {:<16} {:>9}",
+            "NODE", "HEALTHY", "REASON", "LEADER", "SEQUENCING", "UNSAFE", "HASH", "LATENCY"
+        );
+        for node in &status.nodes {
+            let is_leader = status.leader.as_deref() == Some(node.name.as_str());
+            let sequencing = match node.active {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "?",
+            };
+            let reason = if node.fenced { format!("{} (fenced)", node.reason) } else { node.reason.clone() };
+            println!(
+                "{:<10} {:<8} {:<24} {:<7} {:<11} {:>9}  {:<16} {:>7}ms",
+                node.name,
+                node.healthy,
+                reason,
+                if is_leader { "*" } else { "" },
+                sequencing,
+                node.unsafe_head.map_or("-".into(), |head| head.number.to_string()),
+                node.unsafe_head.map_or("-".into(), |head| short(&head.hash)),
+                node.op_node_latency_ms.map_or("-".into(), |ms| ms.to_string()),
+            );
+        }
+        for node in status.nodes.iter().filter(|node| !node.healthy) {
+            println!("  {}: {}", node.name, node.detail);
+        }
+    }
+}
+
+fn print_events(events: &[CoordinatorEvent]) {
+    for event in events {
+        let seconds = event.at_unix_ms / 1000;
+        let (h, m, s) = ((seconds / 3600) % 24, (seconds / 60) % 60, seconds % 60);
+        let took = event.duration_ms.map(|ms| format!(" ({ms} ms)")).unwrap_or_default();
+        println!(
+            "{h:02}:{m:02}:{s:02}.{:03} UTC  {:<10} {:<22} {:<8} {}{}",
+            event.at_unix_ms % 1000,
+            event.chain,
+            event.kind,
+            event.node.as_deref().unwrap_or("-"),
+            event.detail,
+            took
+        );
+    }
+}
