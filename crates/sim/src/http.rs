@@ -7,8 +7,8 @@
 //! server then closes the connection without answering (a refused connection cannot be emulated
 //! per path).
 //!
-//! Method dispatch goes through jsonrpsee's [`Methods`], so the replies are jsonrpsee's own
-//! encoding of the trait implementations; unknown methods get geth's `-32601` message.
+//! Method dispatch goes through [`opc_wire::jsonrpc::dispatch`] (jsonrpsee's own encoding of the
+//! trait implementations); unknown methods get geth's `-32601` message.
 
 use crate::{chain::EndpointBehaviour, error::SimError};
 use bytes::Bytes;
@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::{Method, Request, Response, StatusCode, body::Incoming, header, service::service_fn};
 use hyper_util::rt::TokioIo;
 use jsonrpsee::Methods;
-use opc_wire::{op_node_errors, sim::MalformedMode};
+use opc_wire::sim::MalformedMode;
 use serde_json::{Value, json};
 use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{
@@ -95,7 +95,7 @@ impl Endpoint {
         if behaviour.latency_ms > 0 {
             tokio::time::sleep(Duration::from_millis(behaviour.latency_ms)).await;
         }
-        let mut reply = dispatch(&self.methods, &body).await;
+        let mut reply = opc_wire::jsonrpc::dispatch(&self.methods, &body).await;
         if let Some((mode, size_bytes)) = behaviour.malformed {
             reply = malform(&reply, mode, size_bytes);
         }
@@ -110,43 +110,6 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
     *response.status_mut() = status;
     response
-}
-
-fn error_reply(id: &Value, code: i32, message: &str) -> String {
-    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}).to_string()
-}
-
-/// Dispatches a JSON-RPC request or batch to `methods`.
-pub async fn dispatch(methods: &Methods, body: &[u8]) -> String {
-    let Ok(request) = serde_json::from_slice::<Value>(body) else {
-        return error_reply(&Value::Null, -32700, "parse error");
-    };
-    match request {
-        Value::Array(items) if !items.is_empty() => {
-            let mut replies = Vec::with_capacity(items.len());
-            for item in items {
-                replies.push(dispatch_one(methods, item).await);
-            }
-            format!("[{}]", replies.join(","))
-        }
-        Value::Object(_) => dispatch_one(methods, request).await,
-        _ => error_reply(&Value::Null, -32600, "invalid request"),
-    }
-}
-
-async fn dispatch_one(methods: &Methods, request: Value) -> String {
-    let id = request.get("id").cloned().unwrap_or(Value::Null);
-    let Some(method) = request.get("method").and_then(Value::as_str) else {
-        return error_reply(&id, -32600, "invalid request: no method");
-    };
-    if methods.method(method).is_none() {
-        let message = op_node_errors::method_not_available(method);
-        return error_reply(&id, op_node_errors::METHOD_NOT_FOUND_CODE, &message);
-    }
-    match methods.raw_json_request(&request.to_string(), 1).await {
-        Ok((reply, _subscriptions)) => reply.get().to_owned(),
-        Err(err) => error_reply(&id, -32600, &format!("invalid request: {err}")),
-    }
 }
 
 /// Breaks a reply the way a faulty node or proxy would.

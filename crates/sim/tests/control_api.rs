@@ -24,7 +24,9 @@ async fn start(nodes: usize) -> Result<(Fixture, HttpClient, String)> {
 #[tokio::test]
 async fn sim_nodes_lists_every_node_with_its_urls_active_flag_and_head() -> Result<()> {
     let (fixture, control, _) = start(3).await?;
-    fixture.wait_for_height("seq-2", 1).await?;
+    for name in ["seq-1", "seq-2"] {
+        fixture.wait_for_height(name, 1).await?;
+    }
     let nodes = control.nodes().await?;
     let names: Vec<_> = nodes.iter().map(|node| (node.chain.as_str(), node.name.as_str())).collect();
     ensure!(names == [("devnet", "seq-0"), ("devnet", "seq-1"), ("devnet", "seq-2")], "{names:?}");

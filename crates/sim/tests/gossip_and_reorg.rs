@@ -35,6 +35,28 @@ async fn followers_import_every_block_of_the_leader_and_converge_on_its_head() -
         // While the leader keeps producing, each follower serves the leader's block at that height.
         fixture.wait_for_geth_block(name, target.number, target.hash).await?;
     }
+    // A fresh block reaches each follower within the gossip latency (20 ms + up to 10 ms jitter),
+    // plus slack for a loaded machine.
+    let sealed_before = fixture.sealed_by("seq-0").len();
+    let fresh = wait_for("seq-0 to seal a fresh block", async || {
+        fixture.sealed_by("seq-0").get(sealed_before).copied().ok_or_else(|| "not yet".to_owned())
+    })
+    .await?;
+    for (index, name) in [(1, "seq-1"), (2, "seq-2")] {
+        let node = &fixture.sim.chains()[0].nodes[index];
+        let arrived_ms = wait_for(&format!("{name} to import {}", fresh.hash), async || {
+            let known = node.lock().store.get(&fresh.hash).is_some();
+            if known {
+                Ok(fixture.sim.ledger().now_ms())
+            } else {
+                Err(format!("head {}", node.lock().head().id()))
+            }
+        })
+        .await?;
+        let took_ms = arrived_ms - fresh.t_ms;
+        ensure!(took_ms <= 30 + 200, "{name} imported block {} after {took_ms} ms", fresh.number);
+    }
+
     let head = fixture.op_node("seq-0")?.admin_stop_sequencer().await?;
     for name in ["seq-1", "seq-2"] {
         fixture.wait_for_head_over_rpc(name, head).await?;

@@ -68,7 +68,9 @@ async fn sync_status_answers_with_the_key_set_of_each_op_node_release() -> Resul
         );
     }
     let fixture = Fixture::start(config).await?;
-    fixture.wait_for_height("seq-2", 2).await?;
+    for name in ["seq-1", "seq-2"] {
+        fixture.wait_for_height(name, 2).await?;
+    }
 
     let l1 = ["current_l1", "current_l1_finalized", "head_l1", "safe_l1", "finalized_l1"];
     let l2 = ["unsafe_l2", "safe_l2", "finalized_l2"];
