@@ -15,7 +15,7 @@
 //!
 //! | phase        | condition                                                  | actions                                                                    |
 //! |--------------|------------------------------------------------------------|----------------------------------------------------------------------------|
-//! | any          | a fenced node answers a probe                              | `Stop(node, fence)`                                                        |
+//! | any, paused too | a fenced node answers a probe                           | `Stop(node, fence)`                                                        |
 //! | discovering  | one or more nodes active, every reachable node inspected (or the wait over) | persist steady with the most advanced active node (inspection stops the rest) |
 //! | discovering  | none active, convergence wait not over                     | wait                                                                       |
 //! | discovering  | none active, wait over, a node unreachable or not inspected and a head advanced within the liveness window | nothing: someone we cannot see may sequence; say so |
@@ -27,6 +27,7 @@
 //! | steady       | leader unreachable, chain stopped, an eligible candidate   | persist fenced += leader, stopped hash = most advanced candidate's head, catching up |
 //! | steady       | leader unreachable, chain stopped, nobody eligible         | nothing; say so                                                            |
 //! | stopping     | (after a restart or a failed head read: nothing in flight) | `Stop(from)` again (hand-over purpose if it has a target); "not running" then reads its head |
+//! | catching up, leaderless | a fenced node answers (its fence stop not yet returned) | wait: no start, no restart of the old leader; the timeout still runs |
 //! | catching up  | an eligible candidate (the target, for a hand-over) is at the stopped hash | persist starting; `Start(candidate, stopped hash)`        |
 //! | catching up  | catch-up timeout, old leader healthy, not fenced, at the stopped hash | persist starting(old leader); `Start(old leader, stopped hash)` |
 //! | catching up  | catch-up timeout, otherwise                                | persist leaderless; say so loudly                                          |
@@ -322,6 +323,16 @@ impl<'a> View<'a> {
         members
     }
 
+    /// True when `name`'s op-node answered its latest probe.
+    fn answers(&self, name: &str) -> bool {
+        self.node(name).is_some_and(|node| node.reachable && node.last_answer_at.is_some())
+    }
+
+    /// True while a fenced node answers but is not stopped yet: it may still be sequencing.
+    fn fence_pending(&self) -> bool {
+        self.state.fenced.iter().any(|name| self.answers(name))
+    }
+
     /// True when some node other than `leader` saw the chain move within `window`.
     fn chain_alive_without(&self, leader: &str, window: Duration) -> bool {
         self.health
@@ -483,10 +494,11 @@ impl FailoverEngine {
     }
 
     fn evaluate(&mut self, view: &View<'_>, out: &mut Vec<Action>) {
+        // Fencing is safety, not automation: it runs even while paused.
+        self.fence(view, out);
         if view.state.paused {
             return;
         }
-        self.fence(view, out);
         if self.pending.is_some() || self.retry_at.is_some_and(|at| view.now < at) {
             return;
         }
@@ -521,9 +533,7 @@ impl FailoverEngine {
     /// Stops every fenced node that answers again, before anything can count it healthy.
     fn fence(&mut self, view: &View<'_>, out: &mut Vec<Action>) {
         for name in &view.state.fenced {
-            let answering =
-                view.node(name).is_some_and(|node| node.reachable && node.last_answer_at.is_some());
-            if answering && self.may_stop_node(name, view.now) {
+            if view.answers(name) && self.may_stop_node(name, view.now) {
                 self.event(
                     out,
                     "fence_stopping",
@@ -653,8 +663,17 @@ impl FailoverEngine {
         }
         let Some(node) = view.node(&leader) else { return };
         if node.healthy {
+            self.failover_started_at = None;
             return;
         }
+        if node.reason == Reason::Ok {
+            // Its latest probe passed: it is recovering, and the success threshold will restore
+            // its verdict. Failing over now would replace a leader that is producing.
+            return;
+        }
+        // The fail-over clock starts when the leader is first judged unhealthy, so the reported
+        // duration includes the wait for the chain to be declared stopped.
+        let detected_at = *self.failover_started_at.get_or_insert(view.now);
         let unstoppable =
             self.unstoppable_until.as_ref().is_some_and(|(name, until)| *name == leader && view.now < *until);
         let cut_off = !node.reachable || node.admin_disabled || unstoppable;
@@ -662,7 +681,6 @@ impl FailoverEngine {
             Self::persist(out, view, |state| {
                 state.phase = Phase::Stopping { from: leader.clone(), target: None }
             });
-            self.failover_started_at = Some(view.now);
             self.step_started_at = Some(view.now);
             self.event(
                 out,
@@ -674,6 +692,12 @@ impl FailoverEngine {
             return;
         }
         if view.chain_alive_without(&leader, self.settings.chain_liveness_window) {
+            // For a leader that went silent, say "alive" only with evidence: a follower's head
+            // moved after its last answer. Until then we are simply waiting out the window.
+            let moved_since = view.health.chain_advanced_at(&leader) > node.last_answer_at;
+            if !node.reachable && !moved_since {
+                return;
+            }
             self.announce(
                 out,
                 view.now,
@@ -703,10 +727,10 @@ impl FailoverEngine {
         let Some(hash) = view.head_hash(&best.name) else { return };
         Self::persist(out, view, |state| {
             state.fenced.insert(leader.clone());
+            state.leader = None;
             state.stopped_hash = Some(hash);
             state.phase = Phase::CatchingUp { from: leader.clone(), target: None };
         });
-        self.failover_started_at = Some(view.now);
         self.step_started_at = Some(view.now);
         self.catch_up_deadline = Some(view.now + self.settings.catch_up_timeout);
         self.timed_event(
@@ -721,7 +745,7 @@ impl FailoverEngine {
                 self.settings.chain_liveness_window.as_millis(),
                 best.name
             ),
-            None,
+            Some(view.now.saturating_duration_since(detected_at)),
             true,
         );
     }
@@ -736,7 +760,12 @@ impl FailoverEngine {
             Some(target) => view.member(target).filter(|m| view.eligible(&m.name)).into_iter().collect(),
             None => view.by_priority().into_iter().filter(|member| member.name != from).collect(),
         };
-        if let Some(chosen) = candidates.iter().find(|member| view.head_hash(&member.name) == Some(hash)) {
+        // A fenced node that answers is stopped first (see `fence`): starting another before its
+        // stop returns could make two sequencers.
+        let fencing = view.fence_pending();
+        if !fencing
+            && let Some(chosen) = candidates.iter().find(|member| view.head_hash(&member.name) == Some(hash))
+        {
             let waited = self.since_step(view.now);
             Self::persist(out, view, |state| {
                 state.phase = Phase::Starting { target: chosen.name.clone(), from: Some(from.to_owned()) };
@@ -758,9 +787,11 @@ impl FailoverEngine {
             return;
         }
         self.catch_up_deadline = None;
-        let old_leader_ok = view.node(from).is_some_and(|node| {
-            node.healthy && node.reachable && node.unsafe_head.map(|h| h.hash) == Some(hash)
-        }) && !view.state.fenced.contains(from)
+        let old_leader_ok = !fencing
+            && view.node(from).is_some_and(|node| {
+                node.healthy && node.reachable && node.unsafe_head.map(|h| h.hash) == Some(hash)
+            })
+            && !view.state.fenced.contains(from)
             && view.member(from).is_some();
         if old_leader_ok {
             Self::persist(out, view, |state| {
@@ -801,6 +832,10 @@ impl FailoverEngine {
     }
 
     fn leaderless(&mut self, view: &View<'_>, out: &mut Vec<Action>) {
+        if view.fence_pending() {
+            // Its stop is in flight or retried (see `fence`); nobody starts before it returns.
+            return;
+        }
         let Some(hash) = view.state.stopped_hash else {
             self.elect_at_own_head(view, out, "leaderless without a stopped hash");
             return;

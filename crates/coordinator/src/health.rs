@@ -254,6 +254,8 @@ impl ChainHealth {
                 node.admin_disabled = true;
                 node.last_answer_at = Some(at);
             }
+            // A node that does not answer may or may not be sequencing: unknown, not its last word.
+            Err(err) if err.is_unreachable() => node.active = None,
             Err(_) => {}
         }
     }

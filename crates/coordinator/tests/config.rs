@@ -103,7 +103,7 @@ fn minimal_config_gets_every_default() {
     assert_eq!(config.failover.start_retry_interval(), Duration::from_millis(100));
     assert_eq!(config.inspection, defaults.inspection);
     assert!(config.inspection.enabled);
-    assert_eq!(config.inspection.interval(), Duration::from_millis(1000));
+    assert_eq!(config.inspection.interval(), Duration::from_millis(500));
 
     let chain = &config.chains["main"];
     assert_eq!(chain.block_time_ms, None);

@@ -356,6 +356,24 @@ impl Chain {
         }
     }
 
+    /// What a (re)connection does between op-node peers: they exchange heads, and the one behind
+    /// fetches what it misses. Called for every node after a partition heals, and for a node whose
+    /// process comes back; without it a follower that missed the last blocks of a quiet chain
+    /// would stay behind until the next block is gossiped.
+    pub fn resync(self: &Arc<Self>, index: usize) {
+        for peer in (0..self.nodes.len()).filter(|peer| *peer != index && self.connected(index, *peer)) {
+            let (mine, theirs) =
+                (self.nodes[index].lock().head().clone(), self.nodes[peer].lock().head().clone());
+            let (from, to, tip) = match mine.number.cmp(&theirs.number) {
+                std::cmp::Ordering::Less => (peer, index, theirs),
+                std::cmp::Ordering::Greater => (index, peer, mine),
+                std::cmp::Ordering::Equal => continue,
+            };
+            let chain = self.clone();
+            tokio::spawn(async move { chain.deliver(from, to, tip).await });
+        }
+    }
+
     /// Splits the p2p network into `groups` of node indices; unlisted nodes are alone. Empty heals.
     pub fn partition(&self, groups: &[Vec<usize>]) {
         let named: Vec<Vec<String>> = groups

@@ -314,6 +314,7 @@ impl Simulator {
         let (chain, index) = self.resolve(node)?;
         self.chains[chain].heal(index, kind);
         self.sync_servers(chain, index);
+        self.chains[chain].resync(index);
         tracing::info!(node, kind = kind.map_or("all", FaultKind::as_str), "healed");
         Ok(())
     }
@@ -335,6 +336,9 @@ impl Simulator {
         if groups.iter().all(Vec::is_empty) {
             for chain in &self.chains {
                 chain.partition(&[]);
+                for index in 0..chain.nodes.len() {
+                    chain.resync(index);
+                }
             }
             return Ok(());
         }
@@ -359,6 +363,9 @@ impl Simulator {
         }
         if let Some(chain) = chain_index {
             self.chains[chain].partition(&indices);
+            for index in 0..self.chains[chain].nodes.len() {
+                self.chains[chain].resync(index);
+            }
             tracing::info!(?groups, "p2p partitioned");
         }
         Ok(())

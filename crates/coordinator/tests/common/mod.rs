@@ -6,14 +6,18 @@ use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use op_coordinator::{Listeners, config::Config};
 use op_sim::{SimConfig, Simulator};
 use opc_wire::{
-    coordinator::{ChainStatus, CoordinatorApiClient},
-    sim::ChainInvariants,
+    coordinator::{ChainStatus, CoordinatorApiClient, CoordinatorEvent, NodeStatus},
+    sim::{ChainInvariants, LedgerEntry},
 };
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 /// Block time of test chains.
 pub const BLOCK_TIME_MS: u64 = 100;
+
+/// Deadline of a wait for something that takes a few block times: generous, so a loaded machine
+/// running other tests in parallel does not fail a correct coordinator.
+pub const WAIT: Duration = Duration::from_secs(10);
 
 /// Coordinator settings scaled to 100 ms blocks, so every test runs in seconds.
 pub const FAST_SETTINGS: &str = r#"
@@ -49,6 +53,8 @@ pub struct RunningCoordinator {
 pub struct Harness {
     pub sim: Arc<Simulator>,
     pub config_text: String,
+    /// Dotted-key overrides applied on top of `config_text`, as command-line flags would be.
+    pub overrides: Vec<(String, String)>,
     pub data_dir: tempfile::TempDir,
     pub coordinator: Option<RunningCoordinator>,
     pub admin: HttpClient,
@@ -62,6 +68,14 @@ impl Harness {
 
     /// A chain from `sim_config` and a coordinator with [`FAST_SETTINGS`] plus `extra` TOML.
     pub async fn start_with(sim_config: SimConfig, extra: &str) -> Self {
+        Self::start_tuned(sim_config, extra, &[]).await
+    }
+
+    /// Like [`Harness::start_with`], with dotted-key overrides of [`FAST_SETTINGS`] (for example
+    /// `("failover.catch_up_timeout_ms", "2000")`), kept for restarts.
+    pub async fn start_tuned(sim_config: SimConfig, extra: &str, overrides: &[(&str, &str)]) -> Self {
+        let overrides: Vec<(String, String)> =
+            overrides.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())).collect();
         let sim = Arc::new(Simulator::start(sim_config).await.expect("simulator starts"));
         let data_dir = tempfile::tempdir().expect("temp dir");
         let config_text = format!(
@@ -69,9 +83,9 @@ impl Harness {
             data_dir.path().display().to_string(),
             sim.coordinator_config()
         );
-        let coordinator = start_coordinator(&config_text).await;
+        let coordinator = start_coordinator_with(&config_text, &overrides).await;
         let admin = admin_client(coordinator.rpc_addr);
-        Self { sim, config_text, data_dir, coordinator: Some(coordinator), admin }
+        Self { sim, config_text, overrides, data_dir, coordinator: Some(coordinator), admin }
     }
 
     /// Stops the coordinator gracefully.
@@ -95,7 +109,7 @@ impl Harness {
     /// Starts the coordinator again with the same config and data directory.
     pub async fn restart_coordinator(&mut self) {
         self.stop_coordinator().await;
-        let coordinator = start_coordinator(&self.config_text).await;
+        let coordinator = start_coordinator_with(&self.config_text, &self.overrides).await;
         self.admin = admin_client(coordinator.rpc_addr);
         self.coordinator = Some(coordinator);
     }
@@ -170,8 +184,82 @@ impl Harness {
 
     /// Names of the nodes the simulator says are active (ground truth).
     pub fn active_nodes(&self) -> Vec<String> {
-        self.sim.nodes().into_iter().filter(|node| node.active).map(|node| node.name).collect()
+        active_nodes(&self.sim)
     }
+
+    /// The coordinator's timeline, oldest first (all it keeps).
+    pub async fn events(&self) -> Vec<CoordinatorEvent> {
+        self.admin.events(None, Some(10_000)).await.expect("coordinator_events")
+    }
+
+    /// Waits until the timeline holds an event of `kind` (about `node`, when given); returns the
+    /// first one. Panics with the last status and timeline on timeout.
+    pub async fn wait_for_event(
+        &self,
+        kind: &str,
+        node: Option<&str>,
+        timeout: Duration,
+    ) -> CoordinatorEvent {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let events = self.events().await;
+            let found = events
+                .iter()
+                .find(|event| event.kind == kind && (node.is_none() || event.node.as_deref() == node));
+            if let Some(event) = found {
+                return event.clone();
+            }
+            if tokio::time::Instant::now() >= deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for event {kind} ({node:?})\nlast coordinator \
+                     status: {:#?}\nsimulator nodes: {:#?}\nevents: {events:#?}",
+                    self.status().await,
+                    self.sim.nodes(),
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The whole ground-truth ledger of the simulator.
+    pub fn ledger(&self) -> Vec<LedgerEntry> {
+        self.sim.ledger_entries(0)
+    }
+}
+
+/// Names of the nodes `sim` says are active (ground truth).
+pub fn active_nodes(sim: &Simulator) -> Vec<String> {
+    sim.nodes().into_iter().filter(|node| node.active).map(|node| node.name).collect()
+}
+
+/// The coordinator's status of node `name`.
+pub fn node<'a>(status: &'a ChainStatus, name: &str) -> &'a NodeStatus {
+    status
+        .nodes
+        .iter()
+        .find(|node| node.name == name)
+        .unwrap_or_else(|| panic!("no node {name} in {status:#?}"))
+}
+
+/// The kinds of `events` in order, for asserting a sequence of steps.
+pub fn kinds(events: &[CoordinatorEvent]) -> Vec<(String, Option<String>)> {
+    events.iter().map(|event| (event.kind.clone(), event.node.clone())).collect()
+}
+
+/// Panics unless `expected` (kind, node) steps appear in `events` in this order (others may be
+/// interleaved); an empty node matches any.
+pub fn assert_steps_in_order(events: &[CoordinatorEvent], expected: &[(&str, &str)]) {
+    let mut remaining = expected.iter().peekable();
+    for event in events {
+        if let Some((kind, node)) = remaining.peek()
+            && event.kind == *kind
+            && (node.is_empty() || event.node.as_deref() == Some(*node))
+        {
+            remaining.next();
+        }
+    }
+    let missing: Vec<_> = remaining.collect();
+    assert!(missing.is_empty(), "steps {missing:?} missing or out of order in {:#?}", kinds(events));
 }
 
 impl Drop for Harness {
@@ -201,8 +289,13 @@ where
 
 /// Starts a coordinator from config text on fresh port-0 listeners.
 pub async fn start_coordinator(config_text: &str) -> RunningCoordinator {
-    let config =
-        Config::from_toml_str(config_text, Vec::<(String, String)>::new(), &[]).expect("valid config");
+    start_coordinator_with(config_text, &[]).await
+}
+
+/// Starts a coordinator from config text and dotted-key overrides on fresh port-0 listeners.
+pub async fn start_coordinator_with(config_text: &str, overrides: &[(String, String)]) -> RunningCoordinator {
+    let config = Config::from_toml_str(config_text, Vec::<(String, String)>::new(), overrides)
+        .unwrap_or_else(|errors| panic!("invalid test config: {errors}"));
     let rpc = TcpListener::bind("127.0.0.1:0").await.expect("bind rpc");
     let metrics = TcpListener::bind("127.0.0.1:0").await.expect("bind metrics");
     let rpc_addr = rpc.local_addr().expect("addr");
