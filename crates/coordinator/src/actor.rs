@@ -7,6 +7,12 @@
 //! [`FailoverEngine`] and executes the returned actions in order: a `Persist` is awaited before
 //! the next action runs; RPCs run as tasks whose outcomes come back as inputs, each bounded by
 //! `rpc_timeout_ms`.
+//!
+//! Two filters keep the engine from deciding on a partial or outdated picture: it gets no tick or
+//! inspection before every node has a first verdict (at most one probe timeout after start-up,
+//! so a restarted coordinator prefers candidates by priority, not by who answered first), and an
+//! inspection round that began before the last state change is dropped (it may predate our own
+//! start or stop; the next round follows within `inspection.interval_ms`).
 
 use crate::{
     client::{CallError, NodeClient, Timed},
@@ -115,6 +121,10 @@ pub struct ChainActor {
     ready_tx: watch::Sender<bool>,
     /// Nodes found sequencing by the last inspection.
     last_active: BTreeMap<String, bool>,
+    /// When the durable state last changed. An inspection round that began before it may describe
+    /// the world before our own last action (a leader just started, a node just stopped) and is
+    /// not shown to the engine, which would otherwise "restart" a leader it has just started.
+    state_changed_at: Option<Instant>,
 }
 
 /// Why a chain could not be started.
@@ -215,6 +225,7 @@ impl ChainActor {
             commands_rx,
             ready_tx,
             last_active: BTreeMap::new(),
+            state_changed_at: None,
         };
         let handle = ChainHandle { name: name.to_owned(), commands_tx, ready_rx };
         Ok((actor, handle))
@@ -234,7 +245,7 @@ impl ChainActor {
             ));
         }
         drop(probes_tx);
-        let (inspections_tx, mut inspections_rx) = mpsc::channel::<BTreeMap<String, Timed<bool>>>(16);
+        let (inspections_tx, mut inspections_rx) = mpsc::channel::<InspectionRound>(16);
         tokio::spawn(run_inspector(
             self.clients.clone(),
             self.timings.inspection,
@@ -243,6 +254,7 @@ impl ChainActor {
             cancel.clone(),
         ));
         self.publish_state_metrics();
+        self.register_counters();
         let mut ticker = tokio::time::interval(self.timings.probe_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tracing::info!(chain = %self.name, nodes = self.members.len(), "chain actor started");
@@ -260,20 +272,7 @@ impl ChainActor {
                     }
                     self.step(Input::Tick).await;
                 }
-                Some(round) = inspections_rx.recv() => {
-                    let now = Instant::now();
-                    let mut active = BTreeMap::new();
-                    for (node, outcome) in &round {
-                        self.health.observe_active(node, outcome, now);
-                        if let Ok(is_active) = outcome.result {
-                            active.insert(node.clone(), is_active);
-                        }
-                    }
-                    let count = active.values().filter(|is_active| **is_active).count();
-                    metrics::gauge!(m::LEADER_COUNT, "chain" => self.name.clone()).set(count as f64);
-                    self.last_active = active.clone();
-                    self.step(Input::Inspected(active)).await;
-                }
+                Some(round) = inspections_rx.recv() => self.on_inspection(round).await,
                 _ = ticker.tick() => self.step(Input::Tick).await,
             }
         }
@@ -283,10 +282,38 @@ impl ChainActor {
         tracing::info!(chain = %self.name, "chain actor stopped");
     }
 
+    /// Records an inspection round and, unless it is stale, shows it to the engine.
+    async fn on_inspection(&mut self, round: InspectionRound) {
+        let now = Instant::now();
+        let mut active = BTreeMap::new();
+        for (node, outcome) in &round.answers {
+            if let Ok(is_active) = outcome.result {
+                active.insert(node.clone(), is_active);
+            }
+        }
+        let count = active.values().filter(|is_active| **is_active).count();
+        metrics::gauge!(m::LEADER_COUNT, "chain" => self.name.clone()).set(count as f64);
+        if self.state_changed_at.is_some_and(|changed| round.started_at < changed) {
+            tracing::debug!(chain = %self.name, "inspection round began before the last state change; ignored");
+            return;
+        }
+        for (node, outcome) in &round.answers {
+            self.health.observe_active(node, outcome, now);
+        }
+        self.last_active = active.clone();
+        self.step(Input::Inspected(active)).await;
+    }
+
     /// Feeds one input to the engine and executes what it returns; a transition that persisted
     /// something is followed by one more evaluation, so a chain of decisions does not wait for
     /// the next probe.
     async fn step(&mut self, input: Input) {
+        // Until every node has a first verdict the engine would decide on part of the picture, e.g.
+        // start the first-probed candidate after a restart instead of the preferred one. Every probe
+        // ends within its deadline, so this waits at most one probe timeout.
+        if matches!(input, Input::Tick | Input::Inspected(_)) && !*self.ready_tx.borrow() {
+            return;
+        }
         let mut next = Some(input);
         let mut rounds = 0;
         while let Some(input) = next.take() {
@@ -320,6 +347,7 @@ impl ChainActor {
                     }
                     tracing::debug!(chain = %self.name, phase = next.phase.name(), took_ms = started.elapsed().as_millis() as u64, "state persisted");
                     self.state = next;
+                    self.state_changed_at = Some(Instant::now());
                     persisted = true;
                     self.publish_state_metrics();
                 }
@@ -538,6 +566,21 @@ impl ChainActor {
         }
     }
 
+    /// Counters exist from start-up at zero, so a dashboard or an alert on `increase()` sees the
+    /// series before the first fail-over, inspection stop or persist failure, not only after it.
+    fn register_counters(&self) {
+        let chain = self.name.clone();
+        for outcome in m::FAILOVER_OUTCOMES {
+            metrics::counter!(m::FAILOVERS_TOTAL, "chain" => chain.clone(), "outcome" => outcome)
+                .increment(0);
+        }
+        for member in &self.members {
+            metrics::counter!(m::INSPECTION_STOPS_TOTAL, "chain" => chain.clone(), "node" => member.name.clone())
+                .increment(0);
+        }
+        metrics::counter!(m::STATE_PERSIST_FAILURES_TOTAL, "chain" => chain).increment(0);
+    }
+
     fn publish_state_metrics(&self) {
         let chain = self.name.clone();
         for member in &self.members {
@@ -580,13 +623,22 @@ impl ChainActor {
     }
 }
 
+/// One `admin_sequencerActive` sweep of every node.
+#[derive(Debug)]
+struct InspectionRound {
+    /// When the first question was sent: answers describe the world from then on.
+    started_at: Instant,
+    /// Per node.
+    answers: BTreeMap<String, Timed<bool>>,
+}
+
 /// Every `interval`, asks every node `admin_sequencerActive` concurrently and sends the round.
 /// The first round runs at once: start-up discovery needs it.
 async fn run_inspector(
     clients: BTreeMap<String, NodeClient>,
     interval: Option<Duration>,
     timeout: Duration,
-    rounds_tx: mpsc::Sender<BTreeMap<String, Timed<bool>>>,
+    rounds_tx: mpsc::Sender<InspectionRound>,
     cancel: CancellationToken,
 ) {
     // Even with inspection disabled, discovery needs one round (and then every 10 s to keep the
@@ -600,12 +652,12 @@ async fn run_inspector(
             () = cancel.cancelled() => return,
             _ = ticker.tick() => {}
         }
+        let started_at = Instant::now();
         let calls = clients
             .iter()
             .map(|(name, client)| async move { (name.clone(), client.sequencer_active(timeout).await) });
-        let round: BTreeMap<String, Timed<bool>> =
-            futures::future::join_all(calls).await.into_iter().collect();
-        if rounds_tx.send(round).await.is_err() {
+        let answers = futures::future::join_all(calls).await.into_iter().collect();
+        if rounds_tx.send(InspectionRound { started_at, answers }).await.is_err() {
             return;
         }
     }

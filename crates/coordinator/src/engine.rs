@@ -328,11 +328,6 @@ impl<'a> View<'a> {
         self.node(name).is_some_and(|node| node.reachable && node.last_answer_at.is_some())
     }
 
-    /// True while a fenced node answers but is not stopped yet: it may still be sequencing.
-    fn fence_pending(&self) -> bool {
-        self.state.fenced.iter().any(|name| self.answers(name))
-    }
-
     /// True when some node other than `leader` saw the chain move within `window`.
     fn chain_alive_without(&self, leader: &str, window: Duration) -> bool {
         self.health
@@ -545,6 +540,19 @@ impl FailoverEngine {
         }
     }
 
+    /// True while a fenced node may still be sequencing where others can see it: it answers, and
+    /// either its stop has not been tried (or is in flight), or the chain still advances without
+    /// it. A fenced node whose stop keeps failing (its replies are garbage) while the chain stands
+    /// still does not hold the chain hostage: like an unreachable leader, it is not producing
+    /// anything anyone receives.
+    fn fence_blocks_start(&self, view: &View<'_>) -> bool {
+        view.state.fenced.iter().any(|name| {
+            let stop_failed = matches!(self.node_stops.get(name), Some(Some(_)));
+            view.answers(name)
+                && (!stop_failed || view.chain_alive_without(name, self.settings.chain_liveness_window))
+        })
+    }
+
     fn may_stop_node(&self, name: &str, now: Instant) -> bool {
         match self.node_stops.get(name) {
             None => true,
@@ -640,6 +648,7 @@ impl FailoverEngine {
         Self::persist(out, view, |state| {
             state.leader = None;
             state.stopped_hash = Some(hash);
+            state.stopped_hash_estimated = false;
             state.phase = Phase::Starting { target: best.name.clone(), from: None };
         });
         self.failover_started_at.get_or_insert(view.now);
@@ -729,6 +738,7 @@ impl FailoverEngine {
             state.fenced.insert(leader.clone());
             state.leader = None;
             state.stopped_hash = Some(hash);
+            state.stopped_hash_estimated = true;
             state.phase = Phase::CatchingUp { from: leader.clone(), target: None };
         });
         self.step_started_at = Some(view.now);
@@ -762,7 +772,20 @@ impl FailoverEngine {
         };
         // A fenced node that answers is stopped first (see `fence`): starting another before its
         // stop returns could make two sequencers.
-        let fencing = view.fence_pending();
+        let fencing = self.fence_blocks_start(view);
+        #[cfg(feature = "planted-bug-skip-catch-up")]
+        if !fencing
+            && let Some(chosen) = candidates.first()
+            && let Some(own_head) = view.head_hash(&chosen.name)
+        {
+            // PLANTED BUG (test builds only): start the first candidate at whatever head it has,
+            // without waiting for the stopped hash. The chaos runner must catch the re-orgs.
+            Self::persist(out, view, |state| {
+                state.phase = Phase::Starting { target: chosen.name.clone(), from: Some(from.to_owned()) };
+            });
+            out.push(Action::Start { node: chosen.name.clone(), hash: own_head });
+            return;
+        }
         if !fencing
             && let Some(chosen) = candidates.iter().find(|member| view.head_hash(&member.name) == Some(hash))
         {
@@ -781,6 +804,31 @@ impl FailoverEngine {
             self.step_started_at = Some(view.now);
             self.catch_up_deadline = None;
             out.push(Action::Start { node: chosen.name.clone(), hash });
+            return;
+        }
+        // A stopped hash estimated for a fenced leader (no stop answered) came from a probe that
+        // may be stale: when nobody is at it, move it to the most advanced eligible head.
+        let estimate_number = view
+            .health
+            .nodes
+            .values()
+            .filter_map(|node| node.unsafe_head)
+            .find(|head| head.hash == hash)
+            .map_or(0, |head| head.number);
+        if !fencing
+            && view.state.stopped_hash_estimated
+            && let Some(best) = view.most_advanced(Some(from))
+            && let Some(best_head) = view.node(&best.name).and_then(|node| node.unsafe_head)
+            && best_head.hash != hash
+            && best_head.number >= estimate_number
+        {
+            let best_hash = best_head.hash;
+            Self::persist(out, view, |state| state.stopped_hash = Some(best_hash));
+            let detail = format!(
+                "nobody is at the estimated stopped hash {hash}; the most advanced candidate {} is at {best_hash}",
+                best.name
+            );
+            self.timed_event(out, "stopped_hash_reestimated", Some(&best.name), detail, None, true);
             return;
         }
         if view.now < deadline {
@@ -832,7 +880,7 @@ impl FailoverEngine {
     }
 
     fn leaderless(&mut self, view: &View<'_>, out: &mut Vec<Action>) {
-        if view.fence_pending() {
+        if self.fence_blocks_start(view) {
             // Its stop is in flight or retried (see `fence`); nobody starts before it returns.
             return;
         }
@@ -1059,6 +1107,7 @@ impl FailoverEngine {
         self.attempts = 0;
         Self::persist(out, view, |state| {
             state.stopped_hash = Some(hash);
+            state.stopped_hash_estimated = false;
             state.leader = None;
             state.phase = Phase::CatchingUp { from: node.to_owned(), target: target.clone() };
         });

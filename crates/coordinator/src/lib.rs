@@ -73,6 +73,9 @@ pub async fn run_with_store(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
     let cancel = CancellationToken::new();
+    // Every task below is spawned, so dropping this future (an aborted task, a panicking caller)
+    // would otherwise leave a headless coordinator still acting on the sequencers.
+    let _stop_tasks_on_drop = cancel.clone().drop_guard();
     let mut handles = BTreeMap::new();
     let mut actors = Vec::new();
     for (name, chain) in &config.chains {

@@ -38,6 +38,9 @@ pub const FENCED: &str = "op_coordinator_fenced";
 /// State writes that failed (the action that depended on them was not taken).
 pub const STATE_PERSIST_FAILURES_TOTAL: &str = "op_coordinator_state_persist_failures_total";
 
+/// Every `outcome` label of [`FAILOVERS_TOTAL`].
+pub const FAILOVER_OUTCOMES: [&str; 4] = ["success", "restarted_old_leader", "leaderless", "handover"];
+
 /// Every metric name, for the dashboard and alert-rule checks.
 pub const ALL: [&str; 15] = [
     IS_LEADER,

@@ -79,6 +79,10 @@ pub struct ChainState {
     pub phase: Phase,
     /// The block the next leader must continue from (set by a stop, kept until the next one).
     pub stopped_hash: Option<B256>,
+    /// True when `stopped_hash` is an estimate (a fenced leader never answered its stop: the most
+    /// advanced candidate's head stood in), so a newer head may replace it.
+    #[serde(default)]
+    pub stopped_hash_estimated: bool,
     /// Automation paused by an operator.
     pub paused: bool,
     /// Deposed leaders we could not stop: stopped as soon as they answer, never elected before.
@@ -225,6 +229,7 @@ mod tests {
             epoch: 7,
             phase: Phase::CatchingUp { from: "seq-a".into(), target: None },
             stopped_hash: Some(B256::repeat_byte(0xab)),
+            stopped_hash_estimated: false,
             paused: true,
             fenced: BTreeSet::from(["seq-c".to_owned()]),
         }

@@ -589,6 +589,7 @@ async fn an_unreachable_leader_of_a_stopped_chain_is_fenced_and_the_most_advance
         fenced: fenced(&["a"]),
         leader: None,
         stopped_hash: Some(hash(12)),
+        stopped_hash_estimated: true,
         phase: Phase::CatchingUp { from: "a".into(), target: None },
         ..steady("a")
     };
@@ -683,6 +684,7 @@ async fn a_stop_without_answer_returns_to_steady_then_the_cut_off_rules_decide()
         fenced: fenced(&["a"]),
         leader: None,
         stopped_hash: Some(hash(20)),
+        stopped_hash_estimated: true,
         phase: Phase::CatchingUp { from: "a".into(), target: None },
         ..steady("a")
     };
@@ -1242,6 +1244,7 @@ async fn a_hand_over_stops_the_leader_and_its_catch_up_tries_only_the_target() {
         phase: Phase::CatchingUp { from: "a".into(), target: Some("c".into()) },
         epoch: 1,
         paused: false,
+        stopped_hash_estimated: false,
     };
     assert_eq!(chain.stopped("a", Handover, Ok(hash(20))), [persist(stopped.clone()), event("stopped", "a")]);
     assert_eq!(chain.at(200).tick(), [], "b, of higher priority, is at the hash but is not the target");
@@ -1446,4 +1449,50 @@ async fn a_leader_recovering_from_a_cut_off_is_not_failed_over_on_its_first_good
     chain.at(300).head("a", 12).head("b", 12).head("c", 12);
     assert!(!chain.health.nodes["a"].healthy);
     assert_eq!(chain.tick(), []);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_estimated_stopped_hash_nobody_reaches_moves_to_the_most_advanced_candidate_head() {
+    // The fenced leader's hash was estimated from a probe that was one block stale.
+    let state = ChainState { fenced: fenced(&["a"]), stopped_hash_estimated: true, ..catching_up("a", 20) };
+    let mut chain = Chain::new(ABC, state.clone());
+    chain.fail("a", unreachable()).head("b", 21).head("c", 21);
+    let moved = ChainState { stopped_hash: Some(hash(21)), ..state.clone() };
+    assert_eq!(chain.tick(), [persist(moved.clone()), event("stopped_hash_reestimated", "b")]);
+    assert_eq!(
+        chain.tick(),
+        [persist(with_phase(&moved, starting("b", Some("a")))), event("caught_up", "b"), start("b", 21)]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stopped_hash_returned_by_a_stop_is_never_replaced_by_an_estimate() {
+    let state = catching_up("a", 20);
+    let mut chain = Chain::new(ABC, state);
+    chain.head("a", 20).head("b", 19).head("c", 21);
+    assert_eq!(chain.tick(), [], "only a stop's hash is the truth: wait for a candidate to reach it");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fenced_node_answering_only_garbage_does_not_hold_a_stopped_chain_hostage() {
+    let state = ChainState { fenced: fenced(&["a"]), stopped_hash_estimated: true, ..catching_up("a", 20) };
+    let mut chain = Chain::new(ABC, state.clone());
+    chain.head("b", 20).head("c", 19);
+    chain.at(100).fail("a", CallError::Malformed("expected a hash".into()));
+    assert_eq!(chain.tick(), [event("fence_stopping", "a"), stop("a", Fence)]);
+    assert_eq!(
+        chain.stopped("a", Fence, Err(CallError::Malformed("garbage".into()))),
+        [event("fence_stop_failed", "a")]
+    );
+    // While the chain might still move (b moved at 0 ms, window 1.5 s), nobody starts; the fence
+    // stop is retried every 500 ms.
+    assert_eq!(chain.at(1000).tick(), [event("fence_stopping", "a"), stop("a", Fence)]);
+    assert_eq!(
+        chain.stopped("a", Fence, Err(CallError::Malformed("garbage".into()))),
+        [event("fence_stop_failed", "a")]
+    );
+    // The chain stood still for the whole window: a is not producing anything anyone receives.
+    chain.at(1600).head("b", 20).head("c", 19);
+    let started = chain.tick();
+    assert!(started.contains(&start("b", 20)), "{started:?}");
 }

@@ -1,0 +1,8 @@
+//! op-chaos: seeded chaos runs of an op-sim chain plus the coordinator, checked on ground truth.
+//!
+//! # Layout
+//! - [`schedule`]: a seed becomes a chain shape and a timeline of overlapping faults.
+//! - [`runner`]: runs one seed, applying the timeline and checking the invariants continuously.
+
+pub mod runner;
+pub mod schedule;

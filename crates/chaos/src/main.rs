@@ -1,0 +1,213 @@
+//! `op-chaos`: seeded chaos runs of an op-sim chain plus the coordinator.
+//!
+//! Every seed gets a chain of 3-5 nodes with a 100-250 ms block time and a schedule of overlapping
+//! faults (crashes, hangs, slowness, malformed replies, partitions, a leader cut off from the
+//! coordinator, stalls, execution lag, sequencers started and stopped behind the coordinator's
+//! back, coordinator restarts). Safety (no unsafe re-org, no double sequencing) and liveness
+//! (production resumes within a bound) are checked continuously on the simulator's ground truth.
+
+use clap::Parser;
+use op_chaos::{
+    runner::{RunOptions, SeedReport, run_seed},
+    schedule,
+};
+use std::{collections::BTreeMap, process::ExitCode, sync::Arc};
+use tokio::sync::Semaphore;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "op-chaos",
+    version,
+    about = "Seeded chaos runs: op-sim chain + op-coordinator under overlapping faults"
+)]
+struct Cli {
+    /// How many seeds to run.
+    #[arg(long, default_value_t = 10)]
+    seeds: u64,
+    /// The first seed.
+    #[arg(long, default_value_t = 1)]
+    first_seed: u64,
+    /// Run only this seed, printing its schedule and timeline (what a violation report tells you to run).
+    #[arg(long, value_name = "SEED")]
+    reproduce: Option<u64>,
+    /// Length of each run's fault phase in seconds.
+    #[arg(long, default_value_t = 60)]
+    duration_s: u64,
+    /// Quiet tail after the fault phase, in seconds, in which the chain must recover.
+    #[arg(long, default_value_t = 5)]
+    tail_s: u64,
+    /// Seeds run at once.
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
+    /// Override the seed's node count (3-5).
+    #[arg(long)]
+    nodes: Option<usize>,
+    /// Override the seed's block time in ms (100-250).
+    #[arg(long)]
+    block_time_ms: Option<u64>,
+    /// Longest acceptable gap between blocks once the chain could produce, in ms.
+    #[arg(long, default_value_t = 5000)]
+    liveness_bound_ms: u64,
+    /// Print one line per seed as it finishes.
+    #[arg(long)]
+    verbose: bool,
+}
+
+fn repro_command(cli: &Cli, seed: u64) -> String {
+    let features = if cfg!(feature = "planted-bug") { " --features planted-bug" } else { "" };
+    let mut command = format!(
+        "cargo run --release -p op-chaos{features} -- --reproduce {seed} --duration-s {}",
+        cli.duration_s
+    );
+    if let Some(nodes) = cli.nodes {
+        command.push_str(&format!(" --nodes {nodes}"));
+    }
+    if let Some(block_time_ms) = cli.block_time_ms {
+        command.push_str(&format!(" --block-time-ms {block_time_ms}"));
+    }
+    command
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("OP_CHAOS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let options = RunOptions {
+        duration_ms: cli.duration_s * 1000,
+        tail_ms: cli.tail_s * 1000,
+        nodes: cli.nodes,
+        block_time_ms: cli.block_time_ms,
+        liveness_bound_ms: cli.liveness_bound_ms,
+    };
+    let seeds: Vec<u64> = match cli.reproduce {
+        Some(seed) => vec![seed],
+        None => (cli.first_seed..cli.first_seed + cli.seeds).collect(),
+    };
+    if let Some(seed) = cli.reproduce {
+        let (shape, schedule) = schedule::generate(seed, cli.nodes, cli.block_time_ms, options.duration_ms);
+        println!(
+            "seed {seed}: {} nodes, {} ms blocks, gossip {}+{} ms, {} steps",
+            shape.nodes,
+            shape.block_time_ms,
+            shape.gossip_latency_ms,
+            shape.gossip_jitter_ms,
+            schedule.len()
+        );
+        for step in &schedule {
+            println!("  {:>6} ms  {}", step.at_ms, serde_json::to_string(&step.step).unwrap_or_default());
+        }
+    }
+    if cfg!(feature = "planted-bug") {
+        eprintln!("WARNING: built with the planted bug (catch-up skipped): violations are expected");
+    }
+    println!(
+        "op-chaos: {} seed(s) from {}, {} s each (+{} s tail), {} at a time",
+        seeds.len(),
+        seeds.first().copied().unwrap_or_default(),
+        cli.duration_s,
+        cli.tail_s,
+        cli.jobs
+    );
+    let permits = Arc::new(Semaphore::new(cli.jobs.max(1)));
+    let options = Arc::new(options);
+    let mut tasks = Vec::new();
+    for seed in seeds {
+        let permits = permits.clone();
+        let options = options.clone();
+        tasks.push(tokio::spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            run_seed(seed, &options).await
+        }));
+    }
+    let mut reports: Vec<SeedReport> = Vec::new();
+    for task in tasks {
+        match task.await {
+            Ok(report) => {
+                if cli.verbose || cli.reproduce.is_some() || !report.violations.is_empty() {
+                    print_seed_line(&report);
+                }
+                reports.push(report);
+            }
+            Err(err) => eprintln!("a seed's task failed: {err}"),
+        }
+    }
+    print_summary(&cli, &reports);
+    let failed = reports.iter().any(|report| !report.violations.is_empty());
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+fn print_seed_line(report: &SeedReport) {
+    let faults: u64 = report.faults.values().sum();
+    println!(
+        "seed {:>4}: {} nodes {:>3} ms | {:>3} faults | {:>5} blocks | {:>3} leader changes | longest gap {:>5} ms | {:>3} missed slots | {}",
+        report.seed,
+        report.shape.nodes,
+        report.shape.block_time_ms,
+        faults,
+        report.blocks,
+        report.leader_changes,
+        report.longest_gap_ms,
+        report.missed_slots,
+        if report.violations.is_empty() {
+            "ok".to_owned()
+        } else {
+            format!("{} VIOLATION(S)", report.violations.len())
+        }
+    );
+}
+
+fn print_summary(cli: &Cli, reports: &[SeedReport]) {
+    let mut faults: BTreeMap<String, u64> = BTreeMap::new();
+    for report in reports {
+        for (kind, count) in &report.faults {
+            *faults.entry(kind.clone()).or_default() += count;
+        }
+    }
+    let failed: Vec<&SeedReport> = reports.iter().filter(|report| !report.violations.is_empty()).collect();
+    println!();
+    println!(
+        "| seeds | violations | blocks | leader changes | injected overlaps | worst gap ms | missed slots |"
+    );
+    println!(
+        "|------:|-----------:|-------:|---------------:|------------------:|-------------:|-------------:|"
+    );
+    println!(
+        "| {} | {} | {} | {} | {} | {} | {} |",
+        reports.len(),
+        failed.len(),
+        reports.iter().map(|r| r.blocks).sum::<u64>(),
+        reports.iter().map(|r| r.leader_changes).sum::<u64>(),
+        reports.iter().map(|r| r.injected_overlaps).sum::<u64>(),
+        reports.iter().map(|r| r.longest_gap_ms).max().unwrap_or(0),
+        reports.iter().map(|r| r.missed_slots).sum::<u64>(),
+    );
+    println!();
+    println!(
+        "faults injected: {}",
+        faults.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+    );
+    for report in &failed {
+        println!();
+        println!(
+            "VIOLATION in seed {} ({} nodes, {} ms blocks):",
+            report.seed, report.shape.nodes, report.shape.block_time_ms
+        );
+        for violation in &report.violations {
+            println!("  - {violation}");
+        }
+        println!("  timeline:");
+        for line in &report.timeline {
+            println!("    {line}");
+        }
+        println!("  reproduce: {}", repro_command(cli, report.seed));
+    }
+    if failed.is_empty() {
+        println!("no violations");
+    }
+}
