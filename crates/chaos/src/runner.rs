@@ -233,10 +233,14 @@ pub async fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
             log(&timeline, format!("{at_ms:>6} ms  {line}"));
         }
 
-        // Safety, on ground truth.
-        let entries = sim.ledger_entries(0);
+        // Safety, on ground truth (the ledger is read only when the cheap report shows trouble).
+        let invariants = sim.invariants().remove(0);
         let inspection_bound_ms = 6 * shape.block_time_ms + 2000;
-        let (violations, _) = safety_violations(&sim, &entries, inspection_bound_ms);
+        let (violations, _) = if invariants.is_safe() {
+            (Vec::new(), 0)
+        } else {
+            safety_violations(&invariants, &sim.ledger_entries(0), sim.ledger().now_ms(), inspection_bound_ms)
+        };
         for violation in violations {
             if seen_violations.insert(violation.clone()) {
                 report.violations.push(format!("at {elapsed_ms} ms: {violation}"));
@@ -253,10 +257,7 @@ pub async fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
         if let Some(since) = producible_since
             && now.duration_since(since) >= Duration::from_millis(options.liveness_bound_ms)
         {
-            let last_block_ms = entries.iter().rev().find_map(|entry| match entry {
-                LedgerEntry::Block { t_ms, .. } => Some(*t_ms),
-                _ => None,
-            });
+            let last_block_ms = invariants.last_block_ms;
             let sim_now_ms = sim.ledger().now_ms();
             let quiet_ms = last_block_ms.map_or(sim_now_ms, |t| sim_now_ms.saturating_sub(t));
             if quiet_ms > options.liveness_bound_ms {
@@ -307,7 +308,8 @@ pub async fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
         |entry| matches!(entry, LedgerEntry::Activated { cause, .. } if cause == "admin_startSequencer"),
     );
     report.leader_changes = (activations.count() as u64).saturating_sub(1);
-    report.injected_overlaps = safety_violations(&sim, &entries, 6 * shape.block_time_ms + 2000).1;
+    report.injected_overlaps =
+        safety_violations(&invariants, &entries, sim.ledger().now_ms(), 6 * shape.block_time_ms + 2000).1;
     if !report.violations.is_empty() {
         report.timeline = timeline.lock().map(|lines| lines.clone()).unwrap_or_default();
         for entry in entries.iter().filter(|entry| !matches!(entry, LedgerEntry::Block { .. })) {
@@ -413,17 +415,16 @@ async fn apply(
 /// long as inspection stopped it before it sealed more than `inspection_bound_ms` worth of blocks.
 /// Anything else is a violation.
 fn safety_violations(
-    sim: &Simulator,
+    report: &opc_wire::sim::ChainInvariants,
     entries: &[LedgerEntry],
+    now_ms: u64,
     inspection_bound_ms: u64,
 ) -> (Vec<String>, u64) {
-    let report = sim.invariants().remove(0);
     let max_injected_blocks = inspection_bound_ms / report.block_time_ms.max(1) + 2;
     let mut injected = 0;
     if report.is_safe() {
         return (Vec::new(), injected);
     }
-    let now_ms = sim.ledger().now_ms();
     // Windows in which a node ran because of a behind-the-back start.
     let mut windows: Vec<(String, u64, u64)> = Vec::new();
     let mut violations = Vec::new();

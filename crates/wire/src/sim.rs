@@ -345,6 +345,9 @@ pub struct ChainInvariants {
     pub missed_slots: u64,
     /// Configured block time, the unit of `missed_slots`.
     pub block_time_ms: u64,
+    /// When the last block was sealed.
+    #[serde(default)]
+    pub last_block_ms: Option<u64>,
 }
 
 impl ChainInvariants {
