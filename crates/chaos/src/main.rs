@@ -11,7 +11,7 @@ use op_chaos::{
     runner::{RunOptions, SeedReport, run_seed},
     schedule,
 };
-use std::{collections::BTreeMap, process::ExitCode, sync::Arc};
+use std::{collections::BTreeMap, process::ExitCode, sync::Arc, time::Duration};
 use tokio::sync::Semaphore;
 
 #[derive(Debug, Parser)]
@@ -122,7 +122,14 @@ async fn main() -> ExitCode {
         let options = options.clone();
         tasks.push(tokio::spawn(async move {
             let _permit = permits.acquire_owned().await;
-            run_seed(seed, &options).await
+            // A seed that overruns its schedule by a minute means something hung: the coordinator,
+            // the simulator or the runner. Report it as such instead of waiting forever.
+            let limit =
+                Duration::from_millis(options.duration_ms + options.tail_ms) + Duration::from_secs(60);
+            match tokio::time::timeout(limit, run_seed(seed, &options)).await {
+                Ok(report) => report,
+                Err(_) => SeedReport::hung(seed, &options, limit),
+            }
         }));
     }
     let mut reports: Vec<SeedReport> = Vec::new();
