@@ -116,11 +116,11 @@ async fn main() -> ExitCode {
     );
     let permits = Arc::new(Semaphore::new(cli.jobs.max(1)));
     let options = Arc::new(options);
-    let mut tasks = Vec::new();
+    let mut tasks = tokio::task::JoinSet::new();
     for seed in seeds {
         let permits = permits.clone();
         let options = options.clone();
-        tasks.push(tokio::spawn(async move {
+        tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
             // A seed that overruns its schedule by a minute means something hung: the coordinator,
             // the simulator or the runner. Report it as such instead of waiting forever.
@@ -130,11 +130,12 @@ async fn main() -> ExitCode {
                 Ok(report) => report,
                 Err(_) => SeedReport::hung(seed, &options, limit),
             }
-        }));
+        });
     }
     let mut reports: Vec<SeedReport> = Vec::new();
-    for task in tasks {
-        match task.await {
+    // Reported as they finish (seeds run in no particular order); the summary is sorted.
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
             Ok(report) => {
                 if cli.verbose || cli.reproduce.is_some() || !report.violations.is_empty() {
                     print_seed_line(&report);
@@ -144,6 +145,7 @@ async fn main() -> ExitCode {
             Err(err) => eprintln!("a seed's task failed: {err}"),
         }
     }
+    reports.sort_by_key(|report| report.seed);
     print_summary(&cli, &reports);
     let failed = reports.iter().any(|report| !report.violations.is_empty());
     if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
