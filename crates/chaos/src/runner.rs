@@ -65,6 +65,37 @@ pub struct SeedReport {
 type Running = (JoinHandle<Result<(), op_coordinator::StartError>>, oneshot::Sender<()>);
 
 impl SeedReport {
+    /// An empty report of `seed` with its shape.
+    fn new(seed: u64, shape: RunShape) -> Self {
+        Self {
+            seed,
+            shape,
+            faults: BTreeMap::new(),
+            leader_changes: 0,
+            blocks: 0,
+            longest_gap_ms: 0,
+            missed_slots: 0,
+            injected_overlaps: 0,
+            violations: Vec::new(),
+            timeline: Vec::new(),
+        }
+    }
+
+    /// The report of a seed that did not finish within `limit`.
+    pub fn hung(seed: u64, options: &RunOptions, limit: Duration) -> Self {
+        let (shape, _) = generate(seed, options.nodes, options.block_time_ms, options.duration_ms);
+        let mut report = Self::new(seed, shape);
+        report
+            .violations
+            .push(format!("the run did not finish within {} s: something hung", limit.as_secs()));
+        report
+    }
+}
+
+/// A running coordinator task and the sender that shuts it down gracefully.
+type Running = (JoinHandle<Result<(), op_coordinator::StartError>>, oneshot::Sender<()>);
+
+impl SeedReport {
     /// The report of a seed that did not finish within `limit`.
     pub fn hung(seed: u64, options: &RunOptions, limit: Duration) -> Self {
         let (shape, _) = generate(seed, options.nodes, options.block_time_ms, options.duration_ms);
@@ -172,18 +203,7 @@ interval_ms = {inspection}
 /// Runs `seed` and reports what happened.
 pub async fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
     let (shape, schedule) = generate(seed, options.nodes, options.block_time_ms, options.duration_ms);
-    let mut report = SeedReport {
-        seed,
-        shape,
-        faults: BTreeMap::new(),
-        leader_changes: 0,
-        blocks: 0,
-        longest_gap_ms: 0,
-        missed_slots: 0,
-        injected_overlaps: 0,
-        violations: Vec::new(),
-        timeline: Vec::new(),
-    };
+    let mut report = SeedReport::new(seed, shape);
     let mut sim_config = SimConfig::uniform(1, shape.nodes, shape.block_time_ms);
     sim_config.seed = seed;
     sim_config.gossip =
