@@ -61,9 +61,6 @@ pub struct SeedReport {
     pub timeline: Vec<String>,
 }
 
-/// A running coordinator task and the sender that shuts it down gracefully.
-type Running = (JoinHandle<Result<(), op_coordinator::StartError>>, oneshot::Sender<()>);
-
 impl SeedReport {
     /// An empty report of `seed` with its shape.
     fn new(seed: u64, shape: RunShape) -> Self {
@@ -94,25 +91,6 @@ impl SeedReport {
 
 /// A running coordinator task and the sender that shuts it down gracefully.
 type Running = (JoinHandle<Result<(), op_coordinator::StartError>>, oneshot::Sender<()>);
-
-impl SeedReport {
-    /// The report of a seed that did not finish within `limit`.
-    pub fn hung(seed: u64, options: &RunOptions, limit: Duration) -> Self {
-        let (shape, _) = generate(seed, options.nodes, options.block_time_ms, options.duration_ms);
-        Self {
-            seed,
-            shape,
-            faults: BTreeMap::new(),
-            leader_changes: 0,
-            blocks: 0,
-            longest_gap_ms: 0,
-            missed_slots: 0,
-            injected_overlaps: 0,
-            violations: vec![format!("the run did not finish within {} s: something hung", limit.as_secs())],
-            timeline: Vec::new(),
-        }
-    }
-}
 
 /// A coordinator that can be killed and started again.
 struct CoordinatorSlot {
