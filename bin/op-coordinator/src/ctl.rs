@@ -7,6 +7,7 @@
 //! - 3: the server could not be reached;
 //! - 4: `status` only: a chain has no leader, is mid-fail-over, or its leader is unhealthy.
 
+use crate::table;
 use clap::{Args, Subcommand};
 use jsonrpsee::{
     core::ClientError,
@@ -18,11 +19,16 @@ use opc_wire::{
 };
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
+/// `--rpc` when neither the flag nor `OP_COORDINATOR_RPC` is given (devnet's default).
+pub(crate) const DEFAULT_RPC: &str = "http://127.0.0.1:9762";
+/// `sim --control` when neither the flag nor `OP_SIM_CONTROL` is given (devnet's default).
+pub(crate) const DEFAULT_SIM_CONTROL: &str = "http://127.0.0.1:7400";
+
 /// `op-coordinator ctl`.
 #[derive(Debug, Args)]
 pub(crate) struct CtlArgs {
     /// The coordinator's admin API.
-    #[arg(long, global = true, env = "OP_COORDINATOR_RPC", default_value = "http://127.0.0.1:9762")]
+    #[arg(long, global = true, env = "OP_COORDINATOR_RPC", default_value = DEFAULT_RPC)]
     rpc: String,
     /// HS256 secret (32-byte hex) for mutating calls, when the coordinator requires one.
     #[arg(long, global = true, env = "OP_COORDINATOR_JWT_SECRET_FILE", value_name = "FILE")]
@@ -64,7 +70,7 @@ enum CtlCommand {
 #[derive(Debug, Args)]
 struct SimArgs {
     /// The simulator's control endpoint.
-    #[arg(long, env = "OP_SIM_CONTROL", default_value = "http://127.0.0.1:7400")]
+    #[arg(long, env = "OP_SIM_CONTROL", default_value = DEFAULT_SIM_CONTROL)]
     control: String,
     #[command(subcommand)]
     command: SimCommand,
@@ -375,66 +381,21 @@ async fn run_sim(args: SimArgs, json: bool) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn short(hash: &alloy_primitives::B256) -> String {
-    let text = hash.to_string();
-    format!("{}…{}", &text[..8], &text[text.len() - 6..])
-}
-
 fn print_status(chains: &[ChainStatus]) {
     for status in chains {
-        let stopped = status.stopped_hash.as_ref().map(short).unwrap_or_else(|| "-".into());
-        println!(
-            "chain {}  leader {}  phase {}  epoch {}  {}stopped hash {}",
-            status.chain,
-            status.leader.as_deref().unwrap_or("NONE"),
-            status.phase,
-            status.epoch,
-            if status.paused { "PAUSED  " } else { "" },
-            stopped
-        );
-        println!(
-            "{:<10} {:<8} {:<24} {:<7} {:<11} {:>9}  {:<16} {:>9}",
-            "NODE", "HEALTHY", "REASON", "LEADER", "SEQUENCING", "UNSAFE", "HASH", "LATENCY"
-        );
+        println!("{}", table::chain_line(status));
+        println!("{}", table::node_header());
         for node in &status.nodes {
-            let is_leader = status.leader.as_deref() == Some(node.name.as_str());
-            let sequencing = match node.active {
-                Some(true) => "yes",
-                Some(false) => "no",
-                None => "?",
-            };
-            let reason = if node.fenced { format!("{} (fenced)", node.reason) } else { node.reason.clone() };
-            println!(
-                "{:<10} {:<8} {:<24} {:<7} {:<11} {:>9}  {:<16} {:>7}ms",
-                node.name,
-                node.healthy,
-                reason,
-                if is_leader { "*" } else { "" },
-                sequencing,
-                node.unsafe_head.map_or("-".into(), |head| head.number.to_string()),
-                node.unsafe_head.map_or("-".into(), |head| short(&head.hash)),
-                node.op_node_latency_ms.map_or("-".into(), |ms| ms.to_string()),
-            );
+            println!("{}", table::node_line(status, node));
         }
-        for node in status.nodes.iter().filter(|node| !node.healthy) {
-            println!("  {}: {}", node.name, node.detail);
+        for line in table::unhealthy_details(status) {
+            println!("{line}");
         }
     }
 }
 
 fn print_events(events: &[CoordinatorEvent]) {
     for event in events {
-        let seconds = event.at_unix_ms / 1000;
-        let (h, m, s) = ((seconds / 3600) % 24, (seconds / 60) % 60, seconds % 60);
-        let took = event.duration_ms.map(|ms| format!(" ({ms} ms)")).unwrap_or_default();
-        println!(
-            "{h:02}:{m:02}:{s:02}.{:03} UTC  {:<10} {:<22} {:<8} {}{}",
-            event.at_unix_ms % 1000,
-            event.chain,
-            event.kind,
-            event.node.as_deref().unwrap_or("-"),
-            event.detail,
-            took
-        );
+        println!("{}", table::event_line(event));
     }
 }

@@ -1,10 +1,15 @@
 //! `op-coordinator devnet`: a simulated chain and the coordinator in one process.
 
+use crate::view;
 use anyhow::Context as _;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use op_coordinator::{Listeners, config::Config};
 use op_sim::{SimConfig, Simulator};
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    io::IsTerminal as _,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
 use tokio::net::TcpListener;
 
 /// `op-coordinator devnet`.
@@ -28,12 +33,44 @@ pub(crate) struct DevnetArgs {
     /// Log filter (tracing EnvFilter syntax).
     #[arg(long, default_value = "info,op_sim=warn")]
     log_level: String,
+    /// What to show: `live` redraws per node verdict and reason, unsafe head, sequencing, probe
+    /// latency, the leader and the last fail-over events four times a second (q or Ctrl-C quits),
+    /// with the log in a file in the temp dir; `log` prints the endpoints, then the log on stderr;
+    /// `auto` is `live` when stdout is a terminal and `log` otherwise (pipes, files, CI).
+    #[arg(long, value_enum, default_value_t = ViewMode::Auto)]
+    view: ViewMode,
+}
+
+/// `--view`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ViewMode {
+    Auto,
+    Live,
+    Log,
 }
 
 pub(crate) fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
+    let live = match args.view {
+        ViewMode::Auto => std::io::stdout().is_terminal(),
+        ViewMode::Live if std::io::stdout().is_terminal() => true,
+        ViewMode::Live => anyhow::bail!("--view live needs stdout to be a terminal; use --view log"),
+        ViewMode::Log => false,
+    };
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
         .with_context(|| format!("bad --log-level {:?}", args.log_level))?;
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // The live view owns the terminal: a log line written there would tear it.
+    let log_path = std::env::temp_dir().join(format!("op-coordinator-devnet-{}.log", std::process::id()));
+    if live {
+        let file = std::fs::File::create(&log_path)
+            .with_context(|| format!("cannot create the log file {}", log_path.display()))?;
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(Mutex::new(file))
+            .init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let control = TcpListener::bind(args.control)
@@ -52,19 +89,38 @@ pub(crate) fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
         let text = format!("data_dir = {:?}\n{}", data_dir.display().to_string(), sim.coordinator_config());
         let config = Config::from_toml_str(&text, Vec::<(String, String)>::new(), &[])
             .map_err(|errors| anyhow::anyhow!("{errors}"))?;
-        println!("op-coordinator devnet: {} simulated sequencers, {} ms blocks", args.nodes, args.block_time_ms);
-        for node in sim.nodes() {
-            println!("  {:<6} op-node {}  op-geth {}", node.name, node.op_node_url, node.op_geth_url);
-        }
-        println!("  coordinator admin API  http://{}", rpc.local_addr()?);
-        println!("  coordinator metrics    http://{}/metrics", metrics.local_addr()?);
-        println!("  simulator control      http://{control_addr}  (sim_fault, sim_heal, sim_partition, sim_invariants)");
-        println!("Ctrl-C stops everything.");
+        let (rpc_addr, metrics_addr) = (rpc.local_addr()?, metrics.local_addr()?);
         let listeners = Listeners { rpc, metrics: Some(metrics) };
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
+        let result = if live {
+            let devnet = view::Devnet {
+                rpc_url: format!("http://{rpc_addr}"),
+                control_url: format!("http://{control_addr}"),
+                metrics_url: format!("http://{metrics_addr}/metrics"),
+                nodes: args.nodes,
+                block_time_ms: args.block_time_ms,
+                log_path: log_path.clone(),
+            };
+            let mut view_result = Ok(());
+            let result = op_coordinator::run(config, listeners, async {
+                view_result = view::run(devnet).await;
+            })
+            .await;
+            println!("op-coordinator devnet stopped; its log is in {}", log_path.display());
+            result.map_err(anyhow::Error::from).and(view_result.context("live view"))
+        } else {
+            println!("op-coordinator devnet: {} simulated sequencers, {} ms blocks", args.nodes, args.block_time_ms);
+            for node in sim.nodes() {
+                println!("  {:<6} op-node {}  op-geth {}", node.name, node.op_node_url, node.op_geth_url);
+            }
+            println!("  coordinator admin API  http://{rpc_addr}");
+            println!("  coordinator metrics    http://{metrics_addr}/metrics");
+            println!("  simulator control      http://{control_addr}  (sim_fault, sim_heal, sim_partition, sim_invariants)");
+            println!("Ctrl-C stops everything.");
+            let shutdown = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            op_coordinator::run(config, listeners, shutdown).await.map_err(anyhow::Error::from)
         };
-        let result = op_coordinator::run(config, listeners, shutdown).await;
         sim.shutdown();
         for report in sim.invariants() {
             println!(
@@ -77,6 +133,6 @@ pub(crate) fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
             );
         }
         let _ = std::fs::remove_dir_all(&data_dir);
-        result.map_err(anyhow::Error::from)
+        result
     })
 }

@@ -4,6 +4,8 @@
 mod ctl;
 mod devnet;
 mod run;
+mod table;
+mod view;
 
 use clap::{Parser, Subcommand};
 
@@ -28,10 +30,8 @@ enum Command {
     Run(run::RunArgs),
     /// Try it: a simulated 3-node chain (op-sim) and the coordinator in one process, on loopback.
     ///
-    /// Inject faults from another terminal through the simulator's control endpoint, e.g.
-    /// `curl -s -X POST localhost:7400 -H 'content-type: application/json'
-    /// -d '{"jsonrpc":"2.0","id":1,"method":"sim_fault","params":["seq-0","crash",null]}'`
-    /// and watch the coordinator fail over in the log.
+    /// Inject faults from another terminal, e.g. `op-coordinator ctl sim crash seq-0`, and watch
+    /// the coordinator fail over in the live view (in the log when stdout is not a terminal).
     Devnet(devnet::DevnetArgs),
     /// Operate a running coordinator (status, events, transfer, pause, resume) and the simulator.
     Ctl(ctl::CtlArgs),
