@@ -319,15 +319,7 @@ async fn run_sim(args: SimArgs, json: bool) -> Result<ExitCode, Failure> {
                 print_json(&reports);
             } else {
                 for report in &reports {
-                    println!(
-                        "{}: {} blocks, {} unsafe re-orgs, {} double-sequencing overlaps, longest gap {} ms, {} missed slots",
-                        report.chain,
-                        report.blocks_sealed,
-                        report.unsafe_reorgs.len(),
-                        report.double_sequencing.len(),
-                        report.longest_gap_ms,
-                        report.missed_slots
-                    );
+                    println!("{report}");
                 }
             }
             let safe = reports.iter().all(opc_wire::sim::ChainInvariants::is_safe);

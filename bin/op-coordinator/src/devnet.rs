@@ -123,14 +123,7 @@ pub(crate) fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
         };
         sim.shutdown();
         for report in sim.invariants() {
-            println!(
-                "{}: {} blocks sealed, {} unsafe re-orgs, {} double-sequencing overlaps, {} missed slots",
-                report.chain,
-                report.blocks_sealed,
-                report.unsafe_reorgs.len(),
-                report.double_sequencing.len(),
-                report.missed_slots
-            );
+            println!("{report}");
         }
         let _ = std::fs::remove_dir_all(&data_dir);
         result

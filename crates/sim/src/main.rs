@@ -169,15 +169,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         task.await??;
     }
     for report in sim.invariants() {
-        eprintln!(
-            "{}: {} blocks, {} unsafe re-orgs, {} double-sequencing overlaps, longest gap {} ms, {} missed slots",
-            report.chain,
-            report.blocks_sealed,
-            report.unsafe_reorgs.len(),
-            report.double_sequencing.len(),
-            report.longest_gap_ms,
-            report.missed_slots
-        );
+        eprintln!("{report}");
     }
     Ok(())
 }

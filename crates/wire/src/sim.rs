@@ -350,6 +350,22 @@ pub struct ChainInvariants {
     pub last_block_ms: Option<u64>,
 }
 
+/// One line for people: `devnet: 120 blocks, 0 unsafe re-orgs, 0 double-sequencing overlaps, ...`.
+impl std::fmt::Display for ChainInvariants {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} blocks sealed, {} unsafe re-orgs, {} double-sequencing overlaps, longest gap {} ms, {} missed slots",
+            self.chain,
+            self.blocks_sealed,
+            self.unsafe_reorgs.len(),
+            self.double_sequencing.len(),
+            self.longest_gap_ms,
+            self.missed_slots
+        )
+    }
+}
+
 impl ChainInvariants {
     /// True when neither safety invariant is violated.
     pub fn is_safe(&self) -> bool {
