@@ -578,7 +578,9 @@ impl ChainActor {
             metrics::counter!(m::INSPECTION_STOPS_TOTAL, "chain" => chain.clone(), "node" => member.name.clone())
                 .increment(0);
         }
-        metrics::counter!(m::STATE_PERSIST_FAILURES_TOTAL, "chain" => chain).increment(0);
+        metrics::counter!(m::STATE_PERSIST_FAILURES_TOTAL, "chain" => chain.clone()).increment(0);
+        // Registered up front so the series exists (with zero buckets) before the first fail-over.
+        let _ = metrics::histogram!(m::FAILOVER_DURATION_SECONDS, "chain" => chain);
     }
 
     fn publish_state_metrics(&self) {

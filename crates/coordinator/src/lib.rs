@@ -19,6 +19,7 @@ pub mod actor;
 pub mod api;
 pub mod client;
 pub mod config;
+pub mod config_reference;
 pub mod engine;
 pub mod health;
 pub mod jwt;
@@ -85,6 +86,8 @@ pub async fn run_with_store(
     }
     let jwt_secret = config.rpc.read_jwt_secret().map_err(|err| StartError::Jwt(err.to_string()))?;
     let chains: Arc<BTreeMap<String, ChainHandle>> = Arc::new(handles);
+    // The recorder must exist before the actors publish their first values, or those are lost.
+    let metrics_handle = metrics::install();
     let mut tasks = Vec::new();
     for actor in actors {
         tasks.push(tokio::spawn(actor.run(cancel.clone())));
@@ -101,7 +104,7 @@ pub async fn run_with_store(
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "metrics listening on /metrics");
         }
-        tasks.push(tokio::spawn(api::serve_metrics(metrics::install(), listener, cancel.clone())));
+        tasks.push(tokio::spawn(api::serve_metrics(metrics_handle, listener, cancel.clone())));
     }
     shutdown.await;
     tracing::info!("shutting down");

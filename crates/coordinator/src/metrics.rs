@@ -25,7 +25,7 @@ pub const FAILOVER_DURATION_SECONDS: &str = "op_coordinator_failover_duration_se
 pub const INSPECTION_STOPS_TOTAL: &str = "op_coordinator_inspection_stops_total";
 /// Unsafe head number per node.
 pub const UNSAFE_HEAD_NUMBER: &str = "op_coordinator_unsafe_head_number";
-/// Milliseconds since the node's unsafe head last moved.
+/// Seconds since the node's unsafe head last moved.
 pub const UNSAFE_HEAD_AGE_SECONDS: &str = "op_coordinator_unsafe_head_age_seconds";
 /// 1 for the chain's current fail-over phase.
 pub const PHASE: &str = "op_coordinator_phase";
