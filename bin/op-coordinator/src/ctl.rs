@@ -162,6 +162,10 @@ impl From<ClientError> for Failure {
     fn from(err: ClientError) -> Self {
         match err {
             ClientError::Call(object) => Self::Refused(object.message().to_owned()),
+            // An HTTP error status means the server answered and said no (401: no or bad token).
+            ClientError::Transport(err) if err.to_string().contains("rejected") => {
+                Self::Refused(err.to_string())
+            }
             ClientError::Transport(err) => Self::Unreachable(err.to_string()),
             ClientError::RequestTimeout => Self::Unreachable("request timed out".into()),
             other => Self::Refused(other.to_string()),

@@ -6,9 +6,14 @@ use op_coordinator::{Listeners, config::Config};
 use std::{net::SocketAddr, path::PathBuf};
 use tokio::net::TcpListener;
 
-/// Env vars this binary reads itself; they are not config keys.
-const OWN_ENV_VARS: [&str; 3] =
-    ["OP_COORDINATOR_CONFIG", "OP_COORDINATOR_LOG_FORMAT", "OP_COORDINATOR_LOG_LEVEL"];
+/// Env vars the binary reads itself (`ctl`'s included); they are not config keys.
+const OWN_ENV_VARS: [&str; 5] = [
+    "OP_COORDINATOR_CONFIG",
+    "OP_COORDINATOR_LOG_FORMAT",
+    "OP_COORDINATOR_LOG_LEVEL",
+    "OP_COORDINATOR_RPC",
+    "OP_COORDINATOR_JWT_SECRET_FILE",
+];
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum LogFormat {

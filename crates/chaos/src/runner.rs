@@ -97,6 +97,8 @@ struct CoordinatorSlot {
     config_text: String,
     running: Option<Running>,
     client: Option<HttpClient>,
+    /// Events of every incarnation so far.
+    events: Vec<opc_wire::coordinator::CoordinatorEvent>,
 }
 
 impl CoordinatorSlot {
@@ -117,8 +119,14 @@ impl CoordinatorSlot {
         Ok(())
     }
 
-    /// Stops it; returns a violation if it had died on its own or panicked.
+    /// Stops it; returns a violation if it had died on its own or panicked. Its event timeline
+    /// (in memory, lost with it) is saved first.
     async fn stop(&mut self, abrupt: bool) -> Option<String> {
+        if let Some(client) = &self.client
+            && let Ok(events) = client.events(None, Some(1000)).await
+        {
+            self.events.extend(events);
+        }
         let (task, shutdown) = self.running.take()?;
         self.client = None;
         if task.is_finished() {
@@ -203,7 +211,7 @@ pub async fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
     };
     let config_text =
         coordinator_config(&shape, &data_dir.path().display().to_string(), &sim.coordinator_config());
-    let mut slot = CoordinatorSlot { config_text, running: None, client: None };
+    let mut slot = CoordinatorSlot { config_text, running: None, client: None, events: Vec::new() };
     if let Err(err) = slot.start().await {
         report.violations.push(format!("coordinator did not start: {err}"));
         return report;
@@ -316,6 +324,8 @@ pub async fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
     if let Some(violation) = slot.stop(false).await {
         report.violations.push(violation);
     }
+    // The coordinator's own timeline (every incarnation) explains its decisions.
+    let coordinator_events = std::mem::take(&mut slot.events);
     let invariants = sim.invariants().remove(0);
     report.blocks = invariants.blocks_sealed;
     report.longest_gap_ms = invariants.longest_gap_ms;
@@ -331,6 +341,15 @@ pub async fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
         report.timeline = timeline.lock().map(|lines| lines.clone()).unwrap_or_default();
         for entry in entries.iter().filter(|entry| !matches!(entry, LedgerEntry::Block { .. })) {
             report.timeline.push(format!("ledger: {}", serde_json::to_string(entry).unwrap_or_default()));
+        }
+        for event in &coordinator_events {
+            report.timeline.push(format!(
+                "coordinator {}: {} {} {}",
+                event.at_unix_ms,
+                event.kind,
+                event.node.as_deref().unwrap_or("-"),
+                event.detail
+            ));
         }
     }
     sim.shutdown();

@@ -121,6 +121,8 @@ pub struct ChainActor {
     ready_tx: watch::Sender<bool>,
     /// Nodes found sequencing by the last inspection.
     last_active: BTreeMap<String, bool>,
+    /// The current leaderless episode was already counted in the fail-over metric.
+    leaderless_counted: bool,
     /// When the durable state last changed. An inspection round that began before it may describe
     /// the world before our own last action (a leader just started, a node just stopped) and is
     /// not shown to the engine, which would otherwise "restart" a leader it has just started.
@@ -131,12 +133,12 @@ pub struct ChainActor {
 #[derive(Debug, thiserror::Error)]
 pub enum ActorError {
     /// Its durable state could not be loaded.
-    #[error("chain {chain}: {source}")]
+    #[error("chain {chain}: {error}")]
     State {
         /// The chain.
         chain: String,
-        /// Why.
-        source: crate::state::StateError,
+        /// Why (not a `#[source]`: its text is already in this message, once).
+        error: crate::state::StateError,
     },
     /// A node URL could not be used.
     #[error("chain {chain}, sequencer {node}: {source}")]
@@ -161,7 +163,7 @@ impl ChainActor {
         let state = store
             .load(name)
             .await
-            .map_err(|source| ActorError::State { chain: name.to_owned(), source })?
+            .map_err(|error| ActorError::State { chain: name.to_owned(), error })?
             .unwrap_or_default();
         let mut members = Vec::new();
         let mut clients = BTreeMap::new();
@@ -225,6 +227,7 @@ impl ChainActor {
             commands_rx,
             ready_tx,
             last_active: BTreeMap::new(),
+            leaderless_counted: false,
             state_changed_at: None,
         };
         let handle = ChainHandle { name: name.to_owned(), commands_tx, ready_rx };
@@ -301,7 +304,10 @@ impl ChainActor {
             self.health.observe_active(node, outcome, now);
         }
         self.last_active = active.clone();
-        self.step(Input::Inspected(active)).await;
+        // With `inspection.enabled = false` the sweep still runs (start-up discovery and the
+        // leader-count metric need it) but nothing is stopped or restarted because of it.
+        let input = if self.timings.inspection.is_some() { Input::Inspected(active) } else { Input::Tick };
+        self.step(input).await;
     }
 
     /// Feeds one input to the engine and executes what it returns; a transition that persisted
@@ -346,6 +352,9 @@ impl ChainActor {
                         return persisted;
                     }
                     tracing::debug!(chain = %self.name, phase = next.phase.name(), took_ms = started.elapsed().as_millis() as u64, "state persisted");
+                    if next.phase != Phase::Leaderless {
+                        self.leaderless_counted = false;
+                    }
                     self.state = next;
                     self.state_changed_at = Some(Instant::now());
                     persisted = true;
@@ -440,8 +449,12 @@ impl ChainActor {
                 metrics::counter!(m::FAILOVERS_TOTAL, "chain" => chain.clone(), "outcome" => "restarted_old_leader").increment(1);
             }
             "leaderless" => {
-                metrics::counter!(m::FAILOVERS_TOTAL, "chain" => chain.clone(), "outcome" => "leaderless")
-                    .increment(1);
+                // Counted once per leaderless episode; the engine repeats the warning every 10 s.
+                if !self.leaderless_counted {
+                    self.leaderless_counted = true;
+                    metrics::counter!(m::FAILOVERS_TOTAL, "chain" => chain.clone(), "outcome" => "leaderless")
+                        .increment(1);
+                }
                 self.fail_handover(
                     "no sequencer could be started at the stopped hash; the chain is leaderless",
                 );

@@ -53,6 +53,7 @@
 //! | URLs are `http://` or `https://` with a host                | the node clients speak JSON-RPC over HTTP        |
 //! | no two sequencers share an `op_node_url` or `op_geth_url`   | two "nodes" that are one process fail together   |
 //! | `health.unsafe_stall_ms` > every chain's `block_time_ms`    | otherwise every normal block gap is a "stall"    |
+//! | `failover.chain_liveness_window_ms` > every chain's `block_time_ms` | otherwise a live leader cut off from us looks dead |
 //! | metrics and admin RPC do not share a fixed listen address   | the second bind would fail at start-up           |
 //!
 //! Relative paths (`data_dir`, `rpc.jwt_secret_file`) are relative to the working directory of the
@@ -942,6 +943,15 @@ pub enum ConfigError {
         stall_origin: Option<Origin>,
         block_time_origin: Option<Origin>,
     },
+    /// A liveness window that a normal gap between blocks exceeds.
+    #[error("failover.chain_liveness_window_ms ({window_ms}) must be greater than chains.{chain}.block_time_ms ({block_time_ms}) (block time + gossip delay + two probe intervals is a good floor), or a leader that is alive but cut off from the coordinator looks dead and a second sequencer is started{}", at_both(.window_origin, .block_time_origin))]
+    LivenessWindowNotAboveBlockTime {
+        window_ms: u64,
+        chain: String,
+        block_time_ms: u64,
+        window_origin: Option<Origin>,
+        block_time_origin: Option<Origin>,
+    },
     /// The JWT secret file is unreadable or malformed.
     #[error("rpc.jwt_secret_file: cannot use {}: {reason}", path.display())]
     JwtSecret { path: PathBuf, reason: String },
@@ -965,6 +975,7 @@ impl ConfigError {
             ConfigError::NoChains => Some("chains"),
             ConfigError::NoSequencers { .. } | ConfigError::NoCandidate { .. } => None,
             ConfigError::StallNotAboveBlockTime { .. } => Some("health.unsafe_stall_ms"),
+            ConfigError::LivenessWindowNotAboveBlockTime { .. } => Some("failover.chain_liveness_window_ms"),
             ConfigError::JwtSecret { .. } => Some("rpc.jwt_secret_file"),
         }
     }
@@ -1678,6 +1689,20 @@ impl Validator<'_> {
                 chain: chain_name.to_owned(),
                 block_time_ms,
                 stall_origin: self.origin("health.unsafe_stall_ms"),
+                block_time_origin: self.origin(&block_time_key),
+            });
+        }
+        if let Some(block_time_ms) = chain.block_time_ms
+            && block_time_ms > 0
+            && self.config.failover.chain_liveness_window_ms <= block_time_ms
+            && !self.already_reported.contains("failover.chain_liveness_window_ms")
+            && !self.already_reported.contains(&block_time_key)
+        {
+            self.errors.push(ConfigError::LivenessWindowNotAboveBlockTime {
+                window_ms: self.config.failover.chain_liveness_window_ms,
+                chain: chain_name.to_owned(),
+                block_time_ms,
+                window_origin: self.origin("failover.chain_liveness_window_ms"),
                 block_time_origin: self.origin(&block_time_key),
             });
         }

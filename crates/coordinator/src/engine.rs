@@ -24,12 +24,14 @@
 //! | steady       | leader healthy                                             | nothing                                                                    |
 //! | steady       | leader unhealthy, reachable, stoppable                     | persist stopping; `Stop(leader, failover)`                                 |
 //! | steady       | leader unreachable (or cannot be stopped), a follower's head advanced within the liveness window | nothing: the leader is alive, only cut off from us; say so |
-//! | steady       | leader unreachable, chain stopped, an eligible candidate   | persist fenced += leader, stopped hash = most advanced candidate's head, catching up |
+//! | steady       | leader unreachable, chain stopped, an eligible candidate   | persist fenced += leader, stopped hash (estimated) = the most advanced head any node holds, healthy or not; catching up |
 //! | steady       | leader unreachable, chain stopped, nobody eligible         | nothing; say so                                                            |
 //! | stopping     | (after a restart or a failed head read: nothing in flight) | `Stop(from)` again (hand-over purpose if it has a target); "not running" then reads its head |
 //! | catching up, leaderless | a fenced node answers (its fence stop not yet returned) | wait: no start, no restart of the old leader; the timeout still runs |
 //! | catching up  | an eligible candidate (the target, for a hand-over) is at the stopped hash | persist starting; `Start(candidate, stopped hash)`        |
 //! | catching up  | catch-up timeout, old leader healthy, not fenced, at the stopped hash | persist starting(old leader); `Start(old leader, stopped hash)` |
+//! | catching up  | estimated stopped hash, some node now holds a more advanced head | persist that head as the stopped hash                          |
+//! | catching up, leaderless | (timeout passed) every configured node answers and all are at one head other than the stopped hash | persist starting(first eligible at it), stopped hash = that head; `Start`: the network moved on (e.g. a sequencer started behind our back re-orged or extended past the stopped block) and nothing any node holds is lost |
 //! | catching up  | catch-up timeout, otherwise                                | persist leaderless; say so loudly                                          |
 //! | starting     | (after a restart: nothing in flight)                       | `CheckActive(target)` before anything else                                 |
 //! | leaderless   | an eligible node (the old leader included) is at the stopped hash | persist starting; `Start(node, stopped hash)`                       |
@@ -313,6 +315,29 @@ impl<'a> View<'a> {
                     self.node(&member.name).and_then(|node| node.unsafe_head).map_or(0, |h| h.number);
                 (number, member.priority, Reverse(member.name.clone()))
             })
+    }
+
+    /// The most advanced unsafe head any node other than `excluded` reports, healthy or not: the
+    /// best estimate of the chain's tip when the leader cannot tell us. An unhealthy node (say,
+    /// its op-geth answers garbage) may hold blocks the eligible ones have not received yet.
+    fn network_tip(&self, excluded: &str) -> Option<(&'a str, opc_wire::L2BlockRef)> {
+        self.members
+            .iter()
+            .filter(|member| member.name != excluded)
+            .filter_map(|member| Some((member.name.as_str(), self.node(&member.name)?.unsafe_head?)))
+            .max_by_key(|(name, head)| (head.number, Reverse(*name)))
+    }
+
+    /// The head every configured node reports, when every one of them answers and they all agree.
+    /// Starting there re-orgs nothing any node holds: the old leader included, nobody has a block
+    /// beyond it.
+    fn converged_head(&self) -> Option<B256> {
+        let mut heads = self
+            .members
+            .iter()
+            .map(|member| self.answers(&member.name).then(|| self.head_hash(&member.name)));
+        let first = heads.next()???;
+        heads.all(|head| head == Some(Some(first))).then_some(first)
     }
 
     /// Eligible candidates in election order: priority, then name.
@@ -733,7 +758,8 @@ impl FailoverEngine {
             );
             return;
         };
-        let Some(hash) = view.head_hash(&best.name) else { return };
+        let Some((holder, tip)) = view.network_tip(&leader) else { return };
+        let hash = tip.hash;
         Self::persist(out, view, |state| {
             state.fenced.insert(leader.clone());
             state.leader = None;
@@ -749,10 +775,12 @@ impl FailoverEngine {
             Some(&leader),
             format!(
                 "leader unreachable ({}: {}) and no follower advanced for {} ms: chain stopped. Fencing it \
-                 (stopped as soon as it answers) and failing over from the most advanced head {hash} ({})",
+                 (stopped as soon as it answers) and failing over from the most advanced head {hash} \
+                 ({holder} at {}; {} is the most advanced candidate)",
                 node.reason.code(),
                 node.detail,
                 self.settings.chain_liveness_window.as_millis(),
+                tip.number,
                 best.name
             ),
             Some(view.now.saturating_duration_since(detected_at)),
@@ -817,18 +845,18 @@ impl FailoverEngine {
             .map_or(0, |head| head.number);
         if !fencing
             && view.state.stopped_hash_estimated
-            && let Some(best) = view.most_advanced(Some(from))
-            && let Some(best_head) = view.node(&best.name).and_then(|node| node.unsafe_head)
+            && let Some((holder, best_head)) = view.network_tip(from)
             && best_head.hash != hash
             && best_head.number >= estimate_number
         {
             let best_hash = best_head.hash;
             Self::persist(out, view, |state| state.stopped_hash = Some(best_hash));
             let detail = format!(
-                "nobody is at the estimated stopped hash {hash}; the most advanced candidate {} is at {best_hash}",
-                best.name
+                "the chain's tip moved past the estimated stopped hash {hash}: {holder} is at {best_hash} \
+                 ({}); candidates must reach that",
+                best_head.number
             );
-            self.timed_event(out, "stopped_hash_reestimated", Some(&best.name), detail, None, true);
+            self.timed_event(out, "stopped_hash_reestimated", Some(holder), detail, None, true);
             return;
         }
         if view.now < deadline {
@@ -860,6 +888,9 @@ impl FailoverEngine {
             out.push(Action::Start { node: from.to_owned(), hash });
             return;
         }
+        if !fencing && self.start_at_converged_head(view, hash, Some(from), out) {
+            return;
+        }
         Self::persist(out, view, |state| {
             state.leader = None;
             state.phase = Phase::Leaderless;
@@ -879,6 +910,49 @@ impl FailoverEngine {
         self.announced.insert("leaderless", view.now);
     }
 
+    /// When no node can reach the stopped hash any more because the whole network, every node
+    /// answering, has moved to one other head (a sequencer started behind our back re-orged the
+    /// stopped block away, or sealed past it), that head is where the chain is: starting the best
+    /// candidate there re-orgs nothing any node holds. Returns true when it did.
+    fn start_at_converged_head(
+        &mut self,
+        view: &View<'_>,
+        hash: B256,
+        from: Option<&str>,
+        out: &mut Vec<Action>,
+    ) -> bool {
+        let Some(converged) = view.converged_head().filter(|converged| *converged != hash) else {
+            return false;
+        };
+        let Some(chosen) =
+            view.by_priority().into_iter().find(|member| view.head_hash(&member.name) == Some(converged))
+        else {
+            return false;
+        };
+        let chosen = chosen.name.clone();
+        Self::persist(out, view, |state| {
+            state.stopped_hash = Some(converged);
+            state.stopped_hash_estimated = false;
+            let from = from.filter(|from| *from != chosen).map(str::to_owned);
+            state.phase = Phase::Starting { target: chosen.clone(), from };
+        });
+        self.timed_event(
+            out,
+            "stopped_hash_superseded",
+            Some(&chosen),
+            format!(
+                "no node can reach the stopped hash {hash} any more: every node, the old leader included, is at \
+                 {converged}. Starting {chosen} there (nothing any node holds is re-orged)"
+            ),
+            self.since_step(view.now),
+            true,
+        );
+        self.failover_started_at.get_or_insert(view.now);
+        self.step_started_at = Some(view.now);
+        out.push(Action::Start { node: chosen, hash: converged });
+        true
+    }
+
     fn leaderless(&mut self, view: &View<'_>, out: &mut Vec<Action>) {
         if self.fence_blocks_start(view) {
             // Its stop is in flight or retried (see `fence`); nobody starts before it returns.
@@ -894,6 +968,9 @@ impl FailoverEngine {
             .find(|member| view.head_hash(&member.name) == Some(hash))
             .map(|member| member.name.clone());
         let Some(chosen) = chosen else {
+            if self.start_at_converged_head(view, hash, None, out) {
+                return;
+            }
             self.announce(
                 out,
                 view.now,

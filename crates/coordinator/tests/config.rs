@@ -563,8 +563,15 @@ fn unsafe_stall_must_exceed_block_time() {
         "health.unsafe_stall_ms",
         "health.unsafe_stall_ms (2500) must be greater than chains.main.block_time_ms (3000)",
     );
-    let fixed = Config::from_toml_str(&text, env(&[("OP_COORDINATOR_HEALTH__UNSAFE_STALL_MS", "7000")]), &[])
-        .expect("a longer stall threshold fixes it");
+    let fixed = Config::from_toml_str(
+        &text,
+        env(&[
+            ("OP_COORDINATOR_HEALTH__UNSAFE_STALL_MS", "7000"),
+            ("OP_COORDINATOR_FAILOVER__CHAIN_LIVENESS_WINDOW_MS", "3600"),
+        ]),
+        &[],
+    )
+    .expect("a longer stall threshold (and liveness window) fixes it");
     assert_eq!(fixed.health.unsafe_stall_ms, 7000);
 }
 
@@ -702,4 +709,23 @@ fn default_config_prints_every_global_key() {
         assert!(printed.contains(leaf), "{} missing from:\n{printed}", doc.path);
     }
     assert!(printed.starts_with("data_dir = "), "{printed}");
+}
+
+#[test]
+fn a_liveness_window_no_longer_than_the_block_time_is_an_error_naming_the_key() {
+    let text = r#"
+[chains.slow]
+block_time_ms = 2000
+[chains.slow.sequencers.a]
+op_node_url = "http://127.0.0.1:7545"
+op_geth_url = "http://127.0.0.1:8545"
+"#;
+    let errors =
+        Config::from_toml_str(text, Vec::<(String, String)>::new(), &[]).expect_err("window 1500 <= 2000");
+    let message = errors.to_string();
+    assert!(message.contains("failover.chain_liveness_window_ms (1500)"), "{message}");
+    assert!(message.contains("chains.slow.block_time_ms (2000)"), "{message}");
+    let fixed =
+        format!("[failover]\nchain_liveness_window_ms = 2600\n[health]\nunsafe_stall_ms = 5000\n{text}");
+    Config::from_toml_str(&fixed, Vec::<(String, String)>::new(), &[]).expect("window above the block time");
 }

@@ -1496,3 +1496,67 @@ async fn a_fenced_node_answering_only_garbage_does_not_hold_a_stopped_chain_host
     let started = chain.tick();
     assert!(started.contains(&start("b", 20)), "{started:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_unreachable_leader_is_replaced_from_the_most_advanced_head_any_node_holds_not_only_eligible_ones()
+{
+    let mut chain = Chain::new(ABC, steady("a"));
+    // b holds block 13 but is unhealthy (its op-geth answers garbage); c is eligible at 11.
+    chain.head("a", 13).head("c", 11);
+    chain.probe("b", {
+        let mut probe = probe(chain.now, 13, 13, 13);
+        probe.geth.result = Err(CallError::Malformed("garbage".into()));
+        probe
+    });
+    chain.at(1600).fail("a", unreachable());
+    let actions = chain.tick();
+    let fenced_state = ChainState {
+        fenced: fenced(&["a"]),
+        leader: None,
+        stopped_hash: Some(hash(13)),
+        stopped_hash_estimated: true,
+        phase: Phase::CatchingUp { from: "a".into(), target: None },
+        ..steady("a")
+    };
+    assert_eq!(actions, [persist(fenced_state), event("leader_fenced", "a")]);
+    // c is not at 13: nobody starts it at 11 (that would re-org block 13).
+    assert_eq!(chain.tick(), []);
+    chain.at(1700).head("c", 13);
+    assert!(chain.tick().contains(&start("c", 13)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_every_node_converged_past_an_unreachable_stopped_hash_the_best_candidate_starts_there() {
+    // a stopped at 20, then a sequencer started behind our back re-orged 20 away: everyone is at 21
+    // on the other branch (hash byte 99 stands for it).
+    let mut chain = Chain::new(ABC, catching_up("a", 20));
+    let other = |chain: &mut Chain, node: &str| {
+        let probe = probe(chain.now, 21, 99, 21);
+        chain.probe(node, probe);
+    };
+    for node in ["a", "b", "c"] {
+        other(&mut chain, node);
+    }
+    assert_eq!(chain.tick(), [], "within the catch-up timeout: wait");
+    chain.at(3100);
+    for node in ["a", "b", "c"] {
+        other(&mut chain, node);
+    }
+    let actions = chain.tick();
+    let converged = B256::repeat_byte(99);
+    assert!(
+        actions.contains(&Step::Start("a".into(), converged)),
+        "a (first by priority, then name) starts at the converged head: {actions:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_node_prevents_convergence_so_a_dead_leaders_blocks_are_not_abandoned() {
+    let mut chain = Chain::new(ABC, catching_up("a", 20));
+    chain.fail("a", unreachable()).head("b", 19).head("c", 19);
+    assert_eq!(chain.tick(), [], "within the catch-up timeout: wait");
+    chain.at(3100).fail("a", unreachable()).head("b", 19).head("c", 19);
+    let actions = chain.tick();
+    assert!(!actions.iter().any(|step| matches!(step, Step::Start(..))), "{actions:?}");
+    assert!(actions.contains(&chain_event("leaderless")), "{actions:?}");
+}

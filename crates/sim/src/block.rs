@@ -3,7 +3,8 @@
 //! A block's hash is keccak256 of its header fields plus the producer's name, so hashes are unique
 //! per (producer, parent, height) and reproducible run to run. Including the producer makes two
 //! sequencers that build at the same height produce visibly different blocks, which is what the
-//! invariant checker needs to see a re-org.
+//! invariant checker needs to see a re-org. With an anvil behind each node ([`crate::anvil`]) a
+//! block carries the hash anvil computed instead.
 
 use alloy_primitives::{B256, keccak256};
 use opc_wire::{BlockId, L1BlockRef, L2BlockRef};
@@ -16,7 +17,7 @@ pub const L1_BLOCK_TIME_SECS: u64 = 12;
 pub struct Block {
     /// Height.
     pub number: u64,
-    /// Keccak of the fields below.
+    /// Keccak of the fields below, or the hash anvil gave the block when anvil executes the chain.
     pub hash: B256,
     /// Parent hash (zero for genesis).
     pub parent_hash: B256,
@@ -43,6 +44,8 @@ pub struct ChainParams {
     pub safe_lag_blocks: u64,
     /// How far the finalized head trails the unsafe head, in blocks.
     pub finalized_lag_blocks: u64,
+    /// Block 0's hash when anvil executes the chain; None: keccak, like every simulated block.
+    pub genesis_hash: Option<B256>,
 }
 
 impl ChainParams {
@@ -58,7 +61,7 @@ impl ChainParams {
             sequence_number: 0,
             producer: "genesis".to_owned(),
         };
-        block.hash = block.compute_hash(self.chain_id);
+        block.hash = self.genesis_hash.unwrap_or_else(|| block.compute_hash(self.chain_id));
         block
     }
 

@@ -4,10 +4,11 @@
 //! Lock order: a node's state lock, then the ledger's. No code path holds two nodes' locks.
 
 use crate::{
+    anvil::{Anvil, Mined},
     block::{Block, ChainParams},
     error::SimError,
     ledger::Ledger,
-    node::{NodeOptions, NodeState, Process},
+    node::{Imported, NodeOptions, NodeState, Process},
     store::ImportOutcome,
 };
 use opc_wire::sim::{FaultKind, FaultParams, FaultTarget, IsolateMode, LedgerEntry, MalformedMode};
@@ -128,6 +129,8 @@ pub struct Chain {
     /// The nodes, by index.
     pub nodes: Vec<Node>,
     network: Mutex<Network>,
+    /// One anvil per node when anvil executes the chain (see [`crate::anvil`]); empty otherwise.
+    anvils: Vec<Arc<Anvil>>,
 }
 
 impl Chain {
@@ -164,7 +167,19 @@ impl Chain {
             }
         }
         let network = Mutex::new(Network { groups: None, rng: StdRng::seed_from_u64(seed) });
-        Self { name, params, gossip, seal_ms, ledger, nodes, network }
+        Self { name, params, gossip, seal_ms, ledger, nodes, network, anvils: Vec::new() }
+    }
+
+    /// Lets `anvils` (one per node, in node order) execute the chain's blocks. Their genesis must
+    /// be `params.genesis_hash`.
+    pub fn with_anvils(mut self, anvils: Vec<Arc<Anvil>>) -> Self {
+        self.anvils = anvils;
+        self
+    }
+
+    /// The anvil executing node `index`'s blocks, when anvil executes the chain.
+    pub fn anvil(&self, index: usize) -> Option<&Arc<Anvil>> {
+        self.anvils.get(index)
     }
 
     /// The index of the node called `name`.
@@ -225,11 +240,22 @@ impl Chain {
                     () = tokio::time::sleep(Duration::from_millis(self.seal_ms)) => {}
                 }
             }
+            // With anvil the block is mined there first and keeps anvil's hash.
+            let mined = match self.anvil(index) {
+                Some(anvil) => Some(anvil.mine_next(&self.params, node).await),
+                None => None,
+            };
             let sealed = {
                 let mut state = node.lock();
                 state.sealing = false;
-                let sealed = state.can_seal().then(|| {
-                    let block = state.seal(&self.params, &node.name);
+                let block = match mined {
+                    _ if !state.can_seal() => None,
+                    None => Some(state.seal(&self.params, &node.name)),
+                    // The guard keeps imports out until the block is in the store.
+                    Some(Mined::Block(block, _ops)) => Some(state.adopt_own(block)),
+                    Some(Mined::Failed) => None,
+                };
+                let sealed = block.inspect(|block| {
                     self.record(LedgerEntry::Block {
                         chain: self.name.clone(),
                         producer: node.name.clone(),
@@ -238,7 +264,6 @@ impl Chain {
                         parent: block.parent_hash,
                         t_ms: self.now_ms(),
                     });
-                    block
                 });
                 let now = Instant::now();
                 state.next_seal_at += self.block_time();
@@ -290,18 +315,21 @@ impl Chain {
         if !self.connected(from, to) {
             return;
         }
-        let missing_parent = {
-            let mut state = self.nodes[to].lock();
-            if !state.can_import() {
-                return;
-            }
-            let imported = state.import(block.clone());
-            self.record_reorg(to, &imported.outcome, imported.head);
-            imported.outcome == ImportOutcome::MissingParent
-        };
-        if missing_parent {
+        let Some(imported) = self.import(to, block.clone()).await else { return };
+        self.record_reorg(to, &imported.outcome, imported.head);
+        if imported.outcome == ImportOutcome::MissingParent {
             self.sync_ancestors(from, to, block).await;
         }
+    }
+
+    /// Offers a block to node `to`: into its store, or with anvil through its anvil first. None
+    /// when the node cannot import now.
+    async fn import(&self, to: usize, block: Arc<Block>) -> Option<Imported> {
+        if let Some(anvil) = self.anvil(to) {
+            return anvil.import(&self.nodes[to], block).await;
+        }
+        let mut state = self.nodes[to].lock();
+        state.can_import().then(|| state.import(block))
     }
 
     fn record_reorg(&self, index: usize, outcome: &ImportOutcome, new_head: opc_wire::BlockId) {
@@ -339,17 +367,17 @@ impl Chain {
                 return;
             }
             fetched.splice(0..0, batch);
-            let mut state = self.nodes[to].lock();
-            if !state.can_import() {
-                return;
-            }
-            // Import from the first fetched block whose parent this node knows.
-            let Some(start) = fetched.iter().position(|block| state.store.get(&block.parent_hash).is_some())
-            else {
-                continue;
+            let start = {
+                let state = self.nodes[to].lock();
+                if !state.can_import() {
+                    return;
+                }
+                // Import from the first fetched block whose parent this node knows.
+                fetched.iter().position(|block| state.store.get(&block.parent_hash).is_some())
             };
+            let Some(start) = start else { continue };
             for block in &fetched[start..] {
-                let imported = state.import(block.clone());
+                let Some(imported) = self.import(to, block.clone()).await else { return };
                 self.record_reorg(to, &imported.outcome, imported.head);
             }
             return;

@@ -18,6 +18,12 @@ pub enum SimError {
     /// A configuration that cannot run.
     #[error("bad simulator config: {0}")]
     BadConfig(String),
+    /// An anvil could not be started or checked.
+    #[error(transparent)]
+    Anvil(Box<crate::anvil::AnvilError>),
+    /// A node has no anvil: the simulator runs with simulated execution.
+    #[error("node {0:?} has no anvil: the simulator was started with ExecutionBackend::Simulated")]
+    NoAnvil(String),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

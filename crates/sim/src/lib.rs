@@ -14,11 +14,14 @@
 //! - [`rpc`]: the `admin_*`, `optimism_*` and `eth_*` handlers.
 //! - [`http`]: the HTTP servers, where crashes, hangs, slowness and malformed replies happen.
 //! - [`ledger`]: the ground truth and the invariant checker.
+//! - [`anvil`]: the opt-in real execution client: one anvil process per node whose blocks are
+//!   the chain.
 //! - [`simulator`]: the façade: start chains, address nodes by name, apply faults.
 //! - [`control`]: the `sim_*` control API.
 //!
 //! The coordinator's library never depends on this crate: it only ever sees nodes over RPC.
 
+pub mod anvil;
 pub mod block;
 pub mod chain;
 pub mod control;
@@ -30,6 +33,7 @@ pub mod rpc;
 pub mod simulator;
 pub mod store;
 
+pub use anvil::ExecutionBackend;
 pub use chain::GossipConfig;
 pub use error::SimError;
 pub use ledger::{Ledger, check_invariants};

@@ -154,6 +154,11 @@ impl NodeState {
     /// Seals a block on the head, as `producer`.
     pub fn seal(&mut self, params: &ChainParams, producer: &str) -> Arc<Block> {
         let block = Arc::new(params.child_of(self.head(), producer));
+        self.adopt_own(block)
+    }
+
+    /// Adopts a block this node built on its head (with anvil, mined there and carrying its hash).
+    pub fn adopt_own(&mut self, block: Arc<Block>) -> Arc<Block> {
         self.store.insert_own(block.clone());
         self.engine_ready_at = None;
         self.follow_execution();

@@ -1,6 +1,7 @@
 //! The simulator: chains of nodes, their RPC servers, faults by name, and the ledger.
 
 use crate::{
+    anvil::{self, Anvil, ExecutionBackend},
     block::ChainParams,
     chain::{Chain, GossipConfig, Service},
     error::SimError,
@@ -72,6 +73,8 @@ pub struct SimConfig {
     pub seed: u64,
     /// Unix seconds of block 0 (default: now).
     pub genesis_time: Option<u64>,
+    /// What executes the blocks: the in-process simulation (default) or one anvil per node.
+    pub execution: ExecutionBackend,
 }
 
 impl SimConfig {
@@ -100,6 +103,7 @@ impl SimConfig {
             routing: Routing::PortPerServer(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             seed: 1,
             genesis_time: None,
+            execution: ExecutionBackend::Simulated,
         }
     }
 
@@ -112,6 +116,11 @@ impl SimConfig {
         }
         if self.seal_ms >= self.block_time_ms {
             return Err(SimError::BadConfig("seal_ms must be shorter than block_time_ms".into()));
+        }
+        if self.execution != ExecutionBackend::Simulated && matches!(self.routing, Routing::SharedPort(_)) {
+            return Err(SimError::BadConfig(
+                "anvil serves each node's op-geth on its own port; use port-per-server routing".into(),
+            ));
         }
         if self.chains.is_empty() {
             return Err(SimError::BadConfig("no chain to simulate".into()));
@@ -176,14 +185,18 @@ impl Simulator {
         let mut chains = Vec::with_capacity(config.chains.len());
         let mut servers = Vec::with_capacity(config.chains.len());
         for (chain_index, spec) in config.chains.iter().enumerate() {
+            let execution = anvil::start_chain(&config.execution, spec, genesis_time)
+                .await
+                .map_err(|err| SimError::Anvil(Box::new(err)))?;
             let params = ChainParams {
                 chain_id: spec.chain_id,
                 genesis_time,
                 block_time_ms: config.block_time_ms,
                 safe_lag_blocks: config.safe_lag_blocks,
                 finalized_lag_blocks: config.finalized_lag_blocks,
+                genesis_hash: execution.genesis_hash,
             };
-            let chain = Arc::new(Chain::new(
+            let chain = Chain::new(
                 spec.name.clone(),
                 params,
                 config.gossip,
@@ -191,7 +204,8 @@ impl Simulator {
                 ledger.clone(),
                 spec.nodes.iter().map(|node| (node.name.clone(), node.options.clone())).collect(),
                 config.seed.wrapping_add(chain_index as u64),
-            ));
+            );
+            let chain = Arc::new(chain.with_anvils(execution.anvils));
             let mut chain_servers = Vec::with_capacity(spec.nodes.len());
             for (index, node) in spec.nodes.iter().enumerate() {
                 let rpc = NodeRpc::new(chain.clone(), index);
@@ -201,7 +215,10 @@ impl Simulator {
                 let (op_node_url, op_geth_url) = match config.routing {
                     Routing::PortPerServer(ip) => {
                         let op_node_url = spawn_server(op_node.clone(), ip, &cancel).await?;
-                        let op_geth_url = spawn_server(op_geth.clone(), ip, &cancel).await?;
+                        let op_geth_url = match chain.anvil(index) {
+                            Some(anvil) => anvil.url().to_owned(),
+                            None => spawn_server(op_geth.clone(), ip, &cancel).await?,
+                        };
                         (op_node_url, op_geth_url)
                     }
                     Routing::SharedPort(_) => {
@@ -233,9 +250,12 @@ impl Simulator {
         Ok(Self { chains, servers, ledger, block_time_ms: config.block_time_ms, cancel })
     }
 
-    /// Stops every node and server.
+    /// Stops every node and server, and kills every anvil.
     pub fn shutdown(&self) {
         self.cancel.cancel();
+        for chain in &self.chains {
+            (0..chain.nodes.len()).filter_map(|index| chain.anvil(index)).for_each(|anvil| anvil.kill());
+        }
     }
 
     /// Resolves once the simulator was shut down.
@@ -276,6 +296,13 @@ impl Simulator {
             (Some(_), Some(_)) => Err(SimError::AmbiguousNode(name.to_owned())),
             (None, _) => Err(SimError::UnknownNode(name.to_owned())),
         }
+    }
+
+    /// The anvil executing a node's blocks (`NODE` or `CHAIN/NODE`), when the simulator runs with
+    /// [`ExecutionBackend::Anvil`]. Its process is what tests kill or freeze.
+    pub fn anvil(&self, node: &str) -> Result<&Arc<Anvil>, SimError> {
+        let (chain, index) = self.resolve(node)?;
+        self.chains[chain].anvil(index).ok_or_else(|| SimError::NoAnvil(node.to_owned()))
     }
 
     /// Every node with its endpoints and state.
@@ -418,7 +445,7 @@ impl Simulator {
 
 impl Drop for Simulator {
     fn drop(&mut self) {
-        self.cancel.cancel();
+        self.shutdown();
     }
 }
 
