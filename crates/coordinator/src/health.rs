@@ -276,9 +276,16 @@ impl ChainHealth {
         let Some(node) = self.nodes.get_mut(name) else { return };
         node.op_node_latency = Some(probe.sync.latency);
         node.op_geth_latency = Some(probe.geth.latency);
+        let was_reachable = node.reachable;
         node.reachable = !matches!(&probe.sync.result, Err(err) if err.is_unreachable());
         if node.reachable {
             node.last_answer_at = Some(probe.at);
+            if !was_reachable && node.judged {
+                // Back after being unreachable: possibly restarted with other flags, so what it
+                // said about itself ("not a sequencer", admin disabled) is no longer known.
+                node.not_sequencer = false;
+                node.admin_disabled = false;
+            }
         }
         if let Ok(status) = &probe.sync.result
             && !status.is_uninitialised()
@@ -529,6 +536,19 @@ mod tests {
         health.observe_probe("b", &probe_at(t0, 80, 80));
         assert_eq!(health.nodes["b"].reason, Reason::Lagging);
         assert!(health.nodes["b"].detail.contains("20 blocks behind"), "{}", health.nodes["b"].detail);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_node_that_comes_back_after_being_unreachable_is_no_longer_assumed_not_a_sequencer() {
+        let mut health = ChainHealth::new(["a".to_owned()], settings());
+        let t0 = Instant::now();
+        health.observe_probe("a", &probe_at(t0, 10, 10));
+        health.mark_not_sequencer("a");
+        health.observe_probe("a", &probe_at(t0, 11, 11));
+        assert!(health.nodes["a"].not_sequencer, "still the same process");
+        health.observe_probe("a", &failed_at(t0, CallError::Unreachable("refused".into())));
+        health.observe_probe("a", &probe_at(t0, 12, 12));
+        assert!(!health.nodes["a"].not_sequencer, "restarted: maybe with --sequencer.enabled now");
     }
 
     #[tokio::test(start_paused = true)]
