@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`schedule`]: a seed becomes a chain shape and a timeline of overlapping faults.
 //! - [`runner`]: runs one seed, applying the timeline and checking the invariants continuously.
+//! - [`harness`]: one fail-over trial of the `op-failover-bench` binary and its figures.
 
+pub mod harness;
 pub mod runner;
 pub mod schedule;
