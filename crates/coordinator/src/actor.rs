@@ -20,7 +20,7 @@ use crate::{
     engine::{
         Action, CommandError, Event, FailoverEngine, FailoverSettings, Input, Member, StopPurpose, View,
     },
-    health::{ChainHealth, HealthSettings, ProbeReport, Reason, run_prober},
+    health::{ChainHealth, Every, HealthSettings, ProbeReport, Reason, run_prober},
     metrics as m,
     state::{ChainState, Phase, StateStore},
 };
@@ -658,15 +658,8 @@ async fn run_inspector(
 ) {
     // Even with inspection disabled, discovery needs one round (and then every 10 s to keep the
     // leader-count metric honest).
-    let period = interval.unwrap_or(Duration::from_secs(10));
-    let mut ticker = tokio::time::interval(period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            biased;
-            () = cancel.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
+    let mut every = Every::new(interval.unwrap_or(Duration::from_secs(10)));
+    while every.tick(&cancel).await {
         let started_at = Instant::now();
         let calls = clients
             .iter()

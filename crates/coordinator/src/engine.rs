@@ -578,6 +578,16 @@ impl FailoverEngine {
         })
     }
 
+    /// Clears the call in flight if it is `expected`; false for an outcome nobody waits for (a
+    /// late answer to a call the engine gave up on), which is then ignored.
+    fn take_pending(&mut self, expected: &Pending) -> bool {
+        if self.pending.as_ref() != Some(expected) {
+            return false;
+        }
+        self.pending = None;
+        true
+    }
+
     fn may_stop_node(&self, name: &str, now: Instant) -> bool {
         match self.node_stops.get(name) {
             None => true,
@@ -1122,10 +1132,9 @@ impl FailoverEngine {
             }
             StopPurpose::Failover | StopPurpose::Handover => {}
         }
-        if self.pending != Some(Pending::Stop(node.clone())) {
+        if !self.take_pending(&Pending::Stop(node.clone())) {
             return;
         }
-        self.pending = None;
         let target = match &view.state.phase {
             Phase::Stopping { target, .. } => target.clone(),
             _ => None,
@@ -1207,10 +1216,9 @@ impl FailoverEngine {
         result: Result<B256, CallError>,
         out: &mut Vec<Action>,
     ) {
-        if self.pending != Some(Pending::ReadHead(node.clone())) {
+        if !self.take_pending(&Pending::ReadHead(node.clone())) {
             return;
         }
-        self.pending = None;
         let target = match &view.state.phase {
             Phase::Stopping { target, .. } => target.clone(),
             _ => None,
@@ -1271,10 +1279,9 @@ impl FailoverEngine {
         result: Result<(), CallError>,
         out: &mut Vec<Action>,
     ) {
-        if self.pending != Some(Pending::Start(node.clone())) {
+        if !self.take_pending(&Pending::Start(node.clone())) {
             return;
         }
-        self.pending = None;
         let Some((_, from)) = Self::starting_of(view) else { return };
         match result {
             Ok(()) => self.became_leader(view, &node, out),
@@ -1336,10 +1343,9 @@ impl FailoverEngine {
         result: Result<bool, CallError>,
         out: &mut Vec<Action>,
     ) {
-        if self.pending != Some(Pending::CheckActive(node.clone())) {
+        if !self.take_pending(&Pending::CheckActive(node.clone())) {
             return;
         }
-        self.pending = None;
         let Some((target, from)) = Self::starting_of(view) else { return };
         if target != node {
             return;

@@ -410,6 +410,31 @@ pub struct ProbeReport {
     pub probe: Probe,
 }
 
+/// A period for the coordinator's loops: a tick that comes late delays the next one instead of
+/// bursting, and cancellation wins over a due tick.
+#[derive(Debug)]
+pub(crate) struct Every {
+    ticker: tokio::time::Interval,
+}
+
+impl Every {
+    /// Ticks every `period`, the first at once.
+    pub(crate) fn new(period: Duration) -> Self {
+        let mut ticker = tokio::time::interval(period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self { ticker }
+    }
+
+    /// Waits for the next tick; false once `cancel` fired.
+    pub(crate) async fn tick(&mut self, cancel: &CancellationToken) -> bool {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => false,
+            _ = self.ticker.tick() => true,
+        }
+    }
+}
+
 /// Probes one node every `interval` until `cancel`, sending each result to `reports_tx`.
 pub async fn run_prober(
     node: String,
@@ -419,14 +444,8 @@ pub async fn run_prober(
     reports_tx: mpsc::Sender<ProbeReport>,
     cancel: CancellationToken,
 ) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            biased;
-            () = cancel.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
+    let mut every = Every::new(interval);
+    while every.tick(&cancel).await {
         let (sync, geth) = tokio::join!(client.sync_status(timeout), client.latest_block(timeout));
         let probe = Probe { at: Instant::now(), sync, geth };
         tracing::debug!(node, ok = probe.sync.result.is_ok() && probe.geth.result.is_ok(), "probe");
