@@ -149,6 +149,7 @@ const INTRO: &str = concat!(
     "- Node URLs are `http://` or `https://` with a host, and no two sequencers (in any chain) share an\n",
     "  `op_node_url` or `op_geth_url`.\n",
     "- `health.unsafe_stall_ms` is greater than every chain's `block_time_ms`.\n",
+    "- `failover.chain_liveness_window_ms` is greater than every chain's `block_time_ms` (block time + gossip delay + two probe intervals is a good floor), or a live leader cut off from the coordinator looks dead.\n",
     "- `metrics.listen` and `rpc.listen` are not the same fixed address.\n",
     "- A configured `rpc.jwt_secret_file` is readable and holds 64 hex digits (optionally `0x`-prefixed),\n",
     "  checked at start-up rather than at the first authenticated call.\n",
