@@ -5,7 +5,13 @@
 //! - 1: the server refused the request (JSON-RPC error, e.g. an unhealthy hand-over target);
 //! - 2: bad usage or a bad local file (clap's own code for usage errors);
 //! - 3: the server could not be reached;
-//! - 4: `status` only: a chain has no leader, is mid-fail-over, or its leader is unhealthy.
+//! - 4: `status` and `cluster status` only: a chain has no leader, is mid-fail-over, or its leader
+//!   is unhealthy; or, for a coordinator running as a Raft cluster, no replica is known to lead
+//!   or the leader replica does not act.
+//!
+//! Against a cluster, any replica answers: reads come from the replica asked, changes are
+//! forwarded to the leader replica. `status` then also shows the cluster, as the replica asked
+//! and (when that is not the leader) the leader itself see it.
 
 use crate::table;
 use clap::{Args, Subcommand};
@@ -14,7 +20,7 @@ use jsonrpsee::{
     http_client::{HeaderMap, HeaderValue, HttpClient, HttpClientBuilder},
 };
 use opc_wire::{
-    coordinator::{ChainStatus, CoordinatorApiClient, CoordinatorEvent},
+    coordinator::{ChainStatus, ClusterInfo, CoordinatorApiClient, CoordinatorEvent},
     sim::{FaultKind, FaultParams, SimControlApiClient},
 };
 use std::{path::PathBuf, process::ExitCode, time::Duration};
@@ -36,7 +42,8 @@ pub(crate) struct CtlArgs {
     /// Chain name (needed only when the coordinator serves several chains).
     #[arg(long, global = true)]
     chain: Option<String>,
-    /// Print JSON instead of tables.
+    /// Print JSON instead of tables. `status` prints the array of chains, or, against a
+    /// coordinator running as a cluster, `{"cluster", "leader_view", "chains"}`.
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -45,7 +52,8 @@ pub(crate) struct CtlArgs {
 
 #[derive(Debug, Subcommand)]
 enum CtlCommand {
-    /// Per node: healthy and why, leader, sequencing, unsafe head; exit 4 when degraded.
+    /// Per node: healthy and why, leader, sequencing, unsafe head; the replicas first when the
+    /// coordinator runs as a cluster; exit 4 when degraded.
     Status,
     /// The fail-over timeline with timings.
     Events {
@@ -63,8 +71,48 @@ enum CtlCommand {
     Pause,
     /// Resume automatic fail-over and inspection.
     Resume,
+    /// The coordinator's Raft replicas: membership, leader, indexes; add, remove, move leadership.
+    Cluster(ClusterArgs),
     /// Drive the simulator (devnet / op-sim) through its control API.
     Sim(SimArgs),
+}
+
+#[derive(Debug, Args)]
+struct ClusterArgs {
+    #[command(subcommand)]
+    command: ClusterCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// Replicas, leader (acting or not), term, commit and applied index, lag; exit 4 without an
+    /// acting leader.
+    Status,
+    /// Add a replica started with `cluster.bootstrap = false`: a learner until it caught up,
+    /// then a voter. Returns once the new membership is committed.
+    Add {
+        /// Its Raft id (unique, never reused).
+        #[arg(long)]
+        id: u64,
+        /// Its Raft address (host:port), as the other replicas reach it.
+        #[arg(long, value_name = "ADDR")]
+        raft_addr: String,
+        /// Its admin API address (host:port), where other replicas forward changes.
+        #[arg(long, value_name = "ADDR")]
+        api_addr: String,
+    },
+    /// Remove a replica from the membership (stop its process afterwards).
+    Remove {
+        /// Its Raft id.
+        #[arg(long)]
+        id: u64,
+    },
+    /// Move Raft leadership (which replica acts) to another voter.
+    Transfer {
+        /// The replica id to lead.
+        #[arg(long)]
+        to: u64,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -242,9 +290,26 @@ async fn run(args: CtlArgs) -> Result<ExitCode, Failure> {
     match command {
         CtlCommand::Status => {
             let chains = coordinator.status(chain).await?;
+            // An older coordinator has no clusterMembership, a lone one answers without a
+            // replica: either way there is no cluster to show, and the output is as before.
+            let cluster = match coordinator.cluster_membership().await {
+                Ok(info) if info.replica.is_some() => Some(ClusterView::fetch(info).await),
+                _ => None,
+            };
             if json {
-                print_json(&chains);
+                match &cluster {
+                    Some(view) => print_json(&serde_json::json!({
+                        "cluster": view.asked,
+                        "leader_view": view.leader_view,
+                        "chains": chains,
+                    })),
+                    None => print_json(&chains),
+                }
             } else {
+                if let Some(view) = &cluster {
+                    view.print();
+                    println!();
+                }
                 print_status(&chains);
             }
             let degraded = chains.iter().any(|status| {
@@ -253,7 +318,11 @@ async fn run(args: CtlArgs) -> Result<ExitCode, Failure> {
                 });
                 status.phase != "steady" || !leader_healthy
             });
-            return Ok(ExitCode::from(if degraded { 4 } else { 0 }));
+            let cluster_degraded = cluster.as_ref().is_some_and(|view| !view.leader_acts());
+            return Ok(ExitCode::from(if degraded || cluster_degraded { 4 } else { 0 }));
+        }
+        CtlCommand::Cluster(ClusterArgs { command }) => {
+            return run_cluster(&coordinator, command, json).await;
         }
         CtlCommand::Events { limit } => {
             let events = coordinator.events(chain, Some(limit)).await?;
@@ -280,6 +349,106 @@ async fn run(args: CtlArgs) -> Result<ExitCode, Failure> {
             println!("automation resumed");
         }
         CtlCommand::Sim(_) => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The cluster as `ctl` shows it.
+#[derive(Debug)]
+struct ClusterView {
+    /// The answer of the replica `--rpc` points at.
+    asked: ClusterInfo,
+    /// The leader's own answer when the replica asked is not the leader: only the leader knows
+    /// whether it acts and how far each replica lags. None when it could not be reached (its
+    /// `api_addr` may not be reachable from here).
+    leader_view: Option<ClusterInfo>,
+}
+
+impl ClusterView {
+    /// How long to wait for the leader's answer: it only adds detail, so keep it short.
+    const LEADER_TIMEOUT: Duration = Duration::from_secs(2);
+
+    async fn fetch(asked: ClusterInfo) -> Self {
+        let leader_addr =
+            asked.leader_api_addr.clone().filter(|_| asked.leader.is_some() && asked.leader != asked.replica);
+        let leader_view = match leader_addr {
+            Some(addr) => match client(&format!("http://{addr}"), None, Self::LEADER_TIMEOUT) {
+                Ok(leader) => {
+                    leader.cluster_membership().await.ok().filter(|view| view.replica == asked.leader)
+                }
+                Err(_) => None,
+            },
+            None => None,
+        };
+        Self { asked, leader_view }
+    }
+
+    /// True when a replica is known to lead and acts.
+    fn leader_acts(&self) -> bool {
+        let Some(leader) = self.asked.leader else { return false };
+        match &self.leader_view {
+            Some(view) => view.acting,
+            None if self.asked.replica == Some(leader) => self.asked.acting,
+            // Not reached from here: what the replica asked says is all we know.
+            None => true,
+        }
+    }
+
+    fn print(&self) {
+        let leader_view = self.leader_view.as_ref();
+        println!("{}", table::cluster_line(&self.asked, leader_view));
+        println!("{}", table::replica_header());
+        for replica in &self.asked.replicas {
+            println!("{}", table::replica_line(&self.asked, leader_view, replica));
+        }
+    }
+
+    fn print_json(&self) {
+        print_json(&serde_json::json!({ "cluster": self.asked, "leader_view": self.leader_view }));
+    }
+}
+
+async fn run_cluster(
+    coordinator: &HttpClient,
+    command: ClusterCommand,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    // Each change answers with the cluster as the leader that made it sees it.
+    let (done, answer) = match command {
+        ClusterCommand::Status => {
+            let info = coordinator.cluster_membership().await?;
+            if info.replica.is_none() {
+                if json {
+                    print_json(&serde_json::json!({ "cluster": null }));
+                } else {
+                    println!("this coordinator runs alone (no [cluster] in its config)");
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let view = ClusterView::fetch(info).await;
+            if json {
+                view.print_json();
+            } else {
+                view.print();
+            }
+            return Ok(ExitCode::from(if view.leader_acts() { 0 } else { 4 }));
+        }
+        ClusterCommand::Add { id, raft_addr, api_addr } => {
+            (format!("replica {id} added"), coordinator.add_replica(id, raft_addr, api_addr).await?)
+        }
+        ClusterCommand::Remove { id } => {
+            (format!("replica {id} removed"), coordinator.remove_replica(id).await?)
+        }
+        ClusterCommand::Transfer { to } => {
+            (format!("replica {to} leads"), coordinator.transfer_leadership(to).await?)
+        }
+    };
+    let view = ClusterView { asked: answer, leader_view: None };
+    if json {
+        view.print_json();
+    } else {
+        println!("{done}");
+        view.print();
     }
     Ok(ExitCode::SUCCESS)
 }

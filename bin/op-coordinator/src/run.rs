@@ -42,6 +42,19 @@ pub(crate) struct ConfigArgs {
     /// HS256 secret (32-byte hex) required on mutating admin calls (config key rpc.jwt_secret_file).
     #[arg(long, value_name = "FILE")]
     jwt_secret_file: Option<PathBuf>,
+    /// This replica's id in [cluster] (config key cluster.id, env OP_COORDINATOR_CLUSTER__ID): the
+    /// one setting that differs between replicas started from the same file.
+    #[arg(long, value_name = "ID")]
+    replica_id: Option<u64>,
+    /// Raft address to listen on, for a replica not listed in cluster.replicas (one joining with
+    /// bootstrap = false). A listed replica listens on its raft_addr.
+    #[arg(long, value_name = "ADDR")]
+    raft_listen: Option<SocketAddr>,
+    /// Join an existing cluster instead of forming one (config key cluster.bootstrap = false,
+    /// env OP_COORDINATOR_CLUSTER__BOOTSTRAP=false): for a replica added with
+    /// coordinator_addReplica, or one rebuilt after losing its data dir.
+    #[arg(long)]
+    join: bool,
 }
 
 impl ConfigArgs {
@@ -58,6 +71,12 @@ impl ConfigArgs {
         }
         if let Some(file) = &self.jwt_secret_file {
             overrides.push(("rpc.jwt_secret_file".to_owned(), file.display().to_string()));
+        }
+        if let Some(id) = self.replica_id {
+            overrides.push(("cluster.id".to_owned(), id.to_string()));
+        }
+        if self.join {
+            overrides.push(("cluster.bootstrap".to_owned(), "false".to_owned()));
         }
         let env = std::env::vars().filter(|(name, _)| !OWN_ENV_VARS.contains(&name.as_str()));
         Config::load(&self.config, env, &overrides).map_err(|errors| anyhow::anyhow!("{errors}"))
@@ -87,7 +106,11 @@ pub(crate) struct CheckArgs {
 fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .with_context(|| format!("bad --log-level {filter:?}"))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: a log file or journald gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -99,10 +122,41 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logging(args.log_format, &args.log_level)?;
     let config = args.config.load()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let raft_listen_flag = args.config.raft_listen;
+    let explicit_rpc =
+        args.config.rpc_listen.is_some() || std::env::var_os("OP_COORDINATOR_RPC__LISTEN").is_some();
     runtime.block_on(async move {
-        let rpc = TcpListener::bind(config.rpc.listen)
+        // A listed replica serves its API and Raft on the addresses its entry gives, so one file
+        // describes the whole cluster; --rpc-listen still wins (e.g. 0.0.0.0 behind a NAT).
+        let own = config
+            .cluster
+            .as_ref()
+            .and_then(|cluster| cluster.replicas.iter().find(|replica| replica.id == cluster.id).cloned());
+        let rpc_listen = match &own {
+            Some(replica) if !explicit_rpc => replica.api_addr.clone(),
+            _ => config.rpc.listen.to_string(),
+        };
+        let rpc = TcpListener::bind(&rpc_listen)
             .await
-            .with_context(|| format!("cannot listen on rpc.listen {}", config.rpc.listen))?;
+            .with_context(|| format!("cannot listen for the admin API on {rpc_listen}"))?;
+        let raft = match (&config.cluster, &own, raft_listen_flag) {
+            (None, _, _) => None,
+            (Some(_), _, Some(addr)) => Some(addr.to_string()),
+            (Some(_), Some(replica), None) => Some(replica.raft_addr.clone()),
+            (Some(cluster), None, None) => anyhow::bail!(
+                "replica {} is not in cluster.replicas: pass --raft-listen ADDR (and --rpc-listen) for a \
+                 replica that joins an existing cluster",
+                cluster.id
+            ),
+        };
+        let raft = match raft {
+            Some(addr) => Some(
+                TcpListener::bind(&addr)
+                    .await
+                    .with_context(|| format!("cannot listen for Raft on {addr}"))?,
+            ),
+            None => None,
+        };
         let metrics = if config.metrics.enabled {
             Some(
                 TcpListener::bind(config.metrics.listen)
@@ -115,10 +169,12 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         tracing::info!(
             chains = config.chains.len(),
             sequencers = config.chains.values().map(|chain| chain.sequencers.len()).sum::<usize>(),
-            data_dir = %config.data_dir.display(),
+            data_dir = %op_coordinator::replica_data_dir(&config).display(),
+            replica = ?config.cluster.as_ref().map(|cluster| cluster.id),
+            api = %rpc_listen,
             "starting op-coordinator"
         );
-        op_coordinator::run(config, Listeners { rpc, metrics }, shutdown_signal()).await?;
+        op_coordinator::run(config, Listeners { rpc, metrics, raft }, shutdown_signal()).await?;
         Ok(())
     })
 }

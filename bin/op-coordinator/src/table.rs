@@ -2,7 +2,7 @@
 //! show a chain, a node and an event the same way (an operator who learnt one reads the other).
 
 use alloy_primitives::B256;
-use opc_wire::coordinator::{ChainStatus, CoordinatorEvent, NodeStatus};
+use opc_wire::coordinator::{ChainStatus, ClusterInfo, CoordinatorEvent, NodeStatus, ReplicaInfo};
 
 /// `0x1234ab…cdef01`: enough to tell heads apart at a glance.
 pub(crate) fn short_hash(hash: &B256) -> String {
@@ -82,5 +82,76 @@ pub(crate) fn event_line(event: &CoordinatorEvent) -> String {
         event.node.as_deref().unwrap_or("-"),
         event.detail,
         took
+    )
+}
+
+/// `-` for an unknown index or lag.
+fn or_dash(value: Option<u64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |value| value.to_string())
+}
+
+/// Whether the leader acts, as far as `asked` and the leader's own answer tell: only the leader
+/// knows (a follower reports only itself).
+fn leader_acting(asked: &ClusterInfo, leader_view: Option<&ClusterInfo>) -> &'static str {
+    let leader = asked.leader;
+    match leader_view.filter(|view| view.replica == leader) {
+        Some(view) if view.acting => "acting",
+        Some(_) => "NOT acting",
+        None if asked.replica == leader && asked.acting => "acting",
+        None if asked.replica == leader => "NOT acting",
+        None => "not reached",
+    }
+}
+
+/// `cluster  term T  leader ID (acting)  commit N  from replica ID: applied N`, from the replica
+/// that answered and, when that is not the leader, the leader's own answer (`leader_view`),
+/// which alone knows whether it acts, the commit index and every replica's lag.
+pub(crate) fn cluster_line(asked: &ClusterInfo, leader_view: Option<&ClusterInfo>) -> String {
+    let leader = match asked.leader {
+        Some(id) => format!("{id} ({})", leader_acting(asked, leader_view)),
+        None => "NONE".to_owned(),
+    };
+    let commit = leader_view.and_then(|view| view.commit_index).or(asked.commit_index);
+    format!(
+        "cluster  term {}  leader {leader}  commit {}  from replica {}: {}applied {}{}",
+        asked.term,
+        or_dash(commit),
+        or_dash(asked.replica),
+        if asked.acting { "acting, " } else { "" },
+        or_dash(asked.applied_index),
+        if asked.membership_changing { "  MEMBERSHIP CHANGING" } else { "" },
+    )
+}
+
+/// The column titles above [`replica_line`].
+pub(crate) fn replica_header() -> String {
+    format!("{:<8} {:<9} {:<22} {:<22} {:>9}", "REPLICA", "ROLE", "RAFT", "API", "LAG")
+}
+
+/// One member: its role, addresses and how many entries it is behind the leader's log (known
+/// only from the leader's answer).
+pub(crate) fn replica_line(
+    asked: &ClusterInfo,
+    leader_view: Option<&ClusterInfo>,
+    replica: &ReplicaInfo,
+) -> String {
+    let role = if asked.leader == Some(replica.id) {
+        "leader"
+    } else if replica.voter {
+        "follower"
+    } else {
+        "learner"
+    };
+    let lag = leader_view
+        .and_then(|view| view.replicas.iter().find(|r| r.id == replica.id))
+        .and_then(|r| r.lag_entries)
+        .or(replica.lag_entries);
+    format!(
+        "{:<8} {:<9} {:<22} {:<22} {:>9}",
+        replica.id,
+        role,
+        replica.raft_addr,
+        replica.api_addr,
+        or_dash(lag)
     )
 }

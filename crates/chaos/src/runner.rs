@@ -1,7 +1,8 @@
 //! Runs one seed: an op-sim chain and the coordinator under the seed's schedule, with the safety
-//! and liveness invariants checked continuously on the simulator's ground truth.
+//! and liveness invariants checked continuously on the simulator's ground truth. With
+//! [`RunOptions::replicas`] above one the seed runs in replica mode ([`crate::replicated`]).
 
-use crate::schedule::{RunShape, Scheduled, Step, generate};
+use crate::schedule::{RunShape, Scheduled, Step, generate, generate_for};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use op_coordinator::{Listeners, config::Config};
 use op_sim::{SimConfig, Simulator};
@@ -19,7 +20,7 @@ use std::{
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle, time::Instant};
 
 /// The activation cause the simulator records for `start_sequencer`.
-const BEHIND_BACK: &str = "behind the coordinator's back";
+pub(crate) const BEHIND_BACK: &str = "behind the coordinator's back";
 
 /// Options of a chaos run.
 #[derive(Debug, Clone)]
@@ -34,6 +35,11 @@ pub struct RunOptions {
     pub block_time_ms: Option<u64>,
     /// Longest acceptable gap between blocks once the chain could be producing.
     pub liveness_bound_ms: u64,
+    /// Where to write the whole ledger (JSON lines, `seed-N.jsonl`) of a seed that violated.
+    pub ledger_dir: Option<std::path::PathBuf>,
+    /// Coordinator replicas: 1 runs one coordinator alone; more run a Raft cluster of them in
+    /// replica mode, with replica faults on top of the node faults.
+    pub replicas: usize,
 }
 
 /// What one seed did.
@@ -59,11 +65,16 @@ pub struct SeedReport {
     pub violations: Vec<String>,
     /// What happened when, for a violation report.
     pub timeline: Vec<String>,
+    /// Coordinator replicas the seed ran with.
+    pub replicas: usize,
+    /// Raft terms in which a replica called `admin_startSequencer` / `admin_stopSequencer`
+    /// (replica mode).
+    pub acting_terms: u64,
 }
 
 impl SeedReport {
     /// An empty report of `seed` with its shape.
-    fn new(seed: u64, shape: RunShape) -> Self {
+    pub(crate) fn new(seed: u64, shape: RunShape) -> Self {
         Self {
             seed,
             shape,
@@ -75,13 +86,17 @@ impl SeedReport {
             injected_overlaps: 0,
             violations: Vec::new(),
             timeline: Vec::new(),
+            replicas: 1,
+            acting_terms: 0,
         }
     }
 
     /// The report of a seed that did not finish within `limit`.
     pub fn hung(seed: u64, options: &RunOptions, limit: Duration) -> Self {
-        let (shape, _) = generate(seed, options.nodes, options.block_time_ms, options.duration_ms);
+        let (shape, _) =
+            generate_for(seed, options.nodes, options.block_time_ms, options.duration_ms, options.replicas);
         let mut report = Self::new(seed, shape);
+        report.replicas = options.replicas;
         report
             .violations
             .push(format!("the run did not finish within {} s: something hung", limit.as_secs()));
@@ -108,9 +123,13 @@ impl CoordinatorSlot {
         let rpc = TcpListener::bind("127.0.0.1:0").await.map_err(|err| err.to_string())?;
         let addr: SocketAddr = rpc.local_addr().map_err(|err| err.to_string())?;
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(op_coordinator::run(config, Listeners { rpc, metrics: None }, async move {
-            let _ = shutdown_rx.await;
-        }));
+        let task = tokio::spawn(op_coordinator::run(
+            config,
+            Listeners { rpc, metrics: None, raft: None },
+            async move {
+                let _ = shutdown_rx.await;
+            },
+        ));
         self.client = HttpClientBuilder::default()
             .request_timeout(Duration::from_secs(2))
             .build(format!("http://{addr}"))
@@ -156,7 +175,7 @@ enum Action {
 }
 
 /// Coordinator settings scaled to the block time.
-fn coordinator_config(shape: &RunShape, data_dir: &str, nodes_toml: &str) -> String {
+pub(crate) fn coordinator_config(shape: &RunShape, data_dir: &str, nodes_toml: &str) -> String {
     let bt = shape.block_time_ms;
     format!(
         r#"data_dir = {data_dir:?}
@@ -186,22 +205,30 @@ interval_ms = {inspection}
     )
 }
 
-/// Runs `seed` and reports what happened.
-pub async fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
-    let (shape, schedule) = generate(seed, options.nodes, options.block_time_ms, options.duration_ms);
-    let mut report = SeedReport::new(seed, shape);
+/// The simulated chain of a run: every node stopped (as operators should run them, with
+/// `--sequencer.stopped`), so the coordinator elects the first leader.
+pub(crate) async fn start_simulator(seed: u64, shape: &RunShape) -> Result<Arc<Simulator>, String> {
     let mut sim_config = SimConfig::uniform(1, shape.nodes, shape.block_time_ms);
     sim_config.seed = seed;
     sim_config.gossip =
         op_sim::GossipConfig { latency_ms: shape.gossip_latency_ms, jitter_ms: shape.gossip_jitter_ms };
     for node in &mut sim_config.chains[0].nodes {
-        // As operators should run them: --sequencer.stopped everywhere; the coordinator elects.
         node.options.start_active = false;
     }
-    let sim = match Simulator::start(sim_config).await {
-        Ok(sim) => Arc::new(sim),
+    Simulator::start(sim_config).await.map(Arc::new).map_err(|err| format!("simulator did not start: {err}"))
+}
+
+/// Runs `seed` and reports what happened.
+pub async fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
+    if options.replicas > 1 {
+        return Box::pin(crate::replicated::run_seed(seed, options)).await;
+    }
+    let (shape, schedule) = generate(seed, options.nodes, options.block_time_ms, options.duration_ms);
+    let mut report = SeedReport::new(seed, shape);
+    let sim = match start_simulator(seed, &shape).await {
+        Ok(sim) => sim,
         Err(err) => {
-            report.violations.push(format!("simulator did not start: {err}"));
+            report.violations.push(err);
             return report;
         }
     };
@@ -339,6 +366,15 @@ pub async fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
         safety_violations(&invariants, &entries, sim.ledger().now_ms(), 6 * shape.block_time_ms + 2000).1;
     if !report.violations.is_empty() {
         report.timeline = timeline.lock().map(|lines| lines.clone()).unwrap_or_default();
+        if let Some(dir) = &options.ledger_dir {
+            let lines: Vec<String> =
+                entries.iter().filter_map(|entry| serde_json::to_string(entry).ok()).collect();
+            let path = dir.join(format!("seed-{seed}.jsonl"));
+            report.timeline.push(match std::fs::write(&path, lines.join("\n") + "\n") {
+                Ok(()) => format!("whole ledger written to {}", path.display()),
+                Err(error) => format!("could not write the ledger to {}: {error}", path.display()),
+            });
+        }
         for entry in entries.iter().filter(|entry| !matches!(entry, LedgerEntry::Block { .. })) {
             report.timeline.push(format!("ledger: {}", serde_json::to_string(entry).unwrap_or_default()));
         }
@@ -371,7 +407,8 @@ fn timed_actions(schedule: &[Scheduled]) -> Vec<(u64, Action)> {
             Step::RestartCoordinator { down_ms, .. } => {
                 actions.push((scheduled.at_ms + down_ms, Action::StartCoordinator));
             }
-            Step::Fault { .. } => {}
+            // Replica mode has its own runner; single-coordinator schedules hold none.
+            Step::Fault { .. } | Step::Replica { .. } => {}
         }
     }
     actions.sort_by_key(|(at, _)| *at);
@@ -419,6 +456,9 @@ async fn apply(
             }
             format!("coordinator {} for {down_ms} ms", if *abrupt { "killed" } else { "stopped" })
         }
+        Action::Apply(Step::Replica { fault, .. }) => {
+            format!("skipped {}: a replica fault needs replica mode", fault.name())
+        }
         Action::HealFault(node, kind) => {
             let _ = sim.heal(node, Some(*kind));
             if let Some(kinds) = faults_active.get_mut(node) {
@@ -450,7 +490,7 @@ async fn apply(
 /// conflicting with the leader's, the overlap of the two sealing spans) is counted as injected as
 /// long as inspection stopped it before it sealed more than `inspection_bound_ms` worth of blocks.
 /// Anything else is a violation.
-fn safety_violations(
+pub(crate) fn safety_violations(
     report: &opc_wire::sim::ChainInvariants,
     entries: &[LedgerEntry],
     now_ms: u64,

@@ -15,6 +15,8 @@ async fn fixed_seeds_survive_overlapping_faults_without_reorg_double_sequencing_
         nodes: None,
         block_time_ms: None,
         liveness_bound_ms: 5_000,
+        ledger_dir: None,
+        replicas: 1,
     };
     let mut runs = tokio::task::JoinSet::new();
     for seed in SEEDS {

@@ -22,6 +22,7 @@ use crate::{
     },
     health::{ChainHealth, Every, HealthSettings, ProbeReport, Reason, run_prober},
     metrics as m,
+    replication::Acting,
     state::{ChainState, Phase, StateStore},
 };
 use alloy_primitives::B256;
@@ -101,12 +102,47 @@ struct Timings {
     inspection: Option<Duration>,
 }
 
+/// Who this actor runs as: alone, or as one replica of a Raft cluster.
+#[derive(Debug, Clone)]
+pub struct ReplicaRole {
+    /// The Raft replica id (None without a cluster). Sent to nodes on every mutating call
+    /// (`x-opc-replica`, with `x-opc-term`) so a node's operator, and the chaos runner, can tell
+    /// which replica acted in which term.
+    pub id: Option<u64>,
+    /// Whether this replica may act now (see [`crate::replication`]).
+    pub acting_rx: watch::Receiver<Acting>,
+    /// Without a cluster, the sender of the constant "acting" (a dropped sender ends a watch).
+    pub standalone_tx: Option<Arc<watch::Sender<Acting>>>,
+}
+
+impl ReplicaRole {
+    /// A coordinator without a cluster: always acting.
+    pub fn standalone() -> Self {
+        let (acting_tx, acting_rx) = watch::channel(Some(0));
+        Self { id: None, acting_rx, standalone_tx: Some(Arc::new(acting_tx)) }
+    }
+}
+
 /// The actor of one chain.
 #[derive(Debug)]
 pub struct ChainActor {
     name: String,
     members: Vec<Member>,
+    /// Probing and inspection clients (read-only calls).
     clients: BTreeMap<String, NodeClient>,
+    /// Clients for calls that act (stop, start and their reads), labelled with this replica and
+    /// the term it acts in; rebuilt whenever it starts acting.
+    action_clients: BTreeMap<String, NodeClient>,
+    /// The node URLs, to rebuild `action_clients`.
+    urls: BTreeMap<String, (String, String)>,
+    role: ReplicaRole,
+    /// The term this actor acts in (None: observing only).
+    acting: Acting,
+    /// The last term it acted in: acting again in the same term (a lease that lapsed under load
+    /// and was confirmed again) keeps the catch-up countdown, as nobody else can have acted in
+    /// between.
+    last_acting_term: Option<u64>,
+    settings: FailoverSettings,
     engine: FailoverEngine,
     health: ChainHealth,
     state: ChainState,
@@ -159,6 +195,7 @@ impl ChainActor {
         chain: &ChainConfig,
         config: &Config,
         store: Arc<dyn StateStore>,
+        role: ReplicaRole,
     ) -> Result<(Self, ChainHandle), ActorError> {
         let state = store
             .load(name)
@@ -167,11 +204,17 @@ impl ChainActor {
             .unwrap_or_default();
         let mut members = Vec::new();
         let mut clients = BTreeMap::new();
+        let mut urls = BTreeMap::new();
         for (node, sequencer) in &chain.sequencers {
+            urls.insert(node.clone(), (sequencer.op_node_url.clone(), sequencer.op_geth_url.clone()));
+            // Every call names the replica it comes from (`x-opc-replica`); calls that act also
+            // name the term (see `build_action_clients`).
+            let labels: Vec<(&'static str, String)> =
+                role.id.map(|id| ("x-opc-replica", id.to_string())).into_iter().collect();
             let client =
-                NodeClient::new(&sequencer.op_node_url, &sequencer.op_geth_url).map_err(|source| {
-                    ActorError::Client { chain: name.to_owned(), node: node.clone(), source }
-                })?;
+                NodeClient::with_headers(&sequencer.op_node_url, &sequencer.op_geth_url, &labels).map_err(
+                    |source| ActorError::Client { chain: name.to_owned(), node: node.clone(), source },
+                )?;
             clients.insert(node.clone(), client);
             members.push(Member {
                 name: node.clone(),
@@ -206,10 +249,19 @@ impl ChainActor {
                 "restored durable state"
             );
         }
+        let acting = *role.acting_rx.borrow();
+        let action_clients = build_action_clients(&urls, role.id, acting)
+            .map_err(|(node, source)| ActorError::Client { chain: name.to_owned(), node, source })?;
         let actor = Self {
             name: name.to_owned(),
             members,
             clients,
+            action_clients,
+            urls,
+            role,
+            acting,
+            last_acting_term: acting,
+            settings: settings.clone(),
             engine: FailoverEngine::new(settings, Instant::now()),
             health: ChainHealth::new(chain.sequencers.keys().cloned(), health_settings),
             state,
@@ -265,6 +317,7 @@ impl ChainActor {
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => break,
+                Ok(()) = self.role.acting_rx.changed() => self.on_acting_changed().await,
                 Some(command) = self.commands_rx.recv() => self.on_command(command).await,
                 Some(input) = self.results_rx.recv() => self.step(input).await,
                 Some(report) = probes_rx.recv() => {
@@ -283,6 +336,64 @@ impl ChainActor {
             let _ = reply.send(Err("coordinator shutting down".into()));
         }
         tracing::info!(chain = %self.name, "chain actor stopped");
+    }
+
+    /// Starts or stops acting. A replica that starts acting takes the replicated state as it is
+    /// now (another replica may have moved it) and a fresh engine: a half-done fail-over resumes
+    /// from its committed phase, and the engine verifies on the nodes before repeating a step.
+    async fn on_acting_changed(&mut self) {
+        let acting = *self.role.acting_rx.borrow_and_update();
+        if acting == self.acting {
+            return;
+        }
+        self.acting = acting;
+        let Some(term) = acting else {
+            self.fail_handover("this replica lost Raft leadership; retry on the new leader");
+            self.record_event(Event {
+                kind: "stopped_acting",
+                node: None,
+                detail: "this replica is not the confirmed Raft leader any more: observing only".into(),
+                duration: None,
+                severe: false,
+            });
+            return;
+        };
+        let same_term = self.last_acting_term == Some(term);
+        let carried_deadline = if same_term { self.engine.catch_up_deadline() } else { None };
+        self.last_acting_term = Some(term);
+        match self.store.load(&self.name).await {
+            Ok(state) => self.state = state.unwrap_or_default(),
+            Err(err) => {
+                // Acting on a state we cannot read could repeat or undo a step: stay an observer.
+                tracing::error!(chain = %self.name, %err, "cannot read the replicated state; not acting");
+                self.acting = None;
+                return;
+            }
+        }
+        match build_action_clients(&self.urls, self.role.id, acting) {
+            Ok(clients) => self.action_clients = clients,
+            Err((node, err)) => {
+                tracing::error!(chain = %self.name, node, %err, "cannot label the node clients")
+            }
+        }
+        // A fresh engine: calls it had in flight may have been answered while this replica did not
+        // act, so it verifies before repeating anything.
+        self.engine = FailoverEngine::new(self.settings.clone(), Instant::now());
+        self.engine.carry_over_catch_up_deadline(carried_deadline);
+        self.state_changed_at = Some(Instant::now());
+        self.publish_state_metrics();
+        self.record_event(Event {
+            kind: "started_acting",
+            node: self.state.leader.clone(),
+            detail: format!(
+                "this replica is the Raft leader (term {term}): acting, from phase {} (leader {:?}, epoch {})",
+                self.state.phase.name(),
+                self.state.leader,
+                self.state.epoch
+            ),
+            duration: None,
+            severe: false,
+        });
     }
 
     /// Records an inspection round and, unless it is stale, shows it to the engine.
@@ -318,6 +429,11 @@ impl ChainActor {
         // start the first-probed candidate after a restart instead of the preferred one. Every probe
         // ends within its deadline, so this waits at most one probe timeout.
         if matches!(input, Input::Tick | Input::Inspected(_)) && !*self.ready_tx.borrow() {
+            return;
+        }
+        // An observer keeps its health picture fresh but decides nothing; the outcome of a call it
+        // made while it still acted is for the next leader to verify.
+        if self.acting.is_none() {
             return;
         }
         let mut next = Some(input);
@@ -371,8 +487,14 @@ impl ChainActor {
         persisted
     }
 
+    /// The client for a call that acts, or None when this replica must not act (checked on the
+    /// live watch, not the cached value: leadership can lapse between two steps).
     fn client(&self, node: &str) -> Option<NodeClient> {
-        self.clients.get(node).cloned()
+        if self.acting.is_none() || self.role.acting_rx.borrow().is_none() {
+            tracing::info!(chain = %self.name, node, "not acting any more: call not sent");
+            return None;
+        }
+        self.action_clients.get(node).cloned()
     }
 
     fn spawn_stop(&self, node: String, purpose: StopPurpose) {
@@ -487,6 +609,9 @@ impl ChainActor {
     }
 
     async fn on_command(&mut self, command: ChainCommand) {
+        if self.acting.is_none() {
+            return self.on_command_observing(command).await;
+        }
         match command {
             ChainCommand::Status(reply) => {
                 let _ = reply.send(self.status());
@@ -535,6 +660,29 @@ impl ChainActor {
                     Ok(())
                 };
                 let _ = reply.send(result);
+            }
+        }
+    }
+
+    /// Commands on a replica that does not act: reads answer from the replicated state, changes
+    /// are refused (the API forwards them to the leader before they get here).
+    async fn on_command_observing(&mut self, command: ChainCommand) {
+        const NOT_ACTING: &str = "this replica is not acting: it is not the Raft leader, or a quorum has not \
+                                  confirmed its leadership within the lease (overload, partition); retry, \
+                                  or send the call to the leader replica";
+        match command {
+            ChainCommand::Status(reply) => {
+                if let Ok(Some(state)) = self.store.load(&self.name).await {
+                    self.state = state;
+                }
+                let _ = reply.send(self.status());
+            }
+            ChainCommand::Events { limit, reply } => {
+                let skip = self.events.len().saturating_sub(limit);
+                let _ = reply.send(self.events.iter().skip(skip).cloned().collect());
+            }
+            ChainCommand::Transfer { reply, .. } | ChainCommand::SetPaused { reply, .. } => {
+                let _ = reply.send(Err(NOT_ACTING.to_owned()));
             }
         }
     }
@@ -675,4 +823,23 @@ fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Clients for calls that act, labelled with the replica and its term when in a cluster.
+fn build_action_clients(
+    urls: &BTreeMap<String, (String, String)>,
+    replica: Option<u64>,
+    acting: Acting,
+) -> Result<BTreeMap<String, NodeClient>, (String, CallError)> {
+    let labels: Vec<(&'static str, String)> = match (replica, acting) {
+        (Some(id), Some(term)) => vec![("x-opc-replica", id.to_string()), ("x-opc-term", term.to_string())],
+        _ => Vec::new(),
+    };
+    urls.iter()
+        .map(|(node, (op_node, op_geth))| {
+            NodeClient::with_headers(op_node, op_geth, &labels)
+                .map(|client| (node.clone(), client))
+                .map_err(|err| (node.clone(), err))
+        })
+        .collect()
 }

@@ -3,15 +3,23 @@
 //!
 //! Handlers never touch chain state: they send a command to the chain's actor and await its reply.
 //! When a JWT secret is configured, mutating methods require `Authorization: Bearer <HS256 JWT>`.
+//!
+//! In a cluster every replica answers reads from its own (replicated) view, and forwards a request
+//! with a mutating method to the leader replica's API as it came (body and `Authorization`), so a
+//! caller may talk to any replica. Without a known leader the call fails with an error saying so;
+//! a forwarded request is never forwarded again (`x-opc-forwarded`), so two replicas that
+//! disagree about the leader answer an error instead of bouncing it.
 
 use crate::{
     actor::{ChainCommand, ChainHandle},
     jwt,
+    replication::{self, Acting},
 };
 use alloy_primitives::B256;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::{Method, Request, Response, StatusCode, body::Incoming, header, service::service_fn};
+use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioIo;
 use jsonrpsee::{
     Methods,
@@ -19,16 +27,31 @@ use jsonrpsee::{
     types::ErrorObjectOwned,
 };
 use metrics_exporter_prometheus::PrometheusHandle;
-use opc_wire::coordinator::{ChainStatus, CoordinatorApiServer, CoordinatorEvent};
+use opc_cluster::{Cluster, ReplicaConfig};
+use opc_wire::coordinator::{ChainStatus, ClusterInfo, CoordinatorApiServer, CoordinatorEvent, ReplicaInfo};
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
-use tokio::{net::TcpListener, sync::oneshot};
+use tokio::{
+    net::TcpListener,
+    sync::{oneshot, watch},
+};
 use tokio_util::sync::CancellationToken;
 
-/// Methods that change something; they need the JWT when one is configured.
-pub const MUTATING_METHODS: [&str; 3] =
-    ["coordinator_setActiveSequencer", "coordinator_startElection", "coordinator_stopElection"];
+/// Methods that change something; they need the JWT when one is configured, and in a cluster they
+/// run on the leader replica.
+pub const MUTATING_METHODS: [&str; 6] = [
+    "coordinator_setActiveSequencer",
+    "coordinator_startElection",
+    "coordinator_stopElection",
+    "coordinator_addReplica",
+    "coordinator_removeReplica",
+    "coordinator_transferLeadership",
+];
 /// JSON-RPC code of a refused token.
 pub const UNAUTHORIZED_CODE: i32 = -32001;
+/// JSON-RPC code of a mutating call that no leader replica could take.
+pub const NO_LEADER_CODE: i32 = -32002;
+/// Header marking a request one replica forwarded to another.
+const FORWARDED_HEADER: &str = "x-opc-forwarded";
 /// Largest request body accepted.
 const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 
@@ -38,6 +61,10 @@ pub struct AdminApi {
     chains: Arc<BTreeMap<String, ChainHandle>>,
     /// How long `setActiveSequencer` may take before the caller is told to check the events.
     handover_timeout: Duration,
+    /// The Raft replica, in a cluster.
+    cluster: Option<Cluster>,
+    /// Whether this replica acts.
+    acting_rx: watch::Receiver<Acting>,
 }
 
 fn invalid(message: impl Into<String>) -> ErrorObjectOwned {
@@ -49,9 +76,63 @@ fn failed(message: impl Into<String>) -> ErrorObjectOwned {
 }
 
 impl AdminApi {
-    /// Handlers over the chains' actors.
-    pub fn new(chains: Arc<BTreeMap<String, ChainHandle>>, handover_timeout: Duration) -> Self {
-        Self { chains, handover_timeout }
+    /// Handlers over the chains' actors (and the Raft replica, in a cluster).
+    pub fn new(
+        chains: Arc<BTreeMap<String, ChainHandle>>,
+        handover_timeout: Duration,
+        cluster: Option<Cluster>,
+        acting_rx: watch::Receiver<Acting>,
+    ) -> Self {
+        Self { chains, handover_timeout, cluster, acting_rx }
+    }
+
+    fn cluster(&self) -> RpcResult<&Cluster> {
+        self.cluster
+            .as_ref()
+            .ok_or_else(|| failed("this coordinator runs alone (no [cluster] in its config)"))
+    }
+
+    fn cluster_info(&self) -> ClusterInfo {
+        let acting = self.acting_rx.borrow().is_some();
+        let Some(cluster) = &self.cluster else {
+            return ClusterInfo {
+                replica: None,
+                acting,
+                term: 0,
+                leader: None,
+                leader_api_addr: None,
+                replicas: Vec::new(),
+                membership_changing: false,
+                last_log_index: None,
+                commit_index: None,
+                applied_index: None,
+            };
+        };
+        let status = cluster.status();
+        let info = |replica: &ReplicaConfig, voter: bool| ReplicaInfo {
+            id: replica.id,
+            raft_addr: replica.raft_addr.clone(),
+            api_addr: replica.api_addr.clone(),
+            voter,
+            lag_entries: status
+                .is_leader()
+                .then(|| status.replication_lag.get(&replica.id).copied().unwrap_or(0)),
+        };
+        let mut replicas: Vec<ReplicaInfo> =
+            status.membership.voters.iter().map(|replica| info(replica, true)).collect();
+        replicas.extend(status.membership.learners.iter().map(|replica| info(replica, false)));
+        ClusterInfo {
+            replica: Some(status.id),
+            acting,
+            term: status.term,
+            leader: status.leader.as_ref().map(|leader| leader.id),
+            leader_api_addr: status.leader.as_ref().and_then(|leader| leader.api_addr.clone()),
+            replicas,
+            membership_changing: status.membership.changing,
+            last_log_index: status.last_log_index,
+            commit_index: replication::commit_index(&status),
+            applied_index: status.applied_index,
+        }
     }
 
     fn chain(&self, chain: Option<&str>) -> RpcResult<&ChainHandle> {
@@ -143,6 +224,34 @@ impl CoordinatorApiServer for AdminApi {
         Ok(out)
     }
 
+    async fn cluster_membership(&self) -> RpcResult<ClusterInfo> {
+        Ok(self.cluster_info())
+    }
+
+    async fn add_replica(&self, id: u64, raft_addr: String, api_addr: String) -> RpcResult<ClusterInfo> {
+        self.cluster()?
+            .add_replica(ReplicaConfig { id, raft_addr, api_addr })
+            .await
+            .map_err(|err| failed(format!("adding replica {id}: {err}")))?;
+        Ok(self.cluster_info())
+    }
+
+    async fn remove_replica(&self, id: u64) -> RpcResult<ClusterInfo> {
+        self.cluster()?
+            .remove_replica(id)
+            .await
+            .map_err(|err| failed(format!("removing replica {id}: {err}")))?;
+        Ok(self.cluster_info())
+    }
+
+    async fn transfer_leadership(&self, id: u64) -> RpcResult<ClusterInfo> {
+        self.cluster()?
+            .transfer_leadership(id)
+            .await
+            .map_err(|err| failed(format!("moving leadership to replica {id}: {err}")))?;
+        Ok(self.cluster_info())
+    }
+
     async fn events(&self, chain: Option<String>, limit: Option<u64>) -> RpcResult<Vec<CoordinatorEvent>> {
         let limit = usize::try_from(limit.unwrap_or(100)).unwrap_or(usize::MAX);
         let handles: Vec<&ChainHandle> = match chain.as_deref() {
@@ -168,6 +277,79 @@ pub struct AdminServer {
     pub jwt_secret: Option<[u8; 32]>,
     /// Readiness per chain.
     pub chains: Arc<BTreeMap<String, ChainHandle>>,
+    /// In a cluster: where mutating calls go when this replica does not act.
+    pub forward: Option<Forwarding>,
+}
+
+/// Sends mutating calls that reach a replica that does not act to the leader replica's API.
+#[derive(Debug, Clone)]
+pub struct Forwarding {
+    cluster: Cluster,
+    acting_rx: watch::Receiver<Acting>,
+    http: Client<HttpConnector, Full<Bytes>>,
+}
+
+/// How long a forwarded call may take: a hand-over waits for a whole fail-over.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Forwarding {
+    /// Forwarding through `cluster`'s view of the leader.
+    pub fn new(cluster: Cluster, acting_rx: watch::Receiver<Acting>) -> Self {
+        let http = Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+        Self { cluster, acting_rx, http }
+    }
+
+    /// The leader's answer to `body`, or a JSON-RPC error naming why it could not be had.
+    async fn forward(
+        &self,
+        id: &serde_json::Value,
+        body: Bytes,
+        auth: Option<&str>,
+    ) -> Response<Full<Bytes>> {
+        let status = self.cluster.status();
+        let leader = status.leader.as_ref().filter(|leader| leader.id != status.id);
+        let Some((leader_id, addr)) = leader.and_then(|leader| Some((leader.id, leader.api_addr.clone()?)))
+        else {
+            let text = opc_wire::jsonrpc::error_reply(
+                id,
+                NO_LEADER_CODE,
+                &format!(
+                    "replica {} is not the Raft leader and knows no other leader right now (term {}); \
+                     retry in a second",
+                    status.id, status.term
+                ),
+            );
+            return reply(StatusCode::OK, "application/json", text);
+        };
+        let mut request = Request::post(format!("http://{addr}/"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(FORWARDED_HEADER, status.id.to_string());
+        if let Some(auth) = auth {
+            request = request.header(header::AUTHORIZATION, auth);
+        }
+        let outcome = match request.body(Full::new(body)) {
+            Ok(request) => tokio::time::timeout(FORWARD_TIMEOUT, async {
+                let response = self.http.request(request).await.map_err(|err| err.to_string())?;
+                let status_code = response.status();
+                let bytes = response.into_body().collect().await.map_err(|err| err.to_string())?.to_bytes();
+                Ok::<_, String>((status_code, bytes))
+            })
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {} s", FORWARD_TIMEOUT.as_secs()))),
+            Err(err) => Err(err.to_string()),
+        };
+        match outcome {
+            Ok((status_code, bytes)) => reply(status_code, "application/json", bytes),
+            Err(err) => {
+                let text = opc_wire::jsonrpc::error_reply(
+                    id,
+                    NO_LEADER_CODE,
+                    &format!("forwarding to the leader replica {leader_id} at {addr} failed: {err}"),
+                );
+                reply(StatusCode::OK, "application/json", text)
+            }
+        }
+    }
 }
 
 fn reply(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
@@ -215,6 +397,7 @@ impl AdminServer {
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
+        let forwarded = request.headers().contains_key(FORWARDED_HEADER);
         let body = match Limited::new(request.into_body(), MAX_REQUEST_BYTES).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(_) => return Ok(reply(StatusCode::PAYLOAD_TOO_LARGE, "text/plain", "request too large\n")),
@@ -232,6 +415,19 @@ impl AdminServer {
                     opc_wire::jsonrpc::error_reply(&id, UNAUTHORIZED_CODE, &format!("unauthorized: {err}"));
                 return Ok(reply(StatusCode::UNAUTHORIZED, "application/json", text));
             }
+        }
+        if let Some(forward) = &self.forward
+            && !forwarded
+            && forward.acting_rx.borrow().is_none()
+            && opc_wire::jsonrpc::method_names(&body)
+                .iter()
+                .any(|name| MUTATING_METHODS.contains(&name.as_str()))
+        {
+            let id = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|value| value.get("id").cloned())
+                .unwrap_or(serde_json::Value::Null);
+            return Ok(forward.forward(&id, body, auth.as_deref()).await);
         }
         let text = opc_wire::jsonrpc::dispatch(&self.methods, &body).await;
         Ok(reply(StatusCode::OK, "application/json", text))

@@ -105,8 +105,24 @@ pub struct NodeClient {
 impl NodeClient {
     /// Clients for the two URLs. The per-call deadline is passed to each call.
     pub fn new(op_node_url: &str, op_geth_url: &str) -> Result<Self, CallError> {
+        Self::with_headers(op_node_url, op_geth_url, &[])
+    }
+
+    /// [`NodeClient::new`] with extra HTTP headers on every request.
+    pub fn with_headers(
+        op_node_url: &str,
+        op_geth_url: &str,
+        headers: &[(&'static str, String)],
+    ) -> Result<Self, CallError> {
+        let mut header_map = jsonrpsee::http_client::HeaderMap::new();
+        for (name, value) in headers {
+            let value = jsonrpsee::http_client::HeaderValue::from_str(value)
+                .map_err(|err| CallError::Malformed(format!("bad header {name}: {err}")))?;
+            header_map.insert(*name, value);
+        }
         let build = |url: &str| {
             HttpClientBuilder::default()
+                .set_headers(header_map.clone())
                 .max_response_size(MAX_REPLY_BYTES)
                 // Our own deadline (below) is what counts; this only bounds leftovers.
                 .request_timeout(Duration::from_secs(60))

@@ -66,9 +66,14 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use opc_cluster::{ClusterConfig, ReplicaConfig};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
+
+/// The `[cluster]` keys the environment and flags can set: what differs between replicas that
+/// share one file.
+pub const CLUSTER_OVERRIDABLE: [&str; 2] = ["cluster.id", "cluster.bootstrap"];
 
 /// Prefix of the environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "OP_COORDINATOR_";
@@ -96,6 +101,10 @@ pub struct Config {
     pub inspection: InspectionConfig,
     /// The chains to coordinate, by name. A default `Config` has none and does not validate.
     pub chains: BTreeMap<String, ChainConfig>,
+    /// `[cluster]`: run as one replica of a Raft cluster instead of alone. Absent: one process
+    /// with its state in `data_dir` (devnet, small deployments).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Default for Config {
@@ -108,6 +117,7 @@ impl Default for Config {
             failover: FailoverConfig::default(),
             inspection: InspectionConfig::default(),
             chains: BTreeMap::new(),
+            cluster: None,
         }
     }
 }
@@ -1118,6 +1128,16 @@ impl Config {
                 }
             }
         }
+        if let Some(cluster) = &self.cluster {
+            #[derive(Serialize)]
+            struct ClusterSection<'a> {
+                cluster: &'a ClusterConfig,
+            }
+            if let Ok(text) = toml::to_string(&ClusterSection { cluster }) {
+                out.push('\n');
+                out.push_str(&text);
+            }
+        }
         out.trim_start().to_owned()
     }
 }
@@ -1275,6 +1295,8 @@ impl Loader<'_> {
             let name = key.get_ref().as_ref();
             if name == "chains" {
                 self.walk_chains(value);
+            } else if name == "cluster" {
+                self.walk_cluster(value.span());
             } else {
                 self.walk_global(name.to_owned(), (key, value));
             }
@@ -1324,6 +1346,62 @@ impl Loader<'_> {
         }
         let origin = self.file_origin(key.span());
         self.unknown_key(path, siblings.into_iter().collect(), origin);
+    }
+
+    /// `[cluster]` is read with its serde derive (its keys are documented in the reference's
+    /// cluster section, not in [`KEYS`]): the first problem is reported with its line.
+    fn walk_cluster(&mut self, span: std::ops::Range<usize>) {
+        #[derive(Deserialize)]
+        struct ClusterSection {
+            cluster: ClusterConfig,
+        }
+        match toml::from_str::<ClusterSection>(self.text) {
+            Ok(section) => {
+                self.config.cluster = Some(section.cluster);
+                let origin = self.file_origin(span);
+                self.origins.insert("cluster".to_owned(), origin);
+            }
+            Err(error) => {
+                let origin = self.file_origin(error.span().unwrap_or(span));
+                let message = error.message().trim().replace('\n', "; ");
+                self.report("cluster", Problem::Invalid(message), origin);
+            }
+        }
+    }
+
+    /// `cluster.id` and `cluster.bootstrap` from the environment or a flag: what differs between
+    /// replicas started from the same file (a joining replica does not bootstrap).
+    fn set_cluster_key(&mut self, key: &str, value: &str, origin: Origin) {
+        let Some(cluster) = self.config.cluster.as_mut() else {
+            self.report(
+                key,
+                Problem::Invalid("is set, but the config has no [cluster] section".into()),
+                origin,
+            );
+            return;
+        };
+        let parsed = if key == "cluster.id" {
+            value
+                .trim()
+                .parse::<u64>()
+                .map(|id| cluster.id = id)
+                .map_err(|_| "a replica id (unsigned integer)")
+        } else {
+            match value.trim() {
+                "true" | "1" => Ok(true),
+                "false" | "0" => Ok(false),
+                _ => Err("a boolean (true or false)"),
+            }
+            .map(|bootstrap| cluster.bootstrap = bootstrap)
+        };
+        match parsed {
+            Ok(()) => {
+                self.origins.insert(key.to_owned(), origin);
+            }
+            Err(expected) => {
+                self.report(key, Problem::WrongType { expected, got: format!("{value:?}") }, origin)
+            }
+        }
     }
 
     fn walk_chains(&mut self, value: &Spanned<DeValue<'_>>) {
@@ -1481,6 +1559,10 @@ impl Loader<'_> {
         }
         for (var, value) in std::mem::take(&mut vars) {
             let normalized = normalize_segment(&var);
+            if let Some(key) = CLUSTER_OVERRIDABLE.iter().find(|key| normalized == env_var_name(key)) {
+                self.set_cluster_key(key, &value, Origin::Env { var });
+                continue;
+            }
             match by_env_name.get_mut(&normalized).map(std::mem::take) {
                 Some(mut targets) if targets.len() == 1 => {
                     if let Some((path, target)) = targets.pop() {
@@ -1517,6 +1599,10 @@ impl Loader<'_> {
         let mut keys: BTreeMap<String, Target> = self.concrete_keys().into_iter().collect();
         for (path, value) in overrides {
             let origin = Origin::Override { key: path.clone() };
+            if CLUSTER_OVERRIDABLE.contains(&path.as_str()) {
+                self.set_cluster_key(path, value, origin);
+                continue;
+            }
             match keys.remove(path) {
                 Some(target) => {
                     self.apply_one(path.clone(), &target, value, origin);
@@ -1636,6 +1722,18 @@ impl Validator<'_> {
         }
         if config.data_dir.as_os_str().is_empty() {
             self.invalid("data_dir", "must not be empty".to_owned());
+        }
+        if let Some(cluster) = &config.cluster
+            && let Err(errors) = cluster.validate()
+        {
+            for problem in errors.problems {
+                // Each problem starts with the key it is about.
+                let (key, reason) = match problem.split_once(' ') {
+                    Some((key, reason)) if key.starts_with("cluster") => (key.to_owned(), reason.to_owned()),
+                    _ => ("cluster".to_owned(), problem),
+                };
+                self.invalid(&key, reason);
+            }
         }
         if config.metrics.enabled
             && config.metrics.listen == config.rpc.listen

@@ -37,9 +37,116 @@ pub fn render_markdown() -> String {
             escape(doc.description)
         );
     }
+    render_cluster(&mut out);
     out.push_str(OUTRO);
     out
 }
+
+/// The `[cluster]` keys, one line each, in file order. Defaults come from the real type.
+const CLUSTER_KEYS: [(&str, &str); 16] = [
+    (
+        "id",
+        "This replica's Raft id. Differs per replica: set it with `--replica-id` or `OP_COORDINATOR_CLUSTER__ID` and keep one file for all.",
+    ),
+    (
+        "replicas",
+        "The initial voters, as `[[cluster.replicas]]` tables of `id`, `raft_addr` (peer traffic) and `api_addr` (admin API; a listed replica listens there). Read once, to form the cluster from empty stores; afterwards the replicated membership is the truth.",
+    ),
+    (
+        "bootstrap",
+        "`true`: a listed replica with an empty store forms the cluster with exactly `replicas` (safe on every replica at once). `false`: join an existing cluster and wait for `coordinator_addReplica`; also for a replica whose data dir was lost.",
+    ),
+    (
+        "heartbeat_interval_ms",
+        "How often the leader replicates and heartbeats; also how often it re-confirms its leadership before acting.",
+    ),
+    (
+        "election_timeout_min_ms",
+        "Lower bound of the randomized election timeout, and how long one leadership confirmation lets the leader act.",
+    ),
+    (
+        "election_timeout_max_ms",
+        "Upper bound of the election timeout and the followers' leader lease: no new leader is elected within it of the last heartbeat.",
+    ),
+    ("rpc_timeout_ms", "Deadline of one replica-to-replica call."),
+    ("snapshot_rpc_timeout_ms", "Deadline of sending a whole snapshot to a replica."),
+    ("unreachable_backoff_ms", "Pause before retrying a replica that refused the connection."),
+    ("snapshot_every_logs", "Snapshot (then purge the log) after this many entries."),
+    (
+        "max_in_snapshot_log_to_keep",
+        "Entries kept after a snapshot, so a replica slightly behind catches up from the log.",
+    ),
+    (
+        "write_timeout_ms",
+        "How long a state change may wait for its commit before the dependent sequencer call is abandoned.",
+    ),
+    ("membership_timeout_ms", "Deadline of adding or removing a replica."),
+    ("transfer_timeout_ms", "Deadline of `coordinator_transferLeadership`."),
+    (
+        "fault_injection",
+        "Test only: lets `POST <raft_addr>/fault` drop or delay this replica's messages. Never enable in production.",
+    ),
+    ("(data)", "Each replica keeps its Raft log, vote and snapshot in `data_dir/replica-<id>/cluster.redb`."),
+];
+
+fn render_cluster(out: &mut String) {
+    let defaults = toml::Value::try_from(crate::config::ClusterConfig::new(1, Vec::new())).ok();
+    out.push_str(CLUSTER_INTRO);
+    out.push_str("| key | default | description |\n|-----|---------|-------------|\n");
+    for (key, description) in CLUSTER_KEYS {
+        if key == "(data)" {
+            continue;
+        }
+        let default = match key {
+            "id" => "required".to_owned(),
+            "replicas" => "required (unless `bootstrap = false`)".to_owned(),
+            _ => defaults
+                .as_ref()
+                .and_then(|table| table.get(key))
+                .map_or_else(|| "-".to_owned(), |value| format!("`{value}`")),
+        };
+        let _ = writeln!(out, "| `cluster.{key}` | {default} | {} |", escape(description));
+    }
+    out.push('\n');
+    out.push_str(CLUSTER_KEYS[15].1);
+    out.push('\n');
+}
+
+const CLUSTER_INTRO: &str = concat!(
+    "\n",
+    "## Replicas: `[cluster]`\n",
+    "\n",
+    "Without `[cluster]` the coordinator runs alone and keeps its state in `data_dir`. With it, the\n",
+    "process is one replica of a Raft cluster (3 or 5 replicas, one config file for all): the state of\n",
+    "every chain is committed by a majority before the sequencer call that depends on it, and only the\n",
+    "replica whose leadership a quorum confirmed within `election_timeout_min_ms` acts; the others\n",
+    "probe every node (so a new leader decides on fresh observations), answer reads, and forward\n",
+    "mutating calls to the leader.\n",
+    "\n",
+    "```toml\n",
+    "[cluster]\n",
+    "id = 1   # per replica: --replica-id N\n",
+    "[[cluster.replicas]]\n",
+    "id = 1\n",
+    "raft_addr = \"10.0.0.1:9770\"\n",
+    "api_addr = \"10.0.0.1:9762\"\n",
+    "[[cluster.replicas]]\n",
+    "id = 2\n",
+    "raft_addr = \"10.0.0.2:9770\"\n",
+    "api_addr = \"10.0.0.2:9762\"\n",
+    "[[cluster.replicas]]\n",
+    "id = 3\n",
+    "raft_addr = \"10.0.0.3:9770\"\n",
+    "api_addr = \"10.0.0.3:9762\"\n",
+    "```\n",
+    "\n",
+    "The section is read as a whole; its keys are not overridable from the environment except\n",
+    "`cluster.id` (`OP_COORDINATOR_CLUSTER__ID`, flag `--replica-id`) and `cluster.bootstrap`\n",
+    "(`OP_COORDINATOR_CLUSTER__BOOTSTRAP`, flag `--join` for `false`). A listed replica serves its\n",
+    "admin API on its `api_addr` and Raft on its `raft_addr`; a joining replica passes `--join`,\n",
+    "`--rpc-listen` and `--raft-listen`.\n",
+    "\n",
+);
 
 /// The table a key lives in: its path without the last segment (`""` for top-level keys).
 fn section_of(path: &'static str) -> &'static str {

@@ -386,6 +386,9 @@ pub struct FailoverEngine {
     step_started_at: Option<Instant>,
     unstoppable_until: Option<(String, Instant)>,
     leader_since: Option<Instant>,
+    /// When this engine started the current leader: until a liveness window has passed, a
+    /// silent chain only means its first blocks are still on their way.
+    started_leader_at: Option<Instant>,
     announced: HashMap<&'static str, Instant>,
     resumed: bool,
 }
@@ -405,6 +408,7 @@ impl FailoverEngine {
             step_started_at: None,
             unstoppable_until: None,
             leader_since: None,
+            started_leader_at: None,
             announced: HashMap::new(),
             resumed: false,
         }
@@ -578,6 +582,19 @@ impl FailoverEngine {
         })
     }
 
+    /// When the current catch-up gives up, if one is running.
+    pub fn catch_up_deadline(&self) -> Option<Instant> {
+        self.catch_up_deadline
+    }
+
+    /// Continues a catch-up countdown a previous engine of this chain started, so replacing the
+    /// engine (a replica that acts again) does not grant the candidates a fresh timeout.
+    pub fn carry_over_catch_up_deadline(&mut self, deadline: Option<Instant>) {
+        if deadline.is_some() {
+            self.catch_up_deadline = deadline;
+        }
+    }
+
     /// Clears the call in flight if it is `expected`; false for an outcome nobody waits for (a
     /// late answer to a call the engine gave up on), which is then ignored.
     fn take_pending(&mut self, expected: &Pending) -> bool {
@@ -733,6 +750,14 @@ impl FailoverEngine {
                 format!("leader unhealthy ({}: {}); stopping it", node.reason.code(), node.detail),
             );
             out.push(Action::Stop { node: leader, purpose: StopPurpose::Failover });
+            return;
+        }
+        // A leader we started less than a window ago: the hand-over itself was a pause in which
+        // nobody sealed, so "no follower advanced for a window" says nothing about it yet.
+        if self
+            .started_leader_at
+            .is_some_and(|at| view.now.saturating_duration_since(at) <= self.settings.chain_liveness_window)
+        {
             return;
         }
         if view.chain_alive_without(&leader, self.settings.chain_liveness_window) {
@@ -1092,11 +1117,42 @@ impl FailoverEngine {
                 }
                 match (purpose, &result) {
                     (StopPurpose::Fence, _) if ok => {
+                        // The deposed leader of the fail-over in progress answered its stop: where
+                        // its chain ends is now known, and replaces the estimate.
+                        let ends_at = match (&result, &view.state.phase) {
+                            (Ok(hash), Phase::CatchingUp { from, .. })
+                                if *from == node
+                                    && view.state.stopped_hash_estimated
+                                    && !hash.is_zero()
+                                    && view.state.stopped_hash != Some(*hash) =>
+                            {
+                                Some(*hash)
+                            }
+                            _ => None,
+                        };
                         Self::persist(out, view, |state| {
                             state.fenced.remove(&node);
+                            if let Some(hash) = ends_at {
+                                state.stopped_hash = Some(hash);
+                                state.stopped_hash_estimated = false;
+                            }
                         });
                         let detail = "fenced node stopped; it may follow and be elected again".to_owned();
                         self.event(out, "fence_released", Some(&node), detail);
+                        if let Some(hash) = ends_at {
+                            self.catch_up_deadline = Some(view.now + self.settings.catch_up_timeout);
+                            let estimate =
+                                view.state.stopped_hash.map_or_else(|| "none".to_owned(), |h| h.to_string());
+                            self.event(
+                                out,
+                                "stopped_hash_from_fence",
+                                Some(&node),
+                                format!(
+                                    "the deposed leader's stop returned {hash}: its chain ends there, not at the \
+                                     estimate {estimate}; candidates must reach it"
+                                ),
+                            );
+                        }
                     }
                     (StopPurpose::Fence, Err(err)) => {
                         self.event(
@@ -1403,6 +1459,7 @@ impl FailoverEngine {
             state.phase = Phase::Steady;
         });
         self.leader_since = Some(view.now);
+        self.started_leader_at = Some(view.now);
         self.unstoppable_until = None;
         self.attempts = 0;
         let step = self.since_step(view.now);

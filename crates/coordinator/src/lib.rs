@@ -6,7 +6,9 @@
 //! - [`client`]: calls to one node's op-node and op-geth, each with a deadline.
 //! - [`health`]: probe loops and verdicts with reasons and thresholds.
 //! - [`engine`]: the pure fail-over engine and its decision table.
-//! - [`state`]: durable per-chain state behind [`state::StateStore`] (a file today).
+//! - [`state`]: durable per-chain state behind [`state::StateStore`]: a file per chain alone.
+//! - [`replication`]: with `[cluster]`, the state goes through Raft ([`opc_cluster`]) and only the
+//!   replica holding a quorum-confirmed leadership acts.
 //! - [`actor`]: one actor per chain that wires probes, engine, state and RPCs together.
 //! - [`api`]: the admin JSON-RPC API, health/readiness endpoints and `/metrics`.
 //! - [`metrics`]: every exported metric name.
@@ -24,13 +26,16 @@ pub mod engine;
 pub mod health;
 pub mod jwt;
 pub mod metrics;
+pub mod replication;
 pub mod state;
 
-use actor::{ActorError, ChainActor, ChainHandle};
+use actor::{ActorError, ChainActor, ChainHandle, ReplicaRole};
 use config::Config;
+use opc_cluster::{Cluster, ClusterError};
+use replication::{LeaseSettings, RaftStateStore};
 use state::{FileStateStore, StateError, StateStore};
 use std::{collections::BTreeMap, future::Future, sync::Arc, time::Duration};
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::watch};
 use tokio_util::sync::CancellationToken;
 
 /// Already-bound listeners, so callers (and tests) choose the ports.
@@ -40,6 +45,8 @@ pub struct Listeners {
     pub rpc: TcpListener,
     /// `/metrics`, when enabled.
     pub metrics: Option<TcpListener>,
+    /// Raft traffic between replicas; required with `[cluster]`, unused without.
+    pub raft: Option<TcpListener>,
 }
 
 /// Why the coordinator could not start.
@@ -54,6 +61,12 @@ pub enum StartError {
     /// The JWT secret could not be read.
     #[error("{0}")]
     Jwt(String),
+    /// The Raft replica could not start (its data dir, its config, its listener).
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// `[cluster]` is configured but no Raft listener was given.
+    #[error("[cluster] is configured but no Raft listener was bound (this replica's raft_addr)")]
+    NoRaftListener,
 }
 
 /// Runs the coordinator with `config` on `listeners` until `shutdown` resolves.
@@ -62,15 +75,80 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
-    let store: Arc<dyn StateStore> = Arc::new(FileStateStore::open(&config.data_dir)?);
-    run_with_store(config, listeners, store, shutdown).await
+    let Some(cluster_config) = config.cluster.clone() else {
+        let store: Arc<dyn StateStore> = Arc::new(FileStateStore::open(&config.data_dir)?);
+        return run_with_store(config, listeners, store, shutdown).await;
+    };
+    let mut listeners = listeners;
+    let raft_listener = listeners.raft.take().ok_or(StartError::NoRaftListener)?;
+    let data_dir = replica_data_dir(&config);
+    let lease = LeaseSettings {
+        check_every: Duration::from_millis(cluster_config.heartbeat_interval_ms),
+        lease: Duration::from_millis(cluster_config.election_timeout_min_ms),
+    };
+    let id = cluster_config.id;
+    let cluster = Cluster::start(cluster_config, &data_dir, raft_listener).await?;
+    tracing::info!(replica = id, data_dir = %data_dir.display(), "Raft replica started");
+    // Dropping this future (an aborted task) must not leave a Raft member running headless: it
+    // would keep its vote and its leadership while nothing acts.
+    let mut shutdown_on_drop = ShutdownOnDrop(Some(cluster.clone()));
+    let cancel = CancellationToken::new();
+    let _stop_lease_on_drop = cancel.clone().drop_guard();
+    let (acting_tx, acting_rx) = watch::channel(None);
+    let lease_task =
+        tokio::spawn(replication::run_leader_lease(cluster.clone(), lease, acting_tx, cancel.clone()));
+    let store: Arc<dyn StateStore> = Arc::new(RaftStateStore::new(cluster.clone()));
+    let role = ReplicaRole { id: Some(id), acting_rx, standalone_tx: None };
+    let outcome = serve(config, listeners, store, role, Some(cluster.clone()), shutdown).await;
+    cancel.cancel();
+    let _ = lease_task.await;
+    shutdown_on_drop.0 = None;
+    if let Err(err) = cluster.shutdown().await {
+        tracing::warn!(%err, "Raft replica did not shut down cleanly");
+    }
+    outcome
 }
 
-/// [`run`] with a chosen state store.
+/// Shuts the Raft replica down when dropped before [`run`] did it itself.
+struct ShutdownOnDrop(Option<Cluster>);
+
+impl Drop for ShutdownOnDrop {
+    fn drop(&mut self) {
+        if let Some(cluster) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let _ = cluster.shutdown().await;
+            });
+        }
+    }
+}
+
+/// Where a replica keeps its Raft store: its own directory under `data_dir`, so replicas started
+/// from one file on one host do not share it.
+pub fn replica_data_dir(config: &Config) -> std::path::PathBuf {
+    match &config.cluster {
+        Some(cluster) => config.data_dir.join(format!("replica-{}", cluster.id)),
+        None => config.data_dir.clone(),
+    }
+}
+
+/// [`run`] without a cluster, with a chosen state store.
 pub async fn run_with_store(
     config: Config,
     listeners: Listeners,
     store: Arc<dyn StateStore>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
+    serve(config, listeners, store, ReplicaRole::standalone(), None, shutdown).await
+}
+
+async fn serve(
+    config: Config,
+    listeners: Listeners,
+    store: Arc<dyn StateStore>,
+    role: ReplicaRole,
+    cluster: Option<Cluster>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
     let cancel = CancellationToken::new();
@@ -80,7 +158,7 @@ pub async fn run_with_store(
     let mut handles = BTreeMap::new();
     let mut actors = Vec::new();
     for (name, chain) in &config.chains {
-        let (actor, handle) = ChainActor::new(name, chain, &config, store.clone()).await?;
+        let (actor, handle) = ChainActor::new(name, chain, &config, store.clone(), role.clone()).await?;
         handles.insert(name.clone(), handle);
         actors.push(actor);
     }
@@ -94,8 +172,15 @@ pub async fn run_with_store(
     }
     let handover_timeout =
         config.failover.catch_up_timeout() + config.failover.rpc_timeout() * 4 + Duration::from_secs(5);
-    let methods = api::AdminApi::new(chains.clone(), handover_timeout).methods();
-    let admin = api::AdminServer { methods, jwt_secret, chains: chains.clone() };
+    let methods =
+        api::AdminApi::new(chains.clone(), handover_timeout, cluster.clone(), role.acting_rx.clone())
+            .methods();
+    let admin = api::AdminServer {
+        methods,
+        jwt_secret,
+        chains: chains.clone(),
+        forward: cluster.map(|cluster| api::Forwarding::new(cluster, role.acting_rx.clone())),
+    };
     if let Ok(addr) = listeners.rpc.local_addr() {
         tracing::info!(%addr, jwt = jwt_secret.is_some(), "admin API listening");
     }

@@ -38,11 +38,28 @@ pub const FENCED: &str = "op_coordinator_fenced";
 /// State writes that failed (the action that depended on them was not taken).
 pub const STATE_PERSIST_FAILURES_TOTAL: &str = "op_coordinator_state_persist_failures_total";
 
+/// Raft term this replica knows (cluster mode).
+pub const RAFT_TERM: &str = "op_coordinator_raft_term";
+/// Id of the replica this replica knows as Raft leader, -1 when none.
+pub const RAFT_LEADER_ID: &str = "op_coordinator_raft_leader_id";
+/// 1 while this replica holds a quorum-confirmed leadership and acts on sequencers.
+pub const RAFT_ACTING: &str = "op_coordinator_raft_acting";
+/// 1 while this replica is a voter of the current membership.
+pub const RAFT_IS_VOTER: &str = "op_coordinator_raft_is_voter";
+/// Index of the last entry in this replica's Raft log.
+pub const RAFT_LAST_LOG_INDEX: &str = "op_coordinator_raft_last_log_index";
+/// Highest log index known committed (the leader's quorum index; a follower's applied index).
+pub const RAFT_COMMIT_INDEX: &str = "op_coordinator_raft_commit_index";
+/// Highest log index applied to this replica's state.
+pub const RAFT_APPLIED_INDEX: &str = "op_coordinator_raft_applied_index";
+/// Entries a peer is behind the leader's log (reported by the leader), by `peer` id.
+pub const RAFT_REPLICATION_LAG_ENTRIES: &str = "op_coordinator_raft_replication_lag_entries";
+
 /// Every `outcome` label of [`FAILOVERS_TOTAL`].
 pub const FAILOVER_OUTCOMES: [&str; 4] = ["success", "restarted_old_leader", "leaderless", "handover"];
 
 /// Every metric name, for the dashboard and alert-rule checks.
-pub const ALL: [&str; 15] = [
+pub const ALL: [&str; 23] = [
     IS_LEADER,
     LEADER_COUNT,
     NODE_HEALTHY,
@@ -58,6 +75,14 @@ pub const ALL: [&str; 15] = [
     PAUSED,
     FENCED,
     STATE_PERSIST_FAILURES_TOTAL,
+    RAFT_TERM,
+    RAFT_LEADER_ID,
+    RAFT_ACTING,
+    RAFT_IS_VOTER,
+    RAFT_LAST_LOG_INDEX,
+    RAFT_COMMIT_INDEX,
+    RAFT_APPLIED_INDEX,
+    RAFT_REPLICATION_LAG_ENTRIES,
 ];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();

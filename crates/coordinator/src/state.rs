@@ -100,6 +100,14 @@ pub enum StateError {
         /// Why.
         source: std::io::Error,
     },
+    /// A replicated write was not committed (this replica lost Raft leadership, or no quorum).
+    #[error("state of chain {chain} not committed through Raft: {detail}")]
+    NotCommitted {
+        /// The chain.
+        chain: String,
+        /// Why.
+        detail: String,
+    },
     /// The file exists but does not hold a valid state.
     #[error(
         "state file {path} is corrupt ({detail}); refusing to start with a blank state, which could \
@@ -111,6 +119,13 @@ pub enum StateError {
         /// What is wrong.
         detail: String,
     },
+}
+
+impl StateError {
+    /// A replicated write that did not commit, for a caller that cannot act without it.
+    pub fn is_not_committed(&self) -> bool {
+        matches!(self, Self::NotCommitted { .. })
+    }
 }
 
 /// Durable per-chain state. `save` returns only once the state is durable.

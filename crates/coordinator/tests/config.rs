@@ -729,3 +729,75 @@ op_geth_url = "http://127.0.0.1:8545"
         format!("[failover]\nchain_liveness_window_ms = 2600\n[health]\nunsafe_stall_ms = 5000\n{text}");
     Config::from_toml_str(&fixed, Vec::<(String, String)>::new(), &[]).expect("window above the block time");
 }
+
+const CLUSTER: &str = r#"
+[cluster]
+id = 1
+[[cluster.replicas]]
+id = 1
+raft_addr = "127.0.0.1:9771"
+api_addr = "127.0.0.1:9761"
+[[cluster.replicas]]
+id = 2
+raft_addr = "127.0.0.1:9772"
+api_addr = "127.0.0.1:9762"
+[[cluster.replicas]]
+id = 3
+raft_addr = "127.0.0.1:9773"
+api_addr = "127.0.0.1:9763"
+"#;
+
+#[test]
+fn one_cluster_file_serves_every_replica_with_the_id_from_env_or_flag() {
+    let text = format!("{MINIMAL}{CLUSTER}");
+    let config = load(&text).expect("valid");
+    let cluster = config.cluster.as_ref().expect("cluster section");
+    assert_eq!((cluster.id, cluster.replicas.len()), (1, 3));
+    let from_env =
+        Config::from_toml_str(&text, env(&[("OP_COORDINATOR_CLUSTER__ID", "2")]), &[]).expect("valid");
+    assert_eq!(from_env.cluster.as_ref().map(|c| c.id), Some(2));
+    let from_flag = Config::from_toml_str(
+        &text,
+        env(&[("OP_COORDINATOR_CLUSTER__ID", "2")]),
+        &[("cluster.id".to_owned(), "3".to_owned())],
+    )
+    .expect("valid");
+    assert_eq!(from_flag.cluster.as_ref().map(|c| c.id), Some(3), "the flag beats the environment");
+    // The printed config loads back equal, cluster included.
+    assert_eq!(load(&from_flag.to_toml_string()).expect("round trip"), from_flag);
+}
+
+#[test]
+fn a_cluster_id_without_a_cluster_section_or_not_a_number_is_reported() {
+    let errors = errors_of(Config::from_toml_str(MINIMAL, env(&[("OP_COORDINATOR_CLUSTER__ID", "2")]), &[]));
+    assert_reported(&errors, "cluster.id", "no [cluster] section");
+    let text = format!("{MINIMAL}{CLUSTER}");
+    let errors = errors_of(Config::from_toml_str(&text, env(&[("OP_COORDINATOR_CLUSTER__ID", "two")]), &[]));
+    assert_reported(&errors, "cluster.id", "two");
+}
+
+#[test]
+fn an_invalid_cluster_section_names_the_key_to_fix() {
+    let text = format!("{MINIMAL}{CLUSTER}");
+    let errors =
+        errors_of(Config::from_toml_str(&text, no_env(), &[("cluster.id".to_owned(), "7".to_owned())]));
+    assert_reported(&errors, "cluster.id", "7");
+    let typo = format!("{MINIMAL}{}", CLUSTER.replace("raft_addr = \"127.0.0.1:9773\"", "raft_adr = \"x\""));
+    let errors = errors_of(load(&typo));
+    assert_reported(&errors, "cluster", "raft_adr");
+}
+
+#[test]
+fn a_joining_replica_turns_bootstrap_off_from_the_environment_or_a_flag() {
+    let text = format!("{MINIMAL}{CLUSTER}");
+    let config = Config::from_toml_str(&text, env(&[("OP_COORDINATOR_CLUSTER__BOOTSTRAP", "false")]), &[])
+        .expect("valid");
+    assert_eq!(config.cluster.as_ref().map(|c| c.bootstrap), Some(false));
+    let config =
+        Config::from_toml_str(&text, no_env(), &[("cluster.bootstrap".to_owned(), "false".to_owned())])
+            .expect("valid");
+    assert_eq!(config.cluster.as_ref().map(|c| c.bootstrap), Some(false));
+    let errors =
+        errors_of(Config::from_toml_str(&text, env(&[("OP_COORDINATOR_CLUSTER__BOOTSTRAP", "no")]), &[]));
+    assert_reported(&errors, "cluster.bootstrap", "no");
+}

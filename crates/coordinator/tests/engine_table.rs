@@ -1560,3 +1560,58 @@ async fn a_silent_node_prevents_convergence_so_a_dead_leaders_blocks_are_not_aba
     assert!(!actions.iter().any(|step| matches!(step, Step::Start(..))), "{actions:?}");
     assert!(actions.contains(&chain_event("leaderless")), "{actions:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_leader_started_moments_ago_is_not_fenced_for_the_silence_of_its_own_hand_over() {
+    let mut chain = stopping_a();
+    let _ = chain.at(100).stopped("a", Failover, Ok(hash(20)));
+    let steps = chain.tick();
+    assert!(steps.iter().any(|step| matches!(step, Step::Start(node, _) if node == "b")), "{steps:?}");
+    // The start call is slow: b answers it 1.6 s later, a whole liveness window without blocks.
+    let _ = chain.at(1700).started("b", Ok(()));
+    // b's first probes after its start time out (a slow node), and nobody has advanced yet.
+    chain.at(1750).fail("b", timeout()).fail("b", timeout());
+    let steps = chain.tick();
+    assert!(
+        !steps.contains(&event("leader_fenced", "b")),
+        "a leader started 50 ms ago was fenced for the hand-over's own pause: {steps:?}"
+    );
+    // Once a whole window has passed since its start with the chain still silent, it is.
+    chain.at(3300).fail("b", timeout());
+    assert!(chain.tick().contains(&event("leader_fenced", "b")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fenced_leaders_stop_answer_replaces_the_estimated_stopped_hash() {
+    let mut chain = Chain::new(&[("a", 1, true), ("b", 1, true), ("c", 2, true)], steady("a"));
+    chain.head("a", 12).head("b", 12).head("c", 11);
+    chain.at(1500).fail("a", unreachable());
+    let _ = chain.tick();
+    let fenced_state = ChainState {
+        fenced: fenced(&["a"]),
+        leader: None,
+        stopped_hash: Some(hash(12)),
+        stopped_hash_estimated: true,
+        phase: Phase::CatchingUp { from: "a".into(), target: None },
+        ..steady("a")
+    };
+    assert_eq!(chain.at(1501).tick(), [persist(fenced_state.clone()), event("leader_fenced", "a")]);
+    // a answers before anyone was started: its fence stop goes first, and says it sealed 13.
+    chain.head("a", 13);
+    assert_eq!(chain.tick(), [event("fence_stopping", "a"), stop("a", Fence)]);
+    let known = ChainState {
+        fenced: fenced(&[]),
+        stopped_hash: Some(hash(13)),
+        stopped_hash_estimated: false,
+        ..fenced_state
+    };
+    assert_eq!(
+        chain.stopped("a", Fence, Ok(hash(13))),
+        [persist(known), event("fence_released", "a"), event("stopped_hash_from_fence", "a")]
+    );
+    // Nobody is at 13 yet: nobody is started at 12.
+    assert!(
+        chain.tick().iter().all(|step| !matches!(step, Step::Start(..))),
+        "started below the chain's end"
+    );
+}

@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::{Harness, WAIT, wait_until};
+use common::{Harness, ONE_REPLICA, WAIT, wait_until};
 use op_coordinator::metrics as m;
 use opc_wire::sim::{FaultKind, FaultParams};
 use serde::Deserialize;
@@ -59,7 +59,8 @@ async fn the_dashboard_and_alert_rules_use_only_metrics_and_labels_the_coordinat
     let dashboard = load_dashboard();
     let rules = load_rules();
 
-    let harness = Harness::start("").await;
+    // As a (one-replica) cluster, so the Raft metrics are exported too.
+    let harness = Harness::start(ONE_REPLICA).await;
     harness.wait_for_leader("seq-0", WAIT).await;
     // An inspection stop: a second sequencer started behind the coordinator's back.
     harness.sim.fault("seq-1", FaultKind::StartSequencer, FaultParams::default()).expect("start seq-1");
@@ -420,7 +421,12 @@ fn check_dashboard(dashboard: &Json, exposition: &Exposition, problems: &mut Vec
     let mut used = Use::default();
     let mut check = |context: String, expr: &str, templates: &[&str], problems: &mut Vec<String>| {
         let Ok(checked) = check_expr(expr, exposition, &context, problems) else { return };
-        for selector in checked.selectors.iter().filter(|s| s.name.starts_with("op_coordinator_")) {
+        // Raft metrics describe the replica, not a chain: they have no `chain` label to filter by.
+        for selector in checked
+            .selectors
+            .iter()
+            .filter(|s| s.name.starts_with("op_coordinator_") && !s.name.starts_with("op_coordinator_raft_"))
+        {
             let filtered = selector
                 .matchers
                 .iter()

@@ -318,7 +318,18 @@ impl Chain {
         let Some(imported) = self.import(to, block.clone()).await else { return };
         self.record_reorg(to, &imported.outcome, imported.head);
         if imported.outcome == ImportOutcome::MissingParent {
+            self.nodes[to].lock().stash_orphan(block.clone());
             self.sync_ancestors(from, to, block).await;
+        }
+        self.attach_orphans(to).await;
+    }
+
+    /// Imports the queued blocks of `to` whose parent has arrived, in arrival order of parents.
+    async fn attach_orphans(&self, to: usize) {
+        loop {
+            let Some(orphan) = self.nodes[to].lock().take_attachable_orphan() else { return };
+            let Some(imported) = self.import(to, orphan).await else { return };
+            self.record_reorg(to, &imported.outcome, imported.head);
         }
     }
 
@@ -559,6 +570,8 @@ impl Chain {
     fn restart_op_node(&self, index: usize, state: &mut NodeState, now: Instant) {
         let node = &self.nodes[index];
         state.op_node = Process::Up;
+        // The payload queue lived in the crashed process's memory.
+        state.orphans.clear();
         let (active, cause) = match (node.options.persist_admin_state, state.admin_state) {
             (true, Some(active)) => (active, "restarted with persisted admin state (--rpc.admin-state)"),
             _ => (node.options.start_active, "restarted without --sequencer.stopped"),

@@ -6,7 +6,9 @@ use jsonrpsee::{
     core::{RpcResult, async_trait},
     types::ErrorObjectOwned,
 };
-use opc_wire::sim::{ChainInvariants, FaultKind, FaultParams, LedgerEntry, SimControlApiServer, SimNodeInfo};
+use opc_wire::sim::{
+    ChainInvariants, FaultKind, FaultParams, IsolateMode, LedgerEntry, SimControlApiServer, SimNodeInfo,
+};
 use std::sync::Arc;
 
 /// Serves `sim_*` for one simulator.
@@ -51,6 +53,16 @@ impl SimControlApiServer for ControlRpc {
 
     async fn partition(&self, groups: Vec<Vec<String>>) -> RpcResult<()> {
         self.sim.partition(&groups).map_err(invalid_params)
+    }
+
+    async fn isolate_caller(&self, replica: u64, mode: Option<IsolateMode>) -> RpcResult<()> {
+        self.sim.isolate_caller(replica, mode.unwrap_or_default());
+        Ok(())
+    }
+
+    async fn heal_caller(&self, replica: Option<u64>) -> RpcResult<()> {
+        self.sim.heal_caller(replica);
+        Ok(())
     }
 
     async fn ledger(&self, from: Option<u64>) -> RpcResult<Vec<LedgerEntry>> {

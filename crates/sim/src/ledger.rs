@@ -1,5 +1,5 @@
 //! Ground truth: every sealed block, activation, re-org, fault and partition, in the order they
-//! happened, and the invariant checker that reads it.
+//! happened, every admin call with who sent it, and the invariant checker that reads it.
 //!
 //! The checker never trusts what any coordinator thinks: it looks only at which node sealed which
 //! block when. It is incremental: every recorded entry updates a per-chain [`Tally`], so asking
@@ -73,7 +73,11 @@ impl Tally {
                 }
             }
             LedgerEntry::Reorg { .. } => self.node_reorgs += 1,
-            LedgerEntry::Fault { .. } | LedgerEntry::Heal { .. } | LedgerEntry::Partition { .. } => {}
+            LedgerEntry::Fault { .. }
+            | LedgerEntry::Heal { .. }
+            | LedgerEntry::Partition { .. }
+            | LedgerEntry::AdminCall { .. }
+            | LedgerEntry::CallerIsolation { .. } => {}
         }
     }
 

@@ -12,7 +12,8 @@
 //! - [`chain`]: the sequencer loops, p2p gossip with latency/jitter/partitions, ancestor sync,
 //!   and fault application.
 //! - [`rpc`]: the `admin_*`, `optimism_*` and `eth_*` handlers.
-//! - [`http`]: the HTTP servers, where crashes, hangs, slowness and malformed replies happen.
+//! - [`http`]: the HTTP servers, where crashes, hangs, slowness and malformed replies happen, callers
+//!   are cut off, and admin calls are recorded with the replica and term that sent them.
 //! - [`ledger`]: the ground truth and the invariant checker.
 //! - [`anvil`]: the opt-in real execution client: one anvil process per node whose blocks are
 //!   the chain.

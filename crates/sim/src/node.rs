@@ -97,7 +97,15 @@ pub struct NodeState {
     pub next_seal_at: Instant,
     /// Faults in force, with their parameters.
     pub faults: BTreeMap<FaultKind, FaultParams>,
+    /// Gossiped blocks that arrived before their parent, imported once it arrives (op-node's
+    /// unsafe-payload queue). Without it a follower whose ancestor fetch takes longer than a block
+    /// time stays one block behind for as long as the leader seals, and a leader that dies then
+    /// takes blocks with it that every follower had received.
+    pub orphans: Vec<Arc<Block>>,
 }
+
+/// How many early blocks a node keeps waiting for their parent.
+const MAX_ORPHANS: usize = 64;
 
 impl NodeState {
     /// A node at genesis.
@@ -116,7 +124,29 @@ impl NodeState {
             admin_state: None,
             next_seal_at: now,
             faults: BTreeMap::new(),
+            orphans: Vec::new(),
         }
+    }
+
+    /// Keeps `block`, whose parent is unknown, until its parent arrives. The queue is bounded:
+    /// the oldest block goes first, and the ancestor fetch recovers whatever was dropped.
+    pub fn stash_orphan(&mut self, block: Arc<Block>) {
+        if self.orphans.iter().any(|orphan| orphan.hash == block.hash) {
+            return;
+        }
+        if self.orphans.len() >= MAX_ORPHANS
+            && let Some(oldest) = (0..self.orphans.len()).min_by_key(|index| self.orphans[*index].number)
+        {
+            self.orphans.swap_remove(oldest);
+        }
+        self.orphans.push(block);
+    }
+
+    /// Takes out a queued block whose parent is now known, if any.
+    pub fn take_attachable_orphan(&mut self) -> Option<Arc<Block>> {
+        let store = &self.store;
+        let index = self.orphans.iter().position(|orphan| store.get(&orphan.parent_hash).is_some())?;
+        Some(self.orphans.swap_remove(index))
     }
 
     /// True once op-node's engine is initialised (it has a forkchoice head).

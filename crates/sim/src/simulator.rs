@@ -5,12 +5,12 @@ use crate::{
     block::ChainParams,
     chain::{Chain, GossipConfig, Service},
     error::SimError,
-    http::{Endpoint, Router, serve_endpoint, serve_router},
+    http::{AdminCallLog, CallerFilter, Endpoint, Router, serve_endpoint, serve_router},
     ledger::Ledger,
     node::NodeOptions,
     rpc::NodeRpc,
 };
-use opc_wire::sim::{ChainInvariants, FaultKind, FaultParams, LedgerEntry, SimNodeInfo};
+use opc_wire::sim::{ChainInvariants, FaultKind, FaultParams, IsolateMode, LedgerEntry, SimNodeInfo};
 use serde::{Deserialize, Serialize};
 use std::{
     fmt::Write as _,
@@ -168,6 +168,8 @@ pub struct Simulator {
     chains: Vec<Arc<Chain>>,
     servers: Vec<Vec<NodeServers>>,
     ledger: Ledger,
+    /// Coordinator replicas cut off from every node (`sim_isolateCaller`).
+    callers: CallerFilter,
     block_time_ms: u64,
     cancel: CancellationToken,
 }
@@ -177,6 +179,7 @@ impl Simulator {
     pub async fn start(config: SimConfig) -> Result<Self, SimError> {
         config.validate()?;
         let ledger = Ledger::new();
+        let callers = CallerFilter::default();
         let cancel = CancellationToken::new();
         let genesis_time = config.genesis_time.unwrap_or_else(|| {
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
@@ -210,8 +213,19 @@ impl Simulator {
             for (index, node) in spec.nodes.iter().enumerate() {
                 let rpc = NodeRpc::new(chain.clone(), index);
                 let label = |service: Service| format!("{}/{}/{}", spec.name, node.name, service.as_str());
-                let op_node = Endpoint::new(label(Service::OpNode), rpc.op_node_methods());
-                let op_geth = Endpoint::new(label(Service::OpGeth), rpc.op_geth_methods());
+                let admin_calls = AdminCallLog {
+                    ledger: ledger.clone(),
+                    chain: spec.name.clone(),
+                    node: node.name.clone(),
+                };
+                let op_node = Endpoint::node(
+                    label(Service::OpNode),
+                    rpc.op_node_methods(),
+                    callers.clone(),
+                    Some(admin_calls),
+                );
+                let op_geth =
+                    Endpoint::node(label(Service::OpGeth), rpc.op_geth_methods(), callers.clone(), None);
                 let (op_node_url, op_geth_url) = match config.routing {
                     Routing::PortPerServer(ip) => {
                         let op_node_url = spawn_server(op_node.clone(), ip, &cancel).await?;
@@ -247,7 +261,7 @@ impl Simulator {
         for chain in &chains {
             chain.spawn_sequencers(&cancel);
         }
-        Ok(Self { chains, servers, ledger, block_time_ms: config.block_time_ms, cancel })
+        Ok(Self { chains, servers, ledger, callers, block_time_ms: config.block_time_ms, cancel })
     }
 
     /// Stops every node and server, and kills every anvil.
@@ -346,7 +360,7 @@ impl Simulator {
         Ok(())
     }
 
-    /// Heals every fault on every node and every partition.
+    /// Heals every fault on every node, every partition and every caller isolation.
     pub fn heal_all(&self) {
         for (chain_index, chain) in self.chains.iter().enumerate() {
             for index in 0..chain.nodes.len() {
@@ -354,6 +368,40 @@ impl Simulator {
                 self.sync_servers(chain_index, index);
             }
             chain.partition(&[]);
+        }
+        self.heal_caller(None);
+    }
+
+    /// Cuts the requests of coordinator replica `replica` (its `x-opc-replica` header) off from
+    /// every node of every chain: refused (connection closed unanswered) or black-holed (held
+    /// unanswered, never executed). Other callers still reach the nodes.
+    pub fn isolate_caller(&self, replica: u64, mode: IsolateMode) {
+        self.callers.isolate(replica, mode);
+        self.record_caller_isolation(replica, Some(mode));
+        tracing::info!(replica, ?mode, "caller isolated from every node");
+    }
+
+    /// Lets the requests of `replica` (None: of every replica) through again.
+    pub fn heal_caller(&self, replica: Option<u64>) {
+        for healed in self.callers.heal(replica) {
+            self.record_caller_isolation(healed, None);
+            tracing::info!(replica = healed, "caller isolation healed");
+        }
+    }
+
+    /// The replicas whose requests are cut off now.
+    pub fn isolated_callers(&self) -> std::collections::BTreeMap<u64, IsolateMode> {
+        self.callers.current()
+    }
+
+    fn record_caller_isolation(&self, replica: u64, mode: Option<IsolateMode>) {
+        for chain in &self.chains {
+            self.ledger.record(LedgerEntry::CallerIsolation {
+                chain: chain.name.clone(),
+                replica,
+                mode,
+                t_ms: self.ledger.now_ms(),
+            });
         }
     }
 

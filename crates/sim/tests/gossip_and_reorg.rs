@@ -165,3 +165,35 @@ async fn after_a_partition_heals_the_shorter_side_reorgs_onto_the_longer_branch(
     ensure!(!fixture.op_node("seq-1")?.admin_sequencer_active().await?);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_follower_whose_ancestor_fetch_outlasts_a_block_keeps_up_and_holds_the_last_blocks_of_a_dead_leader()
+-> Result<()> {
+    // Fetching ancestors costs two message delays (120 ms), more than a block plus a delay
+    // (110 ms): every gossiped block arrives before the fetch of its parent returns. op-node
+    // queues such blocks until their parent is in; a follower that dropped them would stay behind
+    // for as long as the leader seals, and lose what a dying leader sealed last.
+    let mut config = config(3, 50);
+    config.gossip = op_sim::GossipConfig { latency_ms: 60, jitter_ms: 0 };
+    let fixture = Fixture::start(config).await?;
+    fixture.wait_for_height("seq-2", 2).await?;
+    fixture.sim.partition(&[vec!["seq-0".into(), "seq-1".into()], vec!["seq-2".into()]])?;
+    let cut_at = fixture.head("seq-0")?;
+    fixture.wait_for_height("seq-0", cut_at.number + 5).await?;
+    fixture.sim.partition(&[])?;
+    let healed_at = fixture.head("seq-0")?;
+    fixture.wait_for_height("seq-0", healed_at.number + 10).await?;
+    // The leader dies: what it sealed before dying reaches the follower by gossip alone.
+    fixture.sim.fault(
+        "seq-0",
+        FaultKind::Crash,
+        FaultParams { target: Some(FaultTarget::Both), ..Default::default() },
+    )?;
+    let last = fixture.sealed_by("seq-0").last().map(|block| block.hash).context("seq-0 sealed nothing")?;
+    wait_for("seq-2 at the dead leader's last block", async || {
+        let head = fixture.head("seq-2").map_err(|err| err.to_string())?;
+        if head.hash == last { Ok(()) } else { Err(format!("seq-2 at {head}")) }
+    })
+    .await?;
+    Ok(())
+}

@@ -80,6 +80,46 @@ pub struct CoordinatorEvent {
     pub duration_ms: Option<u64>,
 }
 
+/// One coordinator replica of a Raft cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaInfo {
+    /// Raft id.
+    pub id: u64,
+    /// Raft (peer) address.
+    pub raft_addr: String,
+    /// Admin API address.
+    pub api_addr: String,
+    /// Votes (false: a learner still catching up).
+    pub voter: bool,
+    /// Entries behind the leader's log, as the leader last saw it (only in the leader's answer).
+    pub lag_entries: Option<u64>,
+}
+
+/// The coordinator cluster as the answering replica sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    /// The answering replica (None: not running as a cluster).
+    pub replica: Option<u64>,
+    /// The answering replica acts on sequencers (a confirmed leader, or a lone coordinator).
+    pub acting: bool,
+    /// Raft term.
+    pub term: u64,
+    /// The replica known as leader.
+    pub leader: Option<u64>,
+    /// Its admin API address, where mutating calls go.
+    pub leader_api_addr: Option<String>,
+    /// Every member.
+    pub replicas: Vec<ReplicaInfo>,
+    /// A membership change is in progress (joint consensus).
+    pub membership_changing: bool,
+    /// Last entry of the answering replica's log.
+    pub last_log_index: Option<u64>,
+    /// Highest index known committed.
+    pub commit_index: Option<u64>,
+    /// Highest index applied on the answering replica.
+    pub applied_index: Option<u64>,
+}
+
 /// The coordinator's admin API.
 #[rpc(server, client, namespace = "coordinator")]
 pub trait CoordinatorApi {
@@ -116,4 +156,21 @@ pub trait CoordinatorApi {
     /// The latest events, oldest first (at most `limit`, default 100).
     #[method(name = "events")]
     async fn events(&self, chain: Option<String>, limit: Option<u64>) -> RpcResult<Vec<CoordinatorEvent>>;
+
+    /// The replicas, the leader and the Raft indexes, from any replica.
+    #[method(name = "clusterMembership")]
+    async fn cluster_membership(&self) -> RpcResult<ClusterInfo>;
+
+    /// Adds a replica (started with `cluster.bootstrap = false`): a learner until it caught up,
+    /// then a voter. Answers once the new membership is committed.
+    #[method(name = "addReplica")]
+    async fn add_replica(&self, id: u64, raft_addr: String, api_addr: String) -> RpcResult<ClusterInfo>;
+
+    /// Removes a replica from the membership; answers once the change is committed.
+    #[method(name = "removeReplica")]
+    async fn remove_replica(&self, id: u64) -> RpcResult<ClusterInfo>;
+
+    /// Moves Raft leadership to `id`; answers once `id` is observed leading.
+    #[method(name = "transferLeadership")]
+    async fn transfer_leadership(&self, id: u64) -> RpcResult<ClusterInfo>;
 }

@@ -271,6 +271,60 @@ pub enum LedgerEntry {
         /// When.
         t_ms: u64,
     },
+    /// A node's op-node received `admin_startSequencer` or `admin_stopSequencer`, with who sent it:
+    /// the ground truth of which coordinator replica acted in which Raft term.
+    ///
+    /// ```json
+    /// {"event":"admin_call","chain":"devnet","node":"seq-1","method":"admin_startSequencer",
+    ///  "replica":2,"term":5,"accepted":true,"t_ms":12345,"answered_ms":12346}
+    /// ```
+    ///
+    /// `t_ms` is when the request reached the node's RPC server, before any injected hang or
+    /// latency delays its execution: the order of sending, which is what "who acted when" is
+    /// about (a stop queued in a hung process and run when it resumes still counts when it was
+    /// sent). The entry is appended once the call was answered or dropped, so ledger order is
+    /// completion order: sort by `t_ms` for arrival order. A request refused or held by
+    /// `sim_isolateCaller` never reached the node and is not recorded.
+    AdminCall {
+        /// Chain name.
+        chain: String,
+        /// Node name.
+        node: String,
+        /// `admin_startSequencer` or `admin_stopSequencer`.
+        method: String,
+        /// The `x-opc-replica` header: the coordinator replica that sent it (null: none, or not a
+        /// number).
+        #[serde(default)]
+        replica: Option<u64>,
+        /// The `x-opc-term` header: the Raft term the replica acted in (null: none).
+        #[serde(default)]
+        term: Option<u64>,
+        /// True when the node executed the call and answered it without an error.
+        accepted: bool,
+        /// When the request arrived.
+        t_ms: u64,
+        /// When it was answered; null when the connection went away first (the process crashed,
+        /// or stayed hung until the server stopped waiting).
+        #[serde(default)]
+        answered_ms: Option<u64>,
+    },
+    /// Requests of a coordinator replica were cut off from every node of the chain
+    /// (`sim_isolateCaller`), or let through again (`mode` null, `sim_healCaller`).
+    ///
+    /// ```json
+    /// {"event":"caller_isolation","chain":"devnet","replica":1,"mode":"blackhole","t_ms":2000}
+    /// ```
+    CallerIsolation {
+        /// Chain name.
+        chain: String,
+        /// The replica id its requests carry in `x-opc-replica`.
+        replica: u64,
+        /// How its requests are cut off; null: healed.
+        #[serde(default)]
+        mode: Option<IsolateMode>,
+        /// When.
+        t_ms: u64,
+    },
 }
 
 impl LedgerEntry {
@@ -283,7 +337,9 @@ impl LedgerEntry {
             | Self::Reorg { t_ms, .. }
             | Self::Fault { t_ms, .. }
             | Self::Heal { t_ms, .. }
-            | Self::Partition { t_ms, .. } => *t_ms,
+            | Self::Partition { t_ms, .. }
+            | Self::AdminCall { t_ms, .. }
+            | Self::CallerIsolation { t_ms, .. } => *t_ms,
         }
     }
 
@@ -296,7 +352,9 @@ impl LedgerEntry {
             | Self::Reorg { chain, .. }
             | Self::Fault { chain, .. }
             | Self::Heal { chain, .. }
-            | Self::Partition { chain, .. } => chain,
+            | Self::Partition { chain, .. }
+            | Self::AdminCall { chain, .. }
+            | Self::CallerIsolation { chain, .. } => chain,
         }
     }
 }
@@ -392,6 +450,17 @@ pub trait SimControlApi {
     /// heals the partition. With several chains, every node must belong to the same chain.
     #[method(name = "partition")]
     async fn partition(&self, groups: Vec<Vec<String>>) -> RpcResult<()>;
+
+    /// Cuts every request carrying `x-opc-replica: REPLICA` off from every node's op-node and
+    /// op-geth, as a network partition between that coordinator replica and the sequencers would:
+    /// `refuse` (the default) closes the connection without an answer, `blackhole` holds it
+    /// unanswered and never executes it. Requests of other callers are unaffected.
+    #[method(name = "isolateCaller")]
+    async fn isolate_caller(&self, replica: u64, mode: Option<IsolateMode>) -> RpcResult<()>;
+
+    /// Lets the requests of `replica` through again (absent: of every replica).
+    #[method(name = "healCaller")]
+    async fn heal_caller(&self, replica: Option<u64>) -> RpcResult<()>;
 
     /// Ledger entries from index `from` (default 0) on.
     #[method(name = "ledger")]

@@ -41,6 +41,10 @@ start_retry_interval_ms = 50
 interval_ms = 100
 "#;
 
+/// A `[cluster]` of this one replica, for tests of what only replicas export.
+pub const ONE_REPLICA: &str =
+    "[cluster]\nid = 1\n[[cluster.replicas]]\nid = 1\nraft_addr = \"RAFT_ADDR\"\napi_addr = \"API_ADDR\"\n";
+
 /// A running coordinator (in this process).
 pub struct RunningCoordinator {
     pub rpc_addr: SocketAddr,
@@ -294,17 +298,26 @@ pub async fn start_coordinator(config_text: &str) -> RunningCoordinator {
 
 /// Starts a coordinator from config text and dotted-key overrides on fresh port-0 listeners.
 pub async fn start_coordinator_with(config_text: &str, overrides: &[(String, String)]) -> RunningCoordinator {
-    let config = Config::from_toml_str(config_text, Vec::<(String, String)>::new(), overrides)
-        .unwrap_or_else(|errors| panic!("invalid test config: {errors}"));
     let rpc = TcpListener::bind("127.0.0.1:0").await.expect("bind rpc");
     let metrics = TcpListener::bind("127.0.0.1:0").await.expect("bind metrics");
+    let raft = TcpListener::bind("127.0.0.1:0").await.expect("bind raft");
     let rpc_addr = rpc.local_addr().expect("addr");
     let metrics_addr = metrics.local_addr().expect("addr");
+    // A config may run as a one-replica cluster: RAFT_ADDR and API_ADDR stand for the listeners.
+    let config_text = config_text
+        .replace("RAFT_ADDR", &raft.local_addr().expect("addr").to_string())
+        .replace("API_ADDR", &rpc_addr.to_string());
+    let config = Config::from_toml_str(&config_text, Vec::<(String, String)>::new(), overrides)
+        .unwrap_or_else(|errors| panic!("invalid test config: {errors}"));
+    let raft = config.cluster.is_some().then_some(raft);
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-    let task =
-        tokio::spawn(op_coordinator::run(config, Listeners { rpc, metrics: Some(metrics) }, async move {
+    let task = tokio::spawn(op_coordinator::run(
+        config,
+        Listeners { rpc, metrics: Some(metrics), raft },
+        async move {
             let _ = shutdown_rx.await;
-        }));
+        },
+    ));
     RunningCoordinator { rpc_addr, metrics_addr, shutdown: Some(shutdown_tx), task }
 }
 

@@ -1,0 +1,475 @@
+//! Replica fail-over: how long the coordinator is without an acting replica when the acting one
+//! dies, and what one replicated transition costs.
+//!
+//! ```text
+//! nice cargo bench -p op-coordinator-cli --bench replica_failover            # 20 trials each
+//! nice cargo bench -p op-coordinator-cli --bench replica_failover -- --trials 5
+//! REPLICA_FAILOVER_TRIALS=5 nice cargo bench -p op-coordinator-cli --bench replica_failover
+//! ```
+//!
+//! For each Raft timing profile (the `[cluster]` defaults, then tuned ones) it runs three
+//! `op-coordinator run` replica processes (release build) over loopback against a simulated
+//! 3-node chain with 100 ms blocks, and measures:
+//!
+//! - `replica`: SIGKILL the acting replica. From the kill to the first poll (every 5 ms) in which
+//!   a surviving replica reports `acting`, and to the `started_acting` event's timestamp on the
+//!   new one. The sequencer is healthy, so the chain does not notice. The killed replica is then
+//!   restarted from its data dir and the next trial waits until it has caught up.
+//! - `replica+sequencer`: SIGKILL the acting replica and crash the active sequencer in the same
+//!   instant (a host running both dies). Also from the crash to the first block sealed by the new
+//!   sequencer (the simulator's ledger: ground truth).
+//! - commit latency: `coordinator_stopElection` / `startElection` round trips, each committing
+//!   one Raft entry, sent to the leader replica, then to a follower that forwards them.
+//!
+//! Every figure is printed as n / p50 / p95 / p99 / max / mean in milliseconds.
+
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use op_sim::{SimConfig, Simulator};
+use opc_wire::{
+    coordinator::{ClusterInfo, CoordinatorApiClient},
+    sim::{FaultKind, FaultParams, LedgerEntry},
+};
+use std::{
+    fmt::Write as _,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+use tokio::time::Instant;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_op-coordinator");
+const DEFAULT_TRIALS: usize = 20;
+const COMMIT_SAMPLES: usize = 100;
+/// Deadline of every wait between trials.
+const WAIT: Duration = Duration::from_secs(30);
+/// How often a fail-over is polled for.
+const POLL: Duration = Duration::from_millis(5);
+const BLOCK_TIME_MS: u64 = 100;
+const IDS: [u64; 3] = [1, 2, 3];
+
+/// Coordinator settings scaled to 100 ms blocks, as in the tests.
+const COORDINATOR_SETTINGS: &str = r#"
+[metrics]
+enabled = false
+
+[health]
+interval_ms = 20
+probe_timeout_ms = 100
+failure_threshold = 2
+success_threshold = 2
+unsafe_stall_ms = 400
+max_execution_lag_blocks = 4
+max_candidate_lag_blocks = 16
+
+[failover]
+rpc_timeout_ms = 300
+catch_up_timeout_ms = 1000
+chain_liveness_window_ms = 300
+convergence_wait_ms = 300
+start_retry_interval_ms = 50
+
+[inspection]
+interval_ms = 100
+"#;
+
+/// A Raft timing profile: a name for the tables and the `[cluster]` keys it sets.
+struct Profile {
+    name: &'static str,
+    keys: &'static str,
+}
+
+const PROFILES: [Profile; 2] = [
+    Profile { name: "default timings (heartbeat 100 ms, election timeout 300-600 ms)", keys: "" },
+    Profile {
+        name: "tuned timings (heartbeat 25 ms, election timeout 100-150 ms)",
+        keys: "heartbeat_interval_ms = 25\nelection_timeout_min_ms = 100\nelection_timeout_max_ms = 150\n",
+    },
+];
+
+/// A loopback address for a replica to listen on, nobody's right now. The port is below the
+/// kernel's ephemeral range, so no port-0 listener and no outgoing connection (of the simulator,
+/// of a client, of another test) can take it before the replica binds it; and never handed out
+/// twice by this process.
+fn free_addr() -> String {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u16, ephemeral_low.max(10_001));
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    loop {
+        // A fresh RandomState is randomly seeded: a random port without a dependency.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_usize(handed_out.len());
+        let port = low + (hasher.finish() % u64::from(high - low)) as u16;
+        if !handed_out.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.push(port);
+            return format!("127.0.0.1:{port}");
+        }
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// One replica process, SIGKILLed on drop.
+struct Replica {
+    id: u64,
+    raft_addr: String,
+    api_addr: String,
+    log: PathBuf,
+    child: Option<Child>,
+    admin: HttpClient,
+}
+
+impl Replica {
+    fn spawn(&mut self, config: &Path) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("open log");
+        let mut command = Command::new(BINARY);
+        for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("OP_COORDINATOR_")) {
+            command.env_remove(name);
+        }
+        let child = command
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .args(["--replica-id", &self.id.to_string()])
+            .env("OP_COORDINATOR_LOG_LEVEL", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn op-coordinator run");
+        self.child = Some(child);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+struct Bench {
+    sim: Arc<Simulator>,
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+    replicas: Vec<Replica>,
+}
+
+impl Bench {
+    async fn start(profile: &Profile) -> Self {
+        let mut sim_config = SimConfig::uniform(1, 3, BLOCK_TIME_MS);
+        for node in &mut sim_config.chains[0].nodes {
+            node.options.start_active = false;
+        }
+        let sim = Arc::new(Simulator::start(sim_config).await.expect("simulator starts"));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut replicas: Vec<Replica> = IDS
+            .iter()
+            .map(|id| {
+                let (raft_addr, api_addr) = (free_addr(), free_addr());
+                let admin = HttpClientBuilder::default()
+                    .request_timeout(Duration::from_secs(10))
+                    .build(format!("http://{api_addr}"))
+                    .expect("admin client");
+                let log = dir.path().join(format!("replica-{id}.log"));
+                Replica { id: *id, raft_addr, api_addr, log, child: None, admin }
+            })
+            .collect();
+        let mut text = format!(
+            "data_dir = {:?}\n{COORDINATOR_SETTINGS}\n{}\n[cluster]\nid = 1\n{}",
+            dir.path().join("data").display().to_string(),
+            sim.coordinator_config(),
+            profile.keys
+        );
+        for replica in &replicas {
+            let _ = write!(
+                text,
+                "\n[[cluster.replicas]]\nid = {}\nraft_addr = \"{}\"\napi_addr = \"{}\"\n",
+                replica.id, replica.raft_addr, replica.api_addr
+            );
+        }
+        let config = dir.path().join("coordinator.toml");
+        std::fs::write(&config, text).expect("write config");
+        for replica in &mut replicas {
+            replica.spawn(&config);
+        }
+        Self { sim, _dir: dir, config, replicas }
+    }
+
+    fn replica(&self, id: u64) -> &Replica {
+        &self.replicas[IDS.iter().position(|known| *known == id).expect("known id")]
+    }
+
+    fn diagnostics(&self) -> String {
+        let mut out = String::new();
+        for replica in &self.replicas {
+            let text = std::fs::read_to_string(&replica.log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let _ = writeln!(
+                out,
+                "--- replica {} ---\n{}",
+                replica.id,
+                lines[lines.len().saturating_sub(15)..].join("\n")
+            );
+        }
+        out
+    }
+
+    async fn wait_for<T>(&self, what: &str, mut probe: impl AsyncFnMut() -> (Option<T>, String)) -> T {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let (found, observed) = probe().await;
+            if let Some(value) = found {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; last observed:\n{observed}\n{}",
+                self.diagnostics()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until every replica names the same leader, only it acts, and (from the leader's
+    /// view) every replica has its whole log; and the chain is steady with a healthy leader and
+    /// nothing fenced. The start line of every trial.
+    async fn wait_until_settled(&self) -> u64 {
+        self.wait_for("a settled cluster and chain", async || {
+            let mut infos: Vec<ClusterInfo> = Vec::new();
+            for replica in &self.replicas {
+                match replica.admin.cluster_membership().await {
+                    Ok(info) => infos.push(info),
+                    Err(err) => return (None, format!("replica {}: {err}", replica.id)),
+                }
+            }
+            let observed = format!("{infos:#?}");
+            let Some(leader) = infos[0].leader else { return (None, observed) };
+            let acting: Vec<u64> =
+                infos.iter().filter(|info| info.acting).filter_map(|info| info.replica).collect();
+            let leader_info = &infos[IDS.iter().position(|id| *id == leader).unwrap_or(0)];
+            let caught_up = leader_info.replicas.iter().all(|replica| replica.lag_entries == Some(0));
+            if acting != [leader] || !infos.iter().all(|info| info.leader == Some(leader)) || !caught_up {
+                return (None, observed);
+            }
+            let Ok(mut chains) = self.replica(leader).admin.status(None).await else {
+                return (None, observed);
+            };
+            let Some(status) = chains.pop() else { return (None, observed) };
+            let settled = status.phase == "steady"
+                && !status.paused
+                && status.nodes.iter().all(|node| node.healthy && !node.fenced)
+                && status.leader.as_ref().is_some_and(|leader| {
+                    self.sim.nodes().iter().filter(|node| node.active).map(|node| &node.name).eq([leader])
+                });
+            (settled.then_some(leader), format!("{status:#?}"))
+        })
+        .await
+    }
+
+    /// Polls the replicas other than `killed` until one reports acting; returns it.
+    async fn poll_for_new_acting(&self, killed: u64) -> u64 {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            for replica in self.replicas.iter().filter(|replica| replica.id != killed) {
+                if let Ok(info) = replica.admin.cluster_membership().await
+                    && info.acting
+                {
+                    return replica.id;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no replica acts {WAIT:?} after the kill\n{}",
+                self.diagnostics()
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// The `started_acting` event of `id` recorded at or after `since_unix_ms`.
+    async fn started_acting_at(&self, id: u64, since_unix_ms: u64) -> u64 {
+        self.wait_for("the started_acting event", async || {
+            let events = self.replica(id).admin.events(None, Some(100)).await;
+            let observed = format!("{events:?}");
+            let at = events.ok().and_then(|events| {
+                events
+                    .iter()
+                    .find(|event| event.kind == "started_acting" && event.at_unix_ms >= since_unix_ms)
+                    .map(|event| event.at_unix_ms)
+            });
+            (at, observed)
+        })
+        .await
+    }
+
+    /// One trial: kill the acting replica (and crash its sequencer with it, if `with_sequencer`).
+    async fn trial(&mut self, with_sequencer: bool, samples: &mut Samples) {
+        let leader = self.wait_until_settled().await;
+        let sequencer = self.sim.nodes().into_iter().find(|node| node.active).expect("an active node").name;
+        let ledger_from = self.sim.ledger().len();
+        let killed_unix_ms = unix_ms();
+        let killed_at = Instant::now();
+        self.replicas[IDS.iter().position(|id| *id == leader).expect("known")].kill();
+        if with_sequencer {
+            self.sim.fault(&sequencer, FaultKind::Crash, FaultParams::default()).expect("crash");
+        }
+        let next = self.poll_for_new_acting(leader).await;
+        samples.acting.push(ms(killed_at.elapsed()));
+        let event_at = self.started_acting_at(next, killed_unix_ms).await;
+        samples.event.push(event_at.saturating_sub(killed_unix_ms) as f64);
+        if with_sequencer {
+            let block_ms = self
+                .wait_for("a block from the new sequencer", async || {
+                    let entries = self.sim.ledger_entries(ledger_from);
+                    let crashed_t = entries.iter().find_map(|entry| match entry {
+                        LedgerEntry::Fault { node, kind: FaultKind::Crash, t_ms, .. }
+                            if *node == sequencer =>
+                        {
+                            Some(*t_ms)
+                        }
+                        _ => None,
+                    });
+                    let first_block = entries.iter().find_map(|entry| match entry {
+                        LedgerEntry::Block { producer, t_ms, .. } if *producer != sequencer => Some(*t_ms),
+                        _ => None,
+                    });
+                    let found = crashed_t.zip(first_block).map(|(crash, block)| block.saturating_sub(crash));
+                    (found, format!("{} ledger entries since the kill", entries.len()))
+                })
+                .await;
+            samples.block.push(block_ms as f64);
+            self.sim.heal(&sequencer, None).expect("heal");
+        }
+        let config = self.config.clone();
+        self.replicas[IDS.iter().position(|id| *id == leader).expect("known")].spawn(&config);
+        let report = self.sim.invariants().remove(0);
+        assert!(report.is_safe(), "safety violated: {report:#?}");
+    }
+
+    /// Round trips of stop/startElection pairs through replica `via`.
+    async fn commit_latency(&self, via: u64, out: &mut Vec<f64>) {
+        let admin = &self.replica(via).admin;
+        for _ in 0..COMMIT_SAMPLES / 2 {
+            for pause in [true, false] {
+                let started = Instant::now();
+                let result =
+                    if pause { admin.stop_election(None).await } else { admin.start_election(None).await };
+                result.unwrap_or_else(|err| panic!("election call through replica {via}: {err}"));
+                out.push(ms(started.elapsed()));
+            }
+        }
+    }
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        for replica in &mut self.replicas {
+            replica.kill();
+        }
+        self.sim.shutdown();
+    }
+}
+
+#[derive(Default)]
+struct Samples {
+    /// Kill to a surviving replica reporting `acting` (polled).
+    acting: Vec<f64>,
+    /// Kill to the new replica's `started_acting` event.
+    event: Vec<f64>,
+    /// Sequencer crash to the first block of the new sequencer.
+    block: Vec<f64>,
+}
+
+/// `n p50 p95 p99 max mean` of `values` (nearest rank).
+fn row(name: &str, values: &[f64]) -> String {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let pick = |q: f64| {
+        let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
+        sorted.get(rank - 1).copied().unwrap_or(f64::NAN)
+    };
+    let mean = sorted.iter().sum::<f64>() / sorted.len().max(1) as f64;
+    format!(
+        "| {name:<48} | {:>4} | {:>7.1} | {:>7.1} | {:>7.1} | {:>7.1} | {:>7.1} |",
+        sorted.len(),
+        pick(0.50),
+        pick(0.95),
+        pick(0.99),
+        sorted.last().copied().unwrap_or(f64::NAN),
+        mean
+    )
+}
+
+fn trials_from_args() -> usize {
+    let mut args = std::env::args().skip(1);
+    let mut trials = std::env::var("REPLICA_FAILOVER_TRIALS").ok().and_then(|value| value.parse().ok());
+    while let Some(arg) = args.next() {
+        // `cargo bench` passes `--bench`; anything else unknown is ignored the same way.
+        if arg == "--trials" {
+            trials = args.next().and_then(|value| value.parse().ok());
+        } else if let Some(value) = arg.strip_prefix("--trials=") {
+            trials = value.parse().ok();
+        }
+    }
+    trials.unwrap_or(DEFAULT_TRIALS).max(1)
+}
+
+fn main() {
+    let trials = trials_from_args();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        for profile in &PROFILES {
+            let started = Instant::now();
+            let mut bench = Bench::start(profile).await;
+            let leader = bench.wait_until_settled().await;
+            let follower = IDS.into_iter().find(|id| *id != leader).expect("a follower");
+            let (mut direct, mut forwarded) = (Vec::new(), Vec::new());
+            bench.commit_latency(leader, &mut direct).await;
+            bench.commit_latency(follower, &mut forwarded).await;
+
+            let mut replica_only = Samples::default();
+            for _ in 0..trials {
+                bench.trial(false, &mut replica_only).await;
+            }
+            let mut with_sequencer = Samples::default();
+            for _ in 0..trials {
+                bench.trial(true, &mut with_sequencer).await;
+            }
+            println!("\nReplica fail-over, {}, {trials} trials per scenario (ms)\n", profile.name);
+            println!(
+                "| {:<48} | {:>4} | {:>7} | {:>7} | {:>7} | {:>7} | {:>7} |",
+                "measure", "n", "p50", "p95", "p99", "max", "mean"
+            );
+            println!("|{:-<50}|{:->6}|{:->9}|{:->9}|{:->9}|{:->9}|{:->9}|", "", "", "", "", "", "", "");
+            println!("{}", row("replica: kill -> new replica acting (polled)", &replica_only.acting));
+            println!("{}", row("replica: kill -> started_acting event", &replica_only.event));
+            println!("{}", row("replica+seq: kill -> new replica acting", &with_sequencer.acting));
+            println!("{}", row("replica+seq: crash -> new sequencer's 1st block", &with_sequencer.block));
+            println!("{}", row("stop/startElection on the leader", &direct));
+            println!("{}", row("stop/startElection via a follower (forwarded)", &forwarded));
+            println!("({:.0} s for this profile)", started.elapsed().as_secs_f64());
+        }
+    });
+}

@@ -1,0 +1,155 @@
+//! Coordinator replicas in one process: three Raft replicas from one config watching a simulated
+//! chain. Only the confirmed Raft leader acts; any replica answers reads and forwards changes.
+
+mod common;
+
+use common::{BLOCK_TIME_MS, FAST_SETTINGS, WAIT, admin_client, wait_until};
+use jsonrpsee::http_client::HttpClient;
+use op_coordinator::{Listeners, config::Config};
+use op_sim::{SimConfig, Simulator};
+use opc_wire::coordinator::{ClusterInfo, CoordinatorApiClient};
+use std::{net::SocketAddr, sync::Arc};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+struct Replica {
+    id: u64,
+    api: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), op_coordinator::StartError>>,
+}
+
+struct Cluster {
+    sim: Arc<Simulator>,
+    _data_dir: tempfile::TempDir,
+    replicas: Vec<Replica>,
+}
+
+const CLUSTER_TIMINGS: &str =
+    "heartbeat_interval_ms = 50\nelection_timeout_min_ms = 300\nelection_timeout_max_ms = 500\n";
+
+impl Cluster {
+    async fn start(size: u64) -> Self {
+        let mut sim_config = SimConfig::uniform(1, 3, BLOCK_TIME_MS);
+        for node in &mut sim_config.chains[0].nodes {
+            node.options.start_active = false;
+        }
+        let sim = Arc::new(Simulator::start(sim_config).await.expect("simulator starts"));
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut listeners = Vec::new();
+        let mut entries = String::new();
+        for id in 1..=size {
+            let raft = TcpListener::bind("127.0.0.1:0").await.expect("bind raft");
+            let rpc = TcpListener::bind("127.0.0.1:0").await.expect("bind rpc");
+            entries.push_str(&format!(
+                "\n[[cluster.replicas]]\nid = {id}\nraft_addr = \"{}\"\napi_addr = \"{}\"\n",
+                raft.local_addr().expect("addr"),
+                rpc.local_addr().expect("addr")
+            ));
+            listeners.push((id, raft, rpc));
+        }
+        let text = format!(
+            "data_dir = {:?}\n{}\n{FAST_SETTINGS}\n[cluster]\nid = 1\n{CLUSTER_TIMINGS}{entries}",
+            data_dir.path().display().to_string(),
+            sim.coordinator_config()
+        );
+        let mut replicas = Vec::new();
+        for (id, raft, rpc) in listeners {
+            let config =
+                Config::from_toml_str(&text, Vec::new(), &[("cluster.id".to_owned(), id.to_string())])
+                    .unwrap_or_else(|errors| panic!("invalid test config: {errors}\n{text}"));
+            let api = rpc.local_addr().expect("addr");
+            let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+            let task = tokio::spawn(op_coordinator::run(
+                config,
+                Listeners { rpc, metrics: None, raft: Some(raft) },
+                async move {
+                    let _ = shutdown_rx.await;
+                },
+            ));
+            replicas.push(Replica { id, api, shutdown: Some(shutdown_tx), task });
+        }
+        Self { sim, _data_dir: data_dir, replicas }
+    }
+
+    fn admin(&self, id: u64) -> HttpClient {
+        let replica = self.replicas.iter().find(|replica| replica.id == id).expect("replica");
+        admin_client(replica.api)
+    }
+
+    /// The replica every live replica agrees is acting, once there is one.
+    async fn wait_for_acting_leader(&self, among: &[u64]) -> u64 {
+        wait_until("one acting leader replica that every replica names", WAIT, || async {
+            let mut infos: Vec<ClusterInfo> = Vec::new();
+            for id in among {
+                infos.push(self.admin(*id).cluster_membership().await.ok()?);
+            }
+            let acting: Vec<u64> =
+                infos.iter().filter(|info| info.acting).filter_map(|info| info.replica).collect();
+            let leader = infos.first()?.leader?;
+            (acting == [leader] && infos.iter().all(|info| info.leader == Some(leader))).then_some(leader)
+        })
+        .await
+    }
+
+    async fn stop(&mut self, id: u64) {
+        let replica = self.replicas.iter_mut().find(|replica| replica.id == id).expect("replica");
+        if let Some(shutdown) = replica.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let _ = (&mut replica.task).await;
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for replica in &mut self.replicas {
+            replica.task.abort();
+        }
+        self.sim.shutdown();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_replicas_elect_one_acting_leader_that_runs_the_chain_and_any_replica_takes_changes() {
+    let mut cluster = Cluster::start(3).await;
+    let leader = cluster.wait_for_acting_leader(&[1, 2, 3]).await;
+    // The acting replica elects a sequencer; every replica reports it.
+    let sequencer = wait_until("a sequencer elected", WAIT, || async {
+        let statuses = [1, 2, 3].map(|id| cluster.admin(id));
+        let mut leaders = Vec::new();
+        for admin in &statuses {
+            leaders.push(admin.get_active_sequencer(None).await.ok()??);
+        }
+        leaders.windows(2).all(|pair| pair[0] == pair[1]).then(|| leaders[0].clone())
+    })
+    .await;
+    wait_until("the sequencer produces", WAIT, || async {
+        (cluster.sim.invariants()[0].blocks_sealed >= 5).then_some(())
+    })
+    .await;
+    assert_eq!(common::active_nodes(&cluster.sim), vec![sequencer.clone()]);
+
+    // A change sent to a follower is forwarded to the leader and visible everywhere.
+    let follower = [1, 2, 3].into_iter().find(|id| *id != leader).expect("a follower");
+    cluster.admin(follower).stop_election(None).await.expect("pause through a follower");
+    for id in [1, 2, 3] {
+        wait_until("pause replicated", WAIT, || async {
+            cluster.admin(id).election_stopped(None).await.ok()?.then_some(())
+        })
+        .await;
+    }
+    cluster.admin(follower).start_election(None).await.expect("resume through a follower");
+
+    // The acting replica goes away: another takes over, and the chain keeps its sequencer.
+    cluster.stop(leader).await;
+    let survivors: Vec<u64> = [1, 2, 3].into_iter().filter(|id| *id != leader).collect();
+    let next = cluster.wait_for_acting_leader(&survivors).await;
+    assert_ne!(next, leader);
+    let sealed = cluster.sim.invariants()[0].blocks_sealed;
+    wait_until("blocks after the replica change", WAIT, || async {
+        (cluster.sim.invariants()[0].blocks_sealed >= sealed + 5).then_some(())
+    })
+    .await;
+    let report = cluster.sim.invariants().remove(0);
+    assert!(report.is_safe(), "{report:#?}");
+}
