@@ -23,6 +23,9 @@
 //!
 //! Every figure is printed as n / p50 / p95 / p99 / max / mean in milliseconds.
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use op_sim::{SimConfig, Simulator};
 use opc_wire::{
@@ -34,8 +37,9 @@ use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
+use support::{free_addr, unix_ms};
 use tokio::time::Instant;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_op-coordinator");
@@ -86,35 +90,6 @@ const PROFILES: [Profile; 2] = [
         keys: "heartbeat_interval_ms = 25\nelection_timeout_min_ms = 100\nelection_timeout_max_ms = 150\n",
     },
 ];
-
-/// A loopback address for a replica to listen on, nobody's right now. The port is below the
-/// kernel's ephemeral range, so no port-0 listener and no outgoing connection (of the simulator,
-/// of a client, of another test) can take it before the replica binds it; and never handed out
-/// twice by this process.
-fn free_addr() -> String {
-    use std::hash::{BuildHasher as _, Hasher as _};
-    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|range| range.split_whitespace().next()?.parse().ok())
-        .unwrap_or(32768);
-    let (low, high) = (10_000u16, ephemeral_low.max(10_001));
-    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    loop {
-        // A fresh RandomState is randomly seeded: a random port without a dependency.
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_usize(handed_out.len());
-        let port = low + (hasher.finish() % u64::from(high - low)) as u16;
-        if !handed_out.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            handed_out.push(port);
-            return format!("127.0.0.1:{port}");
-        }
-    }
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
 
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0

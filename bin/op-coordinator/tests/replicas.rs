@@ -10,6 +10,8 @@
 //! The simulator runs in the test process; the replicas are child processes killed on drop, each
 //! logging to a file whose tail is printed when a wait times out.
 
+mod support;
+
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use op_sim::{SimConfig, Simulator};
 use opc_wire::{
@@ -23,6 +25,7 @@ use std::{
     sync::Arc,
     time::Duration,
 };
+use support::{free_addr, unix_ms};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     time::Instant,
@@ -87,31 +90,6 @@ impl Default for Setup {
     }
 }
 
-/// A loopback address for a replica to listen on, nobody's right now. The port is below the
-/// kernel's ephemeral range, so no port-0 listener and no outgoing connection (of the simulator,
-/// of a client, of another test) can take it before the replica binds it; and never handed out
-/// twice by this process.
-fn free_addr() -> String {
-    use std::hash::{BuildHasher as _, Hasher as _};
-    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|range| range.split_whitespace().next()?.parse().ok())
-        .unwrap_or(32768);
-    let (low, high) = (10_000u16, ephemeral_low.max(10_001));
-    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    loop {
-        // A fresh RandomState is randomly seeded: a random port without a dependency.
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_usize(handed_out.len());
-        let port = low + (hasher.finish() % u64::from(high - low)) as u16;
-        if !handed_out.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            handed_out.push(port);
-            return format!("127.0.0.1:{port}");
-        }
-    }
-}
-
 fn admin_client(api_addr: &str) -> HttpClient {
     HttpClientBuilder::default()
         .request_timeout(Duration::from_secs(5))
@@ -124,12 +102,6 @@ fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-/// Now, in Unix milliseconds (the clock of `coordinator_events`).
-fn unix_ms() -> u64 {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// One `op-coordinator run` process; SIGKILLed on drop.
