@@ -252,7 +252,7 @@ impl ChainActor {
         let acting = *role.acting_rx.borrow();
         let action_clients = build_action_clients(&urls, role.id, acting)
             .map_err(|(node, source)| ActorError::Client { chain: name.to_owned(), node, source })?;
-        let actor = Self {
+        let mut actor = Self {
             name: name.to_owned(),
             members,
             clients,
@@ -282,6 +282,9 @@ impl ChainActor {
             leaderless_counted: false,
             state_changed_at: None,
         };
+        // A restarted coordinator continues a catch-up countdown where the last one left it.
+        let resumed_deadline = actor.resume_catch_up();
+        actor.engine.carry_over_catch_up_deadline(resumed_deadline);
         let handle = ChainHandle { name: name.to_owned(), commands_tx, ready_rx };
         Ok((actor, handle))
     }
@@ -359,7 +362,7 @@ impl ChainActor {
             return;
         };
         let same_term = self.last_acting_term == Some(term);
-        let carried_deadline = if same_term { self.engine.catch_up_deadline() } else { None };
+        let own_deadline = if same_term { self.engine.catch_up_deadline() } else { None };
         self.last_acting_term = Some(term);
         match self.store.load(&self.name).await {
             Ok(state) => self.state = state.unwrap_or_default(),
@@ -379,7 +382,7 @@ impl ChainActor {
         // A fresh engine: calls it had in flight may have been answered while this replica did not
         // act, so it verifies before repeating anything.
         self.engine = FailoverEngine::new(self.settings.clone(), Instant::now());
-        self.engine.carry_over_catch_up_deadline(carried_deadline);
+        self.engine.carry_over_catch_up_deadline(own_deadline.or_else(|| self.resume_catch_up()));
         self.state_changed_at = Some(Instant::now());
         self.publish_state_metrics();
         self.record_event(Event {
@@ -394,6 +397,17 @@ impl ChainActor {
             duration: None,
             severe: false,
         });
+    }
+
+    /// The catch-up countdown a previous coordinator of this chain persisted, as an instant on our
+    /// clock (assumes replicas' clocks roughly agree; a skew shortens or lengthens one timeout).
+    fn resume_catch_up(&self) -> Option<Instant> {
+        if !matches!(self.state.phase, Phase::CatchingUp { .. }) {
+            return None;
+        }
+        let deadline_unix_ms = self.state.catch_up_deadline_unix_ms?;
+        let remaining = Duration::from_millis(deadline_unix_ms.saturating_sub(unix_ms()));
+        Some(Instant::now() + remaining)
     }
 
     /// Records an inspection round and, unless it is stale, shows it to the engine.
@@ -457,7 +471,15 @@ impl ChainActor {
         let mut persisted = false;
         for action in actions {
             match action {
-                Action::Persist(next) => {
+                Action::Persist(mut next) => {
+                    // The catch-up countdown travels with the state (see `resume_catch_up`).
+                    next.catch_up_deadline_unix_ms = match (&next.phase, self.engine.catch_up_deadline()) {
+                        (Phase::CatchingUp { .. }, Some(deadline)) => {
+                            let remaining = deadline.saturating_duration_since(Instant::now());
+                            Some(unix_ms().saturating_add(u64::try_from(remaining.as_millis()).unwrap_or(0)))
+                        }
+                        _ => None,
+                    };
                     let started = Instant::now();
                     if let Err(err) = self.store.save(&self.name, &next).await {
                         tracing::error!(chain = %self.name, %err, "cannot persist state; the dependent action is NOT taken");

@@ -87,6 +87,10 @@ pub struct ChainState {
     pub paused: bool,
     /// Deposed leaders we could not stop: stopped as soon as they answer, never elected before.
     pub fenced: BTreeSet<String>,
+    /// While catching up: when (Unix ms) the catch-up gives up, so a coordinator that takes over
+    /// (a restart, another replica) continues the countdown instead of granting a fresh timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch_up_deadline_unix_ms: Option<u64>,
 }
 
 /// Why state could not be loaded or saved.
@@ -247,6 +251,7 @@ mod tests {
             stopped_hash_estimated: false,
             paused: true,
             fenced: BTreeSet::from(["seq-c".to_owned()]),
+            catch_up_deadline_unix_ms: Some(1_795_000_000_000),
         }
     }
 

@@ -1245,6 +1245,7 @@ async fn a_hand_over_stops_the_leader_and_its_catch_up_tries_only_the_target() {
         epoch: 1,
         paused: false,
         stopped_hash_estimated: false,
+        catch_up_deadline_unix_ms: None,
     };
     assert_eq!(chain.stopped("a", Handover, Ok(hash(20))), [persist(stopped.clone()), event("stopped", "a")]);
     assert_eq!(chain.at(200).tick(), [], "b, of higher priority, is at the hash but is not the target");

@@ -333,3 +333,41 @@ async fn a_leaderless_chain_starts_the_first_candidate_that_becomes_eligible_at_
     harness.wait_for_blocks(5, WAIT).await;
     harness.assert_safe();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_restarted_during_a_catch_up_continues_its_countdown_instead_of_starting_a_new_one() {
+    let mut harness = Harness::start_tuned(
+        SimConfig::uniform(1, 3, BLOCK_TIME_MS),
+        "",
+        &[("failover.catch_up_timeout_ms", "3000")],
+    )
+    .await;
+    harness.wait_for_leader("seq-0", WAIT).await;
+    harness.wait_for_blocks(3, WAIT).await;
+    partition_the_followers_away(&harness).await;
+    harness.sim.fault("seq-0", FaultKind::Stall, FaultParams::default()).expect("stall");
+    let stopped = harness.wait_for_event("stopped", Some("seq-0"), WAIT).await;
+    harness.sim.heal("seq-0", Some(FaultKind::Stall)).expect("heal stall");
+    // Half-way through the countdown, the coordinator restarts (another replica taking over is
+    // the same: it reads the countdown from the state).
+    common::wait_until("half the catch-up timeout", WAIT, || async {
+        (unix_ms() >= stopped.at_unix_ms + 1500).then_some(())
+    })
+    .await;
+    harness.restart_coordinator().await;
+    let timeout = harness.wait_for_event("catch_up_timeout", Some("seq-0"), WAIT).await;
+    // A fresh countdown would end 3 s after the restart (1.5 s + 3 s after the stop).
+    assert!(
+        timeout.at_unix_ms < stopped.at_unix_ms + 4000,
+        "catch-up gave up {} ms after the stop: the restart granted a fresh timeout",
+        timeout.at_unix_ms - stopped.at_unix_ms
+    );
+    harness.wait_for_leader("seq-0", WAIT).await;
+    harness.sim.partition(&[]).expect("heal partition");
+    harness.assert_safe();
+}
+
+fn unix_ms() -> u64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+}
