@@ -199,7 +199,9 @@ interval_ms = {inspection}
         interval = (bt / 5).max(20),
         probe_timeout = bt.max(100),
         stall = 5 * bt + 200,
-        catch_up = (20 * bt).max(2000),
+        // 12 blocks: catching up normally takes one gossip delay, and the catch-up timeout plus
+        // the stall detection must fit the 5 s liveness bound at 250 ms blocks (seed 143).
+        catch_up = (12 * bt).max(2000),
         liveness = 3 * bt + 200 + 2 * (shape.gossip_latency_ms + shape.gossip_jitter_ms),
         inspection = 2 * bt,
     )

@@ -302,8 +302,8 @@ pub fn generate(
             60..=67 => {
                 pick_fault(&mut rng, FaultKind::Isolate, node, span, &mut occupancy, Class::Impairment)
             }
-            68..=75 => pick_instant(FaultKind::StartSequencer, node, t, &occupancy),
-            76..=79 => pick_instant(FaultKind::StopSequencer, node, t, &occupancy),
+            68..=75 => pick_instant(FaultKind::StartSequencer, node, t, &mut occupancy),
+            76..=79 => pick_instant(FaultKind::StopSequencer, node, t, &mut occupancy),
             80..=89 => {
                 if occupancy.all_free(span) && shape.nodes >= 3 {
                     occupancy.partitions.push(span);
@@ -502,14 +502,21 @@ fn pick_fault(
     Some(Step::Fault { node: String::new(), kind, params, heal_after_ms: Some(span.1 - span.0) })
 }
 
-fn pick_instant(kind: FaultKind, node: usize, at: u64, occupancy: &Occupancy) -> Option<Step> {
+/// How long a sequencer started behind the coordinator's back keeps its node off limits to RPC
+/// impairments and partitions: inspection must be able to reach it to stop it. A second sequencer
+/// the coordinator cannot reach is the documented invisible-leader window, not a coordinator bug
+/// (seed 141: started, then black-holed 210 ms later, it sealed for 3 s).
+pub const BEHIND_BACK_SETTLE_MS: u64 = 2000;
+
+fn pick_instant(kind: FaultKind, node: usize, at: u64, occupancy: &mut Occupancy) -> Option<Step> {
     // Behind-the-back starts and stops are exclusive with impairments and partitions on that node.
-    occupancy.node_free_for(node, (at, at + 1), Class::Other).then(|| Step::Fault {
-        node: String::new(),
-        kind,
-        params: FaultParams::default(),
-        heal_after_ms: None,
-    })
+    if !occupancy.node_free_for(node, (at, at + 1), Class::Other) {
+        return None;
+    }
+    if kind == FaultKind::StartSequencer {
+        occupancy.per_node[node].push((at, at + BEHIND_BACK_SETTLE_MS, Class::Other));
+    }
+    Some(Step::Fault { node: String::new(), kind, params: FaultParams::default(), heal_after_ms: None })
 }
 
 #[cfg(test)]
@@ -569,7 +576,9 @@ mod tests {
     #[test]
     fn the_single_coordinator_schedules_stay_exactly_what_past_sweeps_ran() {
         // Sweeps are compared seed by seed across versions: a change here must be deliberate.
-        assert_eq!(default_stream_digest(), 0x2a1a_57e4_df19_0c4f);
+        // Changed deliberately once: behind-the-back starts keep impairments off their node for
+        // BEHIND_BACK_SETTLE_MS (seeds are not comparable with sweeps before that).
+        assert_eq!(default_stream_digest(), 0x5f14_b1c0_3cf4_8d1b);
     }
 
     #[test]
