@@ -492,6 +492,11 @@ async fn apply(
 /// conflicting with the leader's, the overlap of the two sealing spans) is counted as injected as
 /// long as inspection stopped it before it sealed more than `inspection_bound_ms` worth of blocks.
 /// Anything else is a violation.
+///
+/// The injected span of such a node ends when it stops, or when the coordinator calls
+/// `admin_startSequencer` on it: from then on the coordinator has taken it as its leader (a node
+/// started behind the back at exactly the stopped hash is adopted, not stopped), and what it seals
+/// is the coordinator's doing.
 pub(crate) fn safety_violations(
     report: &opc_wire::sim::ChainInvariants,
     entries: &[LedgerEntry],
@@ -510,13 +515,23 @@ pub(crate) fn safety_violations(
         if let LedgerEntry::Activated { node, cause, t_ms, .. } = entry
             && cause.contains(BEHIND_BACK)
         {
-            let end = entries[i + 1..]
+            let stopped = entries[i + 1..].iter().find_map(|later| match later {
+                LedgerEntry::Deactivated { node: other, t_ms, .. } if other == node => Some(*t_ms),
+                _ => None,
+            });
+            // Admin calls are appended when answered, so they are searched by arrival time.
+            let adopted = entries
                 .iter()
-                .find_map(|later| match later {
-                    LedgerEntry::Deactivated { node: other, t_ms, .. } if other == node => Some(*t_ms),
+                .filter_map(|e| match e {
+                    LedgerEntry::AdminCall { node: other, method, t_ms: at, .. }
+                        if other == node && method == "admin_startSequencer" && at >= t_ms =>
+                    {
+                        Some(*at)
+                    }
                     _ => None,
                 })
-                .unwrap_or(now_ms);
+                .min();
+            let end = stopped.into_iter().chain(adopted).min().unwrap_or(now_ms);
             // Measured in blocks, not time: a node frozen right after its start seals nothing
             // and cannot be reached, so only what it seals counts against inspection.
             let sealed = entries
@@ -563,4 +578,123 @@ pub(crate) fn safety_violations(
         }
     }
     (violations, injected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_primitives::B256;
+    use opc_wire::{
+        BlockId,
+        sim::{ChainInvariants, ConflictingBlocks},
+    };
+
+    const BLOCK_MS: u64 = 250;
+    const BOUND_MS: u64 = 3500;
+
+    fn hash(n: u64, branch: u8) -> B256 {
+        let mut bytes = [branch; 32];
+        bytes[..8].copy_from_slice(&n.to_be_bytes());
+        B256::from(bytes)
+    }
+
+    fn block(producer: &str, number: u64, branch: u8, t_ms: u64) -> LedgerEntry {
+        LedgerEntry::Block {
+            chain: "devnet".into(),
+            producer: producer.into(),
+            number,
+            hash: hash(number, branch),
+            parent: hash(number - 1, branch),
+            t_ms,
+        }
+    }
+
+    fn behind_back_start(node: &str, number: u64, t_ms: u64) -> LedgerEntry {
+        LedgerEntry::Activated {
+            chain: "devnet".into(),
+            node: node.into(),
+            head: BlockId { hash: hash(number, 0), number },
+            cause: format!("started {BEHIND_BACK}"),
+            t_ms,
+        }
+    }
+
+    fn start_call(node: &str, t_ms: u64) -> LedgerEntry {
+        LedgerEntry::AdminCall {
+            chain: "devnet".into(),
+            node: node.into(),
+            method: "admin_startSequencer".into(),
+            replica: None,
+            term: None,
+            // Already running: the coordinator adopts the node instead.
+            accepted: false,
+            t_ms,
+            answered_ms: Some(t_ms),
+        }
+    }
+
+    /// A report with one conflict at height 5 between branch 0 (seq-0) and branch 1 (seq-2).
+    fn unsafe_report() -> ChainInvariants {
+        ChainInvariants {
+            chain: "devnet".into(),
+            blocks_sealed: 40,
+            unsafe_reorgs: vec![ConflictingBlocks {
+                number: 5,
+                blocks: vec![("seq-0".into(), hash(5, 0)), ("seq-2".into(), hash(5, 1))],
+            }],
+            double_sequencing: Vec::new(),
+            node_reorgs: 0,
+            longest_gap_ms: 0,
+            longest_gap_ended_at: None,
+            missed_slots: 0,
+            block_time_ms: BLOCK_MS,
+            last_block_ms: None,
+        }
+    }
+
+    /// seq-1 is started behind the back at 10 000 ms and seals 30 blocks; the conflict at height 5
+    /// (sealed long before) is unexplained either way.
+    fn run_of_seq_1(adopted_at: Option<u64>) -> Vec<LedgerEntry> {
+        let mut entries = vec![
+            block("seq-0", 5, 0, 1000),
+            block("seq-2", 5, 1, 1100),
+            behind_back_start("seq-1", 40, 10_000),
+        ];
+        entries.extend(adopted_at.map(|at| start_call("seq-1", at)));
+        entries.extend((41..71).map(|n| block("seq-1", n, 0, 10_000 + (n - 40) * BLOCK_MS)));
+        entries
+    }
+
+    #[test]
+    fn a_node_started_behind_the_back_and_never_stopped_is_a_violation() {
+        let (violations, _) = safety_violations(&unsafe_report(), &run_of_seq_1(None), 20_000, BOUND_MS);
+        assert_eq!(violations.len(), 2, "{violations:?}");
+        assert!(
+            violations[0].contains("seq-1, started behind the coordinator's back at 10000 ms"),
+            "{violations:?}"
+        );
+        assert!(violations[1].contains("unsafe re-org at height 5"), "{violations:?}");
+    }
+
+    #[test]
+    fn a_node_started_behind_the_back_that_the_coordinator_adopts_is_its_leader_from_then_on() {
+        // Seed 60: the leader crashed, a sequencer was started behind the back at its last block,
+        // and the coordinator's fail-over started (adopted) that very node 5 ms later.
+        let (violations, _) =
+            safety_violations(&unsafe_report(), &run_of_seq_1(Some(10_005)), 20_000, BOUND_MS);
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert!(violations[0].contains("unsafe re-org at height 5"), "{violations:?}");
+    }
+
+    #[test]
+    fn a_conflict_with_the_blocks_of_a_node_started_behind_the_back_is_injected() {
+        let mut entries = run_of_seq_1(Some(10_005));
+        entries.push(block("seq-2", 41, 1, 10_100));
+        let mut report = unsafe_report();
+        report.unsafe_reorgs[0] = ConflictingBlocks {
+            number: 41,
+            blocks: vec![("seq-1".into(), hash(41, 0)), ("seq-2".into(), hash(41, 1))],
+        };
+        assert_eq!(safety_violations(&report, &entries, 20_000, BOUND_MS), (Vec::new(), 1));
+    }
 }

@@ -23,6 +23,7 @@ pub mod client;
 pub mod config;
 pub mod config_reference;
 pub mod engine;
+pub mod handover;
 pub mod health;
 pub mod jwt;
 pub mod metrics;
@@ -175,6 +176,22 @@ async fn serve(
     let methods =
         api::AdminApi::new(chains.clone(), handover_timeout, cluster.clone(), role.acting_rx.clone())
             .methods();
+    if let Some(cluster) = &cluster {
+        ::metrics::counter!(metrics::RAFT_BLIND_HANDOVERS).absolute(0);
+        let settings = handover::HandoverSettings {
+            blind_after: config.failover.chain_liveness_window(),
+            check_every: config.health.interval(),
+            ask_timeout: config.failover.rpc_timeout(),
+            jwt_secret,
+        };
+        tasks.push(tokio::spawn(handover::run_blind_handover(
+            cluster.clone(),
+            chains.clone(),
+            role.acting_rx.clone(),
+            settings,
+            cancel.clone(),
+        )));
+    }
     let admin = api::AdminServer {
         methods,
         jwt_secret,

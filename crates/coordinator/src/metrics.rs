@@ -54,12 +54,14 @@ pub const RAFT_COMMIT_INDEX: &str = "op_coordinator_raft_commit_index";
 pub const RAFT_APPLIED_INDEX: &str = "op_coordinator_raft_applied_index";
 /// Entries a peer is behind the leader's log (reported by the leader), by `peer` id.
 pub const RAFT_REPLICATION_LAG_ENTRIES: &str = "op_coordinator_raft_replication_lag_entries";
+/// Leaderships this replica handed over because it reached no node of a chain.
+pub const RAFT_BLIND_HANDOVERS: &str = "op_coordinator_raft_blind_handovers_total";
 
 /// Every `outcome` label of [`FAILOVERS_TOTAL`].
 pub const FAILOVER_OUTCOMES: [&str; 4] = ["success", "restarted_old_leader", "leaderless", "handover"];
 
 /// Every metric name, for the dashboard and alert-rule checks.
-pub const ALL: [&str; 23] = [
+pub const ALL: [&str; 24] = [
     IS_LEADER,
     LEADER_COUNT,
     NODE_HEALTHY,
@@ -83,6 +85,7 @@ pub const ALL: [&str; 23] = [
     RAFT_COMMIT_INDEX,
     RAFT_APPLIED_INDEX,
     RAFT_REPLICATION_LAG_ENTRIES,
+    RAFT_BLIND_HANDOVERS,
 ];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();

@@ -7,7 +7,10 @@ use common::{BLOCK_TIME_MS, FAST_SETTINGS, WAIT, admin_client, wait_until};
 use jsonrpsee::http_client::HttpClient;
 use op_coordinator::{Listeners, config::Config};
 use op_sim::{SimConfig, Simulator};
-use opc_wire::coordinator::{ClusterInfo, CoordinatorApiClient};
+use opc_wire::{
+    coordinator::{ClusterInfo, CoordinatorApiClient},
+    sim::{FaultKind, FaultParams, IsolateMode, LedgerEntry},
+};
 use std::{net::SocketAddr, sync::Arc};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
@@ -152,4 +155,60 @@ async fn three_replicas_elect_one_acting_leader_that_runs_the_chain_and_any_repl
     .await;
     let report = cluster.sim.invariants().remove(0);
     assert!(report.is_safe(), "{report:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_acting_replica_that_reaches_no_sequencer_hands_its_leadership_to_one_that_does() {
+    let cluster = Cluster::start(3).await;
+    let blind = cluster.wait_for_acting_leader(&[1, 2, 3]).await;
+    let sequencer = wait_until("a sequencer elected", WAIT, || async {
+        cluster.admin(blind).get_active_sequencer(None).await.ok()?
+    })
+    .await;
+    wait_until("the sequencer produces", WAIT, || async {
+        (cluster.sim.invariants()[0].blocks_sealed >= 5).then_some(())
+    })
+    .await;
+
+    // The acting replica loses its path to every node, then the leader sequencer dies: only a
+    // replica that still reaches the nodes can fail over.
+    cluster.sim.isolate_caller(blind, IsolateMode::Refuse);
+    cluster.sim.fault(&sequencer, FaultKind::Crash, FaultParams::default()).expect("crash the leader");
+    let crashed_at = cluster.sim.ledger().now_ms();
+    let next = wait_until("another replica acting", WAIT, || async {
+        let others: Vec<u64> = [1, 2, 3].into_iter().filter(|id| *id != blind).collect();
+        let next = cluster.wait_for_acting_leader(&others).await;
+        (next != blind).then_some(next)
+    })
+    .await;
+    // Ground truth: a block sealed after the crash by another node.
+    let (producer, _) = wait_until("a new sequencer producing", WAIT, || async {
+        cluster.sim.ledger_entries(0).into_iter().find_map(|entry| match entry {
+            LedgerEntry::Block { producer, t_ms, number, .. }
+                if t_ms > crashed_at && producer != sequencer =>
+            {
+                Some((producer, number))
+            }
+            _ => None,
+        })
+    })
+    .await;
+    let report = cluster.sim.invariants().remove(0);
+    assert!(report.is_safe(), "{report:#?}");
+    // Only the replica that took over started it.
+    let starts: Vec<(Option<u64>, String)> = cluster
+        .sim
+        .ledger_entries(0)
+        .into_iter()
+        .filter_map(|entry| match entry {
+            LedgerEntry::AdminCall { node, method, replica, accepted: true, t_ms, .. }
+                if method == "admin_startSequencer" && t_ms > crashed_at =>
+            {
+                Some((replica, node))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(starts.first(), Some(&(Some(next), producer)), "starts after the crash: {starts:?}");
+    cluster.sim.heal_caller(None);
 }

@@ -1,0 +1,235 @@
+//! A blind acting replica hands its leadership to a replica that can see the sequencers.
+//!
+//! Raft elects the replica that reaches a quorum of *replicas*; nothing in that choice says it
+//! reaches the *sequencers*. An acting replica whose path to the sequencers breaks (a firewall
+//! change, a NIC, a route) would otherwise hold the leadership and do nothing while a leader
+//! sequencer dies, although every other replica could act.
+//!
+//! So the acting replica watches its own probes. When on some chain not one node's op-node has
+//! answered for `failover.chain_liveness_window_ms` (the time after which the coordinator judges a
+//! silent chain stopped), it asks every peer's API for `coordinator_status` and transfers the
+//! leadership to the peer that reaches nodes on the most chains, if that is more chains than it
+//! reaches itself. Peers that see no more than it does are left alone: when every replica is
+//! blind (the sequencers themselves are down) the leadership stays where it is. After a transfer,
+//! or a round that found no better peer, it waits another window before asking again.
+//!
+//! A node counts as reached when the latest probe of its op-node got an answer, even a bad one
+//! (`op_node_malformed`, `stalled`, ...): an answer proves the path, and the path is what the
+//! acting replica needs to stop and start sequencers.
+
+use crate::{
+    actor::{ChainCommand, ChainHandle},
+    jwt, metrics as m,
+    replication::Acting,
+};
+use jsonrpsee::http_client::{HeaderMap, HeaderValue, HttpClientBuilder};
+use opc_cluster::Cluster;
+use opc_wire::coordinator::{ChainStatus, CoordinatorApiClient};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use tokio::{
+    sync::{oneshot, watch},
+    time::Instant,
+};
+use tokio_util::sync::CancellationToken;
+
+/// The probes change no faster than this is worth looking at.
+const MIN_CHECK_EVERY: Duration = Duration::from_millis(50);
+
+/// Probe reasons that mean the op-node gave no answer at all.
+const NO_ANSWER: [&str; 3] = ["unknown", "op_node_unreachable", "op_node_timeout"];
+
+/// When and how the acting replica checks its sight.
+#[derive(Debug, Clone)]
+pub struct HandoverSettings {
+    /// How long a chain may have no reached node before the replica looks for a better one.
+    pub blind_after: Duration,
+    /// How often the acting replica looks at its own probes.
+    pub check_every: Duration,
+    /// Deadline of one peer's `coordinator_status`.
+    pub ask_timeout: Duration,
+    /// The admin API's JWT secret, shared by every replica of one config.
+    pub jwt_secret: Option<[u8; 32]>,
+}
+
+/// How many chains of `statuses` have at least one node whose op-node answered its last probe.
+pub fn chains_reached(statuses: &[ChainStatus]) -> usize {
+    statuses
+        .iter()
+        .filter(|chain| chain.nodes.iter().any(|node| !NO_ANSWER.contains(&node.reason.as_str())))
+        .count()
+}
+
+/// Runs until `cancel`: while this replica acts, hands the leadership over when it is blind.
+pub async fn run_blind_handover(
+    cluster: Cluster,
+    chains: Arc<BTreeMap<String, ChainHandle>>,
+    mut acting_rx: watch::Receiver<Acting>,
+    settings: HandoverSettings,
+    cancel: CancellationToken,
+) {
+    // Per chain: since when no node was reached while acting.
+    let mut blind_since: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut quiet_until: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            // The lease task is gone: this replica never acts again.
+            changed = acting_rx.changed() => if changed.is_err() { return },
+            () = tokio::time::sleep(settings.check_every.max(MIN_CHECK_EVERY)) => {}
+        }
+        if acting_rx.borrow().is_none() {
+            blind_since.clear();
+            continue;
+        }
+        let now = Instant::now();
+        let own = own_statuses(&chains).await;
+        for chain in &own {
+            if chains_reached(std::slice::from_ref(chain)) == 0 {
+                blind_since.entry(chain.chain.clone()).or_insert(now);
+            } else {
+                blind_since.remove(&chain.chain);
+            }
+        }
+        let blind: Vec<&String> = blind_since
+            .iter()
+            .filter(|(_, since)| now.duration_since(**since) >= settings.blind_after)
+            .map(|(chain, _)| chain)
+            .collect();
+        if blind.is_empty() || quiet_until.is_some_and(|until| now < until) {
+            continue;
+        }
+        quiet_until = Some(now + settings.blind_after);
+        let reached = chains_reached(&own);
+        let peers = ask_peers(&cluster, &settings).await;
+        let best = peers
+            .iter()
+            .filter(|(_, peer_reached)| *peer_reached > reached)
+            .max_by_key(|(id, n)| (*n, std::cmp::Reverse(*id)));
+        let Some((to, peer_reached)) = best.copied() else {
+            tracing::warn!(
+                replica = cluster.id(),
+                chains = ?blind,
+                reached,
+                peers = ?peers,
+                "acting replica reaches no node of these chains, and no peer reaches more: keeping the leadership"
+            );
+            continue;
+        };
+        tracing::warn!(
+            replica = cluster.id(),
+            chains = ?blind,
+            reached,
+            to,
+            peer_reached,
+            "acting replica reaches no node of these chains for {} ms; replica {to} reaches nodes on {peer_reached} chain(s): handing the leadership over",
+            settings.blind_after.as_millis()
+        );
+        match cluster.transfer_leadership(to).await {
+            Ok(()) => {
+                metrics::counter!(m::RAFT_BLIND_HANDOVERS).increment(1);
+                tracing::info!(replica = cluster.id(), to, "leadership handed over: observing only");
+                blind_since.clear();
+            }
+            Err(err) => {
+                tracing::warn!(replica = cluster.id(), to, %err, "handing the leadership over failed")
+            }
+        }
+    }
+}
+
+/// This replica's status of every chain (a chain whose actor does not answer is left out).
+async fn own_statuses(chains: &BTreeMap<String, ChainHandle>) -> Vec<ChainStatus> {
+    let mut statuses = Vec::new();
+    for handle in chains.values() {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        if handle.commands_tx.send(ChainCommand::Status(reply_tx)).await.is_ok()
+            && let Ok(status) = reply_rx.await
+        {
+            statuses.push(status);
+        }
+    }
+    statuses
+}
+
+/// `(replica, chains it reaches)` for every voter but this one that answered in time.
+async fn ask_peers(cluster: &Cluster, settings: &HandoverSettings) -> Vec<(u64, usize)> {
+    let own = cluster.id();
+    let peers: Vec<_> = cluster.membership().voters.into_iter().filter(|replica| replica.id != own).collect();
+    let asks = peers.into_iter().map(|replica| async move {
+        match peer_status(&replica.api_addr, settings).await {
+            Ok(statuses) => Some((replica.id, chains_reached(&statuses))),
+            Err(err) => {
+                tracing::debug!(replica = replica.id, api_addr = %replica.api_addr, %err, "peer did not tell what it reaches");
+                None
+            }
+        }
+    });
+    futures::future::join_all(asks).await.into_iter().flatten().collect()
+}
+
+async fn peer_status(api_addr: &str, settings: &HandoverSettings) -> Result<Vec<ChainStatus>, String> {
+    let mut headers = HeaderMap::new();
+    if let Some(secret) = &settings.jwt_secret {
+        let value = HeaderValue::from_str(&format!("Bearer {}", jwt::issue(secret)))
+            .map_err(|err| err.to_string())?;
+        headers.insert("authorization", value);
+    }
+    let client = HttpClientBuilder::default()
+        .request_timeout(settings.ask_timeout)
+        .set_headers(headers)
+        .build(format!("http://{api_addr}"))
+        .map_err(|err| err.to_string())?;
+    client.status(None).await.map_err(|err| err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opc_wire::coordinator::NodeStatus;
+
+    fn chain(name: &str, reasons: &[&str]) -> ChainStatus {
+        let nodes = reasons
+            .iter()
+            .enumerate()
+            .map(|(i, reason)| NodeStatus {
+                name: format!("seq-{i}"),
+                healthy: *reason == "ok",
+                reason: (*reason).to_owned(),
+                detail: String::new(),
+                unsafe_head: None,
+                safe_head: None,
+                execution_head: None,
+                active: None,
+                op_node_latency_ms: None,
+                op_geth_latency_ms: None,
+                priority: 0,
+                candidate: true,
+                fenced: false,
+                head_age_ms: None,
+            })
+            .collect();
+        ChainStatus {
+            chain: name.to_owned(),
+            leader: None,
+            phase: "steady".to_owned(),
+            epoch: 0,
+            paused: false,
+            stopped_hash: None,
+            nodes,
+        }
+    }
+
+    #[test]
+    fn a_chain_is_reached_when_any_op_node_answered_even_badly() {
+        let statuses = [
+            chain("blind", &["op_node_unreachable", "op_node_timeout", "unknown"]),
+            chain("bad_answers", &["op_node_unreachable", "op_node_malformed"]),
+            chain("geth_down", &["op_geth_unreachable"]),
+            chain("healthy", &["ok", "stalled"]),
+        ];
+        assert_eq!(chains_reached(&statuses), 3);
+        assert_eq!(chains_reached(&statuses[..1]), 0);
+        assert_eq!(chains_reached(&[]), 0);
+    }
+}
