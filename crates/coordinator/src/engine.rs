@@ -53,7 +53,7 @@
 //! | start              | "not enabled" / admin disabled / "not the leader" | mark not a candidate; persist catching up       |
 //! | start              | no answer / other error         | `CheckActive(target)` before anything else                        |
 //! | check active       | true                            | as start ok                                                       |
-//! | check active       | false                           | `Start(target, stopped hash)` again if it is still at it, else persist catching up |
+//! | check active       | false                           | `Start(target, stopped hash)` again if it is still at it and no fenced node answers, else persist catching up |
 //! | check active       | no answer                       | `CheckActive(target)` again after a back-off; after three, persist fenced += target, catching up |
 //! | stop (fence)       | hash / "not running" / "not enabled" | persist fenced -= node                                       |
 //! | stop (fence)       | other error                     | retry when it answers, at most every 500 ms                       |
@@ -1410,8 +1410,15 @@ impl FailoverEngine {
             Ok(true) => self.became_leader(view, &node, out),
             Ok(false) => {
                 // Not started: start it (again) if it is still at the stopped hash, else catch up.
+                // A fenced node that answers is stopped first, as in a catch-up: this start may be
+                // a previous engine's decision (another replica's, taken while it could see none
+                // of the nodes), and the fenced node's stop answer may move the stopped hash.
                 match view.state.stopped_hash {
-                    Some(hash) if view.head_hash(&node) == Some(hash) && self.retry_at.is_none() => {
+                    Some(hash)
+                        if view.head_hash(&node) == Some(hash)
+                            && self.retry_at.is_none()
+                            && !self.fence_blocks_start(view) =>
+                    {
                         out.push(Action::Start { node, hash });
                     }
                     _ => {

@@ -1616,3 +1616,40 @@ async fn a_fenced_leaders_stop_answer_replaces_the_estimated_stopped_hash() {
         "started below the chain's end"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_start_resumed_from_another_engine_waits_for_the_stop_of_a_fenced_leader_that_answers() {
+    // Replica seed 57: a replica that could reach no node judged the leader `a` dead from stale
+    // observations, fenced it, estimated the stopped hash at 12 and persisted the start of `b`
+    // there. The replica that acts next sees `a` answer at 13 (it sealed on, partitioned away from
+    // the others). It must stop `a` first, not start `b` below `a`'s blocks.
+    let resumed = ChainState {
+        fenced: fenced(&["a"]),
+        leader: None,
+        stopped_hash: Some(hash(12)),
+        stopped_hash_estimated: true,
+        phase: Phase::Starting { target: "b".into(), from: Some("a".into()) },
+        ..steady("a")
+    };
+    let mut chain = Chain::new(&[("a", 1, true), ("b", 1, true), ("c", 2, true)], resumed.clone());
+    chain.head("a", 13).head("b", 12).head("c", 12);
+    let steps = chain.tick();
+    assert!(steps.contains(&check_active("b")), "{steps:?}");
+    assert!(steps.contains(&stop("a", Fence)), "{steps:?}");
+    let catching_up = ChainState { phase: Phase::CatchingUp { from: "a".into(), target: None }, ..resumed };
+    assert_eq!(chain.active_checked("b", Ok(false)), [persist(catching_up.clone())]);
+    let known = ChainState {
+        fenced: fenced(&[]),
+        stopped_hash: Some(hash(13)),
+        stopped_hash_estimated: false,
+        ..catching_up
+    };
+    assert_eq!(
+        chain.stopped("a", Fence, Ok(hash(13))),
+        [persist(known), event("fence_released", "a"), event("stopped_hash_from_fence", "a")]
+    );
+    assert!(
+        chain.tick().iter().all(|step| !matches!(step, Step::Start(..))),
+        "started below the chain's end"
+    );
+}
