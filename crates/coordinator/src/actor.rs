@@ -93,6 +93,16 @@ pub struct ChainHandle {
     pub ready_rx: watch::Receiver<bool>,
 }
 
+impl ChainHandle {
+    /// Sends the command `make` builds around a reply channel and waits for the answer; `None`
+    /// when the actor has stopped.
+    pub async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> ChainCommand) -> Option<T> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        self.commands_tx.send(make(reply_tx)).await.ok()?;
+        reply_rx.await.ok()
+    }
+}
+
 /// Timings the actor uses beyond the engine's.
 #[derive(Debug, Clone)]
 struct Timings {

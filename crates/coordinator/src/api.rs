@@ -156,9 +156,7 @@ impl AdminApi {
         chain: &ChainHandle,
         make: impl FnOnce(oneshot::Sender<T>) -> ChainCommand,
     ) -> RpcResult<T> {
-        let (reply_tx, reply_rx) = oneshot::channel();
-        chain.commands_tx.send(make(reply_tx)).await.map_err(|_| failed("chain actor stopped"))?;
-        reply_rx.await.map_err(|_| failed("chain actor stopped"))
+        chain.ask(make).await.ok_or_else(|| failed("chain actor stopped"))
     }
 
     async fn status_of(&self, chain: Option<String>) -> RpcResult<ChainStatus> {

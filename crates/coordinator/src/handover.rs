@@ -26,10 +26,7 @@ use jsonrpsee::http_client::{HeaderMap, HeaderValue, HttpClientBuilder};
 use opc_cluster::Cluster;
 use opc_wire::coordinator::{ChainStatus, CoordinatorApiClient};
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
-use tokio::{
-    sync::{oneshot, watch},
-    time::Instant,
-};
+use tokio::{sync::watch, time::Instant};
 use tokio_util::sync::CancellationToken;
 
 /// The probes change no faster than this is worth looking at.
@@ -142,12 +139,7 @@ pub async fn run_blind_handover(
 async fn own_statuses(chains: &BTreeMap<String, ChainHandle>) -> Vec<ChainStatus> {
     let mut statuses = Vec::new();
     for handle in chains.values() {
-        let (reply_tx, reply_rx) = oneshot::channel();
-        if handle.commands_tx.send(ChainCommand::Status(reply_tx)).await.is_ok()
-            && let Ok(status) = reply_rx.await
-        {
-            statuses.push(status);
-        }
+        statuses.extend(handle.ask(ChainCommand::Status).await);
     }
     statuses
 }

@@ -1600,17 +1600,22 @@ async fn a_fenced_leaders_stop_answer_replaces_the_estimated_stopped_hash() {
     // a answers before anyone was started: its fence stop goes first, and says it sealed 13.
     chain.head("a", 13);
     assert_eq!(chain.tick(), [event("fence_stopping", "a"), stop("a", Fence)]);
+    fence_stop_of_a_at_13_moves_the_stopped_hash_and_starts_nobody(&mut chain, fenced_state);
+}
+
+/// `a`, fenced while the stopped hash was estimated at 12, answers its fence stop with 13: the
+/// answer becomes the stopped hash, and as nobody is at 13 yet, nobody is started at 12.
+fn fence_stop_of_a_at_13_moves_the_stopped_hash_and_starts_nobody(chain: &mut Chain, before: ChainState) {
     let known = ChainState {
         fenced: fenced(&[]),
         stopped_hash: Some(hash(13)),
         stopped_hash_estimated: false,
-        ..fenced_state
+        ..before
     };
     assert_eq!(
         chain.stopped("a", Fence, Ok(hash(13))),
         [persist(known), event("fence_released", "a"), event("stopped_hash_from_fence", "a")]
     );
-    // Nobody is at 13 yet: nobody is started at 12.
     assert!(
         chain.tick().iter().all(|step| !matches!(step, Step::Start(..))),
         "started below the chain's end"
@@ -1638,18 +1643,5 @@ async fn a_start_resumed_from_another_engine_waits_for_the_stop_of_a_fenced_lead
     assert!(steps.contains(&stop("a", Fence)), "{steps:?}");
     let catching_up = ChainState { phase: Phase::CatchingUp { from: "a".into(), target: None }, ..resumed };
     assert_eq!(chain.active_checked("b", Ok(false)), [persist(catching_up.clone())]);
-    let known = ChainState {
-        fenced: fenced(&[]),
-        stopped_hash: Some(hash(13)),
-        stopped_hash_estimated: false,
-        ..catching_up
-    };
-    assert_eq!(
-        chain.stopped("a", Fence, Ok(hash(13))),
-        [persist(known), event("fence_released", "a"), event("stopped_hash_from_fence", "a")]
-    );
-    assert!(
-        chain.tick().iter().all(|step| !matches!(step, Step::Start(..))),
-        "started below the chain's end"
-    );
+    fence_stop_of_a_at_13_moves_the_stopped_hash_and_starts_nobody(&mut chain, catching_up);
 }
