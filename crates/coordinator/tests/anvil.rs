@@ -9,12 +9,10 @@
 //! anvil comes from npm: `npm ci` at the workspace root installs the version `package.json` pins.
 //! Without it these tests fail, naming that command; they never skip.
 
-mod common;
-
 use alloy_primitives::B256;
-use common::{Harness, active_nodes, node, wait_until};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use op_sim::{ExecutionBackend, SimConfig, Simulator, anvil::coinbase_of};
+use opc_test_support::{Harness, active_nodes, node, wait_until};
 use opc_wire::{
     BlockHeader, BlockId, BlockNumberOrTag,
     api::{EthApiClient, OptimismApiClient},
@@ -37,7 +35,7 @@ const BLOCK_TIME_MS: u64 = 1000;
 /// Deadline of a wait spanning a few 1 s blocks, generous for a loaded machine.
 const WAIT: Duration = Duration::from_secs(30);
 
-/// The fast test settings (`common::FAST_SETTINGS`) rescaled to 1 s blocks.
+/// The fast test settings (`opc_test_support::FAST_SETTINGS`) rescaled to 1 s blocks.
 const SETTINGS: &[(&str, &str)] = &[
     ("health.interval_ms", "50"),
     ("health.probe_timeout_ms", "250"),

@@ -1,10 +1,10 @@
 //! Fail-over scenarios against a simulated 3-node chain over real loopback HTTP. Every test ends
 //! by checking ground truth: no re-org of the unsafe chain, no double sequencing.
 
-mod common;
-
-use common::{BLOCK_TIME_MS, Harness, WAIT, active_nodes, assert_steps_in_order, node};
 use op_sim::SimConfig;
+use opc_test_support::{
+    BLOCK_TIME_MS, Harness, WAIT, active_nodes, assert_steps_in_order, node, unix_ms, wait_until,
+};
 use opc_wire::{
     BlockId,
     sim::{FaultKind, FaultParams, FaultTarget, LedgerEntry},
@@ -350,7 +350,7 @@ async fn a_coordinator_restarted_during_a_catch_up_continues_its_countdown_inste
     harness.sim.heal("seq-0", Some(FaultKind::Stall)).expect("heal stall");
     // Half-way through the countdown, the coordinator restarts (another replica taking over is
     // the same: it reads the countdown from the state).
-    common::wait_until("half the catch-up timeout", WAIT, || async {
+    wait_until("half the catch-up timeout", WAIT, || async {
         (unix_ms() >= stopped.at_unix_ms + 1500).then_some(())
     })
     .await;
@@ -365,9 +365,4 @@ async fn a_coordinator_restarted_during_a_catch_up_continues_its_countdown_inste
     harness.wait_for_leader("seq-0", WAIT).await;
     harness.sim.partition(&[]).expect("heal partition");
     harness.assert_safe();
-}
-
-fn unix_ms() -> u64 {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
 }

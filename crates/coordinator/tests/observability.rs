@@ -12,10 +12,8 @@
 //! Finally every name of `op_coordinator::metrics::ALL` must be on the dashboard, and the alerts
 //! must cover the conditions operators page on.
 
-mod common;
-
-use common::{Harness, ONE_REPLICA, WAIT, wait_until};
 use op_coordinator::metrics as m;
+use opc_test_support::{Harness, ONE_REPLICA, WAIT, wait_until};
 use opc_wire::sim::{FaultKind, FaultParams};
 use serde::Deserialize;
 use serde_json::Value as Json;

@@ -8,14 +8,12 @@
 //! No test sleeps to let things settle: "X does not happen" is asserted after waiting for a
 //! positive condition that proves enough time passed (blocks sealed, heads standing still).
 
-mod common;
-
-use common::{BLOCK_TIME_MS, Harness, assert_steps_in_order, node, wait_until};
 use op_coordinator::{
     client::MAX_REPLY_BYTES,
     state::{FileStateStore, Phase, StateStore},
 };
 use op_sim::SimConfig;
+use opc_test_support::{BLOCK_TIME_MS, Harness, assert_steps_in_order, node, wait_until};
 use opc_wire::{
     coordinator::{ChainStatus, CoordinatorApiClient, CoordinatorEvent},
     sim::{DoubleSequencing, FaultKind, FaultParams, FaultTarget, LedgerEntry},

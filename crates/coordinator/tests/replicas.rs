@@ -1,12 +1,10 @@
 //! Coordinator replicas in one process: three Raft replicas from one config watching a simulated
 //! chain. Only the confirmed Raft leader acts; any replica answers reads and forwards changes.
 
-mod common;
-
-use common::{BLOCK_TIME_MS, FAST_SETTINGS, WAIT, admin_client, wait_until};
 use jsonrpsee::http_client::HttpClient;
 use op_coordinator::{Listeners, config::Config};
-use op_sim::{SimConfig, Simulator};
+use op_sim::Simulator;
+use opc_test_support::{FAST_SETTINGS, WAIT, admin_client, stopped_chain, wait_until};
 use opc_wire::{
     coordinator::{ClusterInfo, CoordinatorApiClient},
     sim::{FaultKind, FaultParams, IsolateMode, LedgerEntry},
@@ -32,11 +30,7 @@ const CLUSTER_TIMINGS: &str =
 
 impl Cluster {
     async fn start(size: u64) -> Self {
-        let mut sim_config = SimConfig::uniform(1, 3, BLOCK_TIME_MS);
-        for node in &mut sim_config.chains[0].nodes {
-            node.options.start_active = false;
-        }
-        let sim = Arc::new(Simulator::start(sim_config).await.expect("simulator starts"));
+        let sim = Arc::new(Simulator::start(stopped_chain()).await.expect("simulator starts"));
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut listeners = Vec::new();
         let mut entries = String::new();
@@ -130,7 +124,7 @@ async fn three_replicas_elect_one_acting_leader_that_runs_the_chain_and_any_repl
         (cluster.sim.invariants()[0].blocks_sealed >= 5).then_some(())
     })
     .await;
-    assert_eq!(common::active_nodes(&cluster.sim), vec![sequencer.clone()]);
+    assert_eq!(opc_test_support::active_nodes(&cluster.sim), vec![sequencer.clone()]);
 
     // A change sent to a follower is forwarded to the leader and visible everywhere.
     let follower = [1, 2, 3].into_iter().find(|id| *id != leader).expect("a follower");

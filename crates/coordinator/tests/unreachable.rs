@@ -3,10 +3,8 @@
 //! chain is dead (fail over, fence). Every test checks ground truth at the end (no re-org of the
 //! unsafe chain, no double sequencing), except the one that documents the hang-resume window.
 
-mod common;
-
-use common::{BLOCK_TIME_MS, Harness, WAIT, active_nodes, node};
 use op_sim::SimConfig;
+use opc_test_support::{BLOCK_TIME_MS, Harness, WAIT, active_nodes, node};
 use opc_wire::{
     BlockId,
     sim::{FaultKind, FaultParams, LedgerEntry},

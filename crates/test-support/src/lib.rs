@@ -22,8 +22,8 @@ pub mod settings;
 pub mod wait;
 
 pub use harness::{
-    Harness, RunningCoordinator, active_nodes, admin_client, admin_client_with_timeout, assert_steps_in_order,
-    kinds, node, start_coordinator, start_coordinator_with,
+    Harness, RunningCoordinator, active_nodes, admin_client, admin_client_with_timeout,
+    assert_steps_in_order, kinds, node, start_coordinator, start_coordinator_with,
 };
 pub use net::free_addr;
 pub use process::{LoggedChild, hermetic, tail, text};

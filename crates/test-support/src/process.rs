@@ -14,7 +14,9 @@ use tokio::time::Instant;
 /// configure it.
 pub fn hermetic(program: impl AsRef<OsStr>, prefixes: &[&str]) -> Command {
     let mut command = Command::new(program);
-    for (name, _) in std::env::vars().filter(|(name, _)| prefixes.iter().any(|prefix| name.starts_with(prefix))) {
+    for (name, _) in
+        std::env::vars().filter(|(name, _)| prefixes.iter().any(|prefix| name.starts_with(prefix)))
+    {
         command.env_remove(name);
     }
     command
