@@ -23,59 +23,29 @@
 //!
 //! Every figure is printed as n / p50 / p95 / p99 / max / mean in milliseconds.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
-use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
-use op_sim::{SimConfig, Simulator};
+use op_sim::Simulator;
+use opc_test_support::{
+    FAST_SETTINGS, NO_METRICS, ReplicaProcess, admin_client_with_timeout, stopped_chain, unix_ms, wait_for,
+};
 use opc_wire::{
     coordinator::{ClusterInfo, CoordinatorApiClient},
     sim::{FaultKind, FaultParams, LedgerEntry},
 };
-use std::{
-    fmt::Write as _,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::Arc,
-    time::Duration,
-};
-use support::{free_addr, unix_ms};
+use std::{fmt::Write as _, sync::Arc, time::Duration};
 use tokio::time::Instant;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_op-coordinator");
 const DEFAULT_TRIALS: usize = 20;
 const COMMIT_SAMPLES: usize = 100;
-/// Deadline of every wait between trials.
+/// Deadline of every wait between trials: a restarted replica catches up under load.
 const WAIT: Duration = Duration::from_secs(30);
-/// How often a fail-over is polled for.
+/// How often a wait between trials looks again.
+const SETTLE_POLL: Duration = Duration::from_millis(20);
+/// How often a fail-over is polled for: fine, since it is what is measured.
 const POLL: Duration = Duration::from_millis(5);
-const BLOCK_TIME_MS: u64 = 100;
+/// Request timeout of the admin clients: commits through a follower are forwarded.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 const IDS: [u64; 3] = [1, 2, 3];
-
-/// Coordinator settings scaled to 100 ms blocks, as in the tests.
-const COORDINATOR_SETTINGS: &str = r#"
-[metrics]
-enabled = false
-
-[health]
-interval_ms = 20
-probe_timeout_ms = 100
-failure_threshold = 2
-success_threshold = 2
-unsafe_stall_ms = 400
-max_execution_lag_blocks = 4
-max_candidate_lag_blocks = 16
-
-[failover]
-rpc_timeout_ms = 300
-catch_up_timeout_ms = 1000
-chain_liveness_window_ms = 300
-convergence_wait_ms = 300
-start_retry_interval_ms = 50
-
-[inspection]
-interval_ms = 100
-"#;
 
 /// A Raft timing profile: a name for the tables and the `[cluster]` keys it sets.
 struct Profile {
@@ -95,80 +65,32 @@ fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
-/// One replica process, SIGKILLed on drop.
-struct Replica {
-    id: u64,
-    raft_addr: String,
-    api_addr: String,
-    log: PathBuf,
-    child: Option<Child>,
-    admin: HttpClient,
-}
-
-impl Replica {
-    fn spawn(&mut self, config: &Path) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("open log");
-        let mut command = Command::new(BINARY);
-        for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("OP_COORDINATOR_")) {
-            command.env_remove(name);
-        }
-        let child = command
-            .arg("run")
-            .arg("--config")
-            .arg(config)
-            .args(["--replica-id", &self.id.to_string()])
-            .env("OP_COORDINATOR_LOG_LEVEL", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn op-coordinator run");
-        self.child = Some(child);
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
+/// The chain and the three replicas of one timing profile.
 struct Bench {
+    /// The chain, and its ledger: ground truth for the first block of a new sequencer.
     sim: Arc<Simulator>,
+    /// The config file and the replicas' data and logs, removed at the end.
     _dir: tempfile::TempDir,
-    config: PathBuf,
-    replicas: Vec<Replica>,
+    replicas: Vec<ReplicaProcess>,
 }
 
 impl Bench {
     async fn start(profile: &Profile) -> Self {
-        let mut sim_config = SimConfig::uniform(1, 3, BLOCK_TIME_MS);
-        for node in &mut sim_config.chains[0].nodes {
-            node.options.start_active = false;
-        }
-        let sim = Arc::new(Simulator::start(sim_config).await.expect("simulator starts"));
+        let sim = Arc::new(Simulator::start(stopped_chain()).await.expect("simulator starts"));
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut replicas: Vec<Replica> = IDS
+        let config = dir.path().join("coordinator.toml");
+        let mut replicas: Vec<ReplicaProcess> = IDS
             .iter()
             .map(|id| {
-                let (raft_addr, api_addr) = (free_addr(), free_addr());
-                let admin = HttpClientBuilder::default()
-                    .request_timeout(Duration::from_secs(10))
-                    .build(format!("http://{api_addr}"))
-                    .expect("admin client");
-                let log = dir.path().join(format!("replica-{id}.log"));
-                Replica { id: *id, raft_addr, api_addr, log, child: None, admin }
+                let mut replica = ReplicaProcess::new(BINARY, *id, config.clone(), dir.path());
+                replica.log_level = "warn".to_owned();
+                replica.admin = admin_client_with_timeout(&replica.api_addr, ADMIN_TIMEOUT);
+                replica
             })
             .collect();
+        // No metrics listener: three replicas on one host would fight over its default port.
         let mut text = format!(
-            "data_dir = {:?}\n{COORDINATOR_SETTINGS}\n{}\n[cluster]\nid = 1\n{}",
+            "data_dir = {:?}\n{NO_METRICS}\n{FAST_SETTINGS}\n{}\n[cluster]\nid = 1\n{}",
             dir.path().join("data").display().to_string(),
             sim.coordinator_config(),
             profile.keys
@@ -180,47 +102,28 @@ impl Bench {
                 replica.id, replica.raft_addr, replica.api_addr
             );
         }
-        let config = dir.path().join("coordinator.toml");
         std::fs::write(&config, text).expect("write config");
         for replica in &mut replicas {
-            replica.spawn(&config);
+            replica.spawn();
         }
-        Self { sim, _dir: dir, config, replicas }
+        Self { sim, _dir: dir, replicas }
     }
 
-    fn replica(&self, id: u64) -> &Replica {
+    fn replica(&self, id: u64) -> &ReplicaProcess {
         &self.replicas[IDS.iter().position(|known| *known == id).expect("known id")]
     }
 
     fn diagnostics(&self) -> String {
         let mut out = String::new();
         for replica in &self.replicas {
-            let text = std::fs::read_to_string(&replica.log).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            let _ = writeln!(
-                out,
-                "--- replica {} ---\n{}",
-                replica.id,
-                lines[lines.len().saturating_sub(15)..].join("\n")
-            );
+            let _ =
+                writeln!(out, "--- replica {} ---\n{}", replica.id, opc_test_support::tail(&replica.log, 15));
         }
         out
     }
 
-    async fn wait_for<T>(&self, what: &str, mut probe: impl AsyncFnMut() -> (Option<T>, String)) -> T {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let (found, observed) = probe().await;
-            if let Some(value) = found {
-                return value;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; last observed:\n{observed}\n{}",
-                self.diagnostics()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    async fn wait_for<T>(&self, what: &str, probe: impl AsyncFnMut() -> (Option<T>, String)) -> T {
+        wait_for(what).timeout(WAIT).poll(SETTLE_POLL).until_or(probe, || self.diagnostics()).await
     }
 
     /// Waits until every replica names the same leader, only it acts, and (from the leader's
@@ -333,8 +236,7 @@ impl Bench {
             samples.block.push(block_ms as f64);
             self.sim.heal(&sequencer, None).expect("heal");
         }
-        let config = self.config.clone();
-        self.replicas[IDS.iter().position(|id| *id == leader).expect("known")].spawn(&config);
+        self.replicas[IDS.iter().position(|id| *id == leader).expect("known")].spawn();
         let report = self.sim.invariants().remove(0);
         assert!(report.is_safe(), "safety violated: {report:#?}");
     }

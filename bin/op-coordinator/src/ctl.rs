@@ -19,15 +19,16 @@ use jsonrpsee::{
     core::ClientError,
     http_client::{HeaderMap, HeaderValue, HttpClient, HttpClientBuilder},
 };
-use opc_wire::{
-    coordinator::{ChainStatus, ClusterInfo, CoordinatorApiClient, CoordinatorEvent},
-    sim::{FaultKind, FaultParams, SimControlApiClient},
-};
+use opc_wire::coordinator::{ChainStatus, ClusterInfo, CoordinatorApiClient, CoordinatorEvent};
+// `ctl sim` is the simulator's client: only with the `devnet` feature.
+#[cfg(feature = "devnet")]
+use opc_wire::sim::{FaultKind, FaultParams, SimControlApiClient};
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 /// `--rpc` when neither the flag nor `OP_COORDINATOR_RPC` is given (devnet's default).
 pub(crate) const DEFAULT_RPC: &str = "http://127.0.0.1:9762";
 /// `sim --control` when neither the flag nor `OP_SIM_CONTROL` is given (devnet's default).
+#[cfg(feature = "devnet")]
 pub(crate) const DEFAULT_SIM_CONTROL: &str = "http://127.0.0.1:7400";
 
 /// `op-coordinator ctl`.
@@ -74,6 +75,7 @@ enum CtlCommand {
     /// The coordinator's Raft replicas: membership, leader, indexes; add, remove, move leadership.
     Cluster(ClusterArgs),
     /// Drive the simulator (devnet / op-sim) through its control API.
+    #[cfg(feature = "devnet")]
     Sim(SimArgs),
 }
 
@@ -115,6 +117,7 @@ enum ClusterCommand {
     },
 }
 
+#[cfg(feature = "devnet")]
 #[derive(Debug, Args)]
 struct SimArgs {
     /// The simulator's control endpoint.
@@ -124,6 +127,7 @@ struct SimArgs {
     command: SimCommand,
 }
 
+#[cfg(feature = "devnet")]
 #[derive(Debug, Subcommand)]
 enum SimCommand {
     /// Every simulated node (ground truth).
@@ -190,6 +194,7 @@ enum SimCommand {
     Invariants,
 }
 
+#[cfg(feature = "devnet")]
 #[derive(Debug, Args)]
 struct Target {
     /// The node.
@@ -282,6 +287,7 @@ fn print_json(value: &impl serde::Serialize) {
 
 async fn run(args: CtlArgs) -> Result<ExitCode, Failure> {
     let CtlArgs { rpc, jwt_secret_file, chain, json, command } = args;
+    #[cfg(feature = "devnet")]
     if let CtlCommand::Sim(sim) = command {
         return run_sim(sim, json).await;
     }
@@ -348,6 +354,7 @@ async fn run(args: CtlArgs) -> Result<ExitCode, Failure> {
             coordinator.start_election(chain).await?;
             println!("automation resumed");
         }
+        #[cfg(feature = "devnet")]
         CtlCommand::Sim(_) => {}
     }
     Ok(ExitCode::SUCCESS)
@@ -453,6 +460,7 @@ async fn run_cluster(
     Ok(ExitCode::SUCCESS)
 }
 
+#[cfg(feature = "devnet")]
 async fn run_sim(args: SimArgs, json: bool) -> Result<ExitCode, Failure> {
     let sim = client(&args.control, None, Duration::from_secs(10))?;
     let target = |target: &str| -> Result<Option<opc_wire::sim::FaultTarget>, Failure> {

@@ -2,49 +2,33 @@
 //! report naming every key and exit code 2; `check-config` prints the effective TOML; `run`
 //! against a simulated chain answers the admin API and exits 0 promptly on SIGTERM.
 
-use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use op_coordinator::config::Config;
 use op_sim::{SimConfig, Simulator};
+use opc_test_support::{LoggedChild, PROCESS_WAIT, admin_client_with_timeout, free_addr, hermetic, text};
 use opc_wire::coordinator::CoordinatorApiClient;
 use std::{
     path::Path,
-    process::{Child, Command, ExitStatus, Output, Stdio},
+    process::{Command, Output},
     time::Duration,
 };
 use tokio::time::Instant;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_op-coordinator");
-/// Deadline of every wait: generous, because other tests share a 2-core machine.
-const WAIT: Duration = Duration::from_secs(20);
 
 /// The binary with a hermetic environment: no `OP_COORDINATOR_*` variable from the caller leaks
 /// into the config under test.
 fn coordinator() -> Command {
-    let mut command = Command::new(BINARY);
-    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("OP_COORDINATOR_")) {
-        command.env_remove(name);
-    }
-    command
+    hermetic(BINARY, &["OP_COORDINATOR_"])
 }
 
 fn output_of(command: &mut Command) -> Output {
     command.output().expect("run op-coordinator")
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn write(dir: &Path, name: &str, contents: &str) -> std::path::PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, contents).expect("write file");
     path
-}
-
-/// A loopback port nobody listens on right now (bound, read, released).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    listener.local_addr().expect("local addr").port()
 }
 
 const MISTAKES: &str = r#"
@@ -169,31 +153,6 @@ priority = 3
     assert_eq!(printed, expected);
 }
 
-/// Kills the child on drop, so a failing test leaves no coordinator behind.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-async fn wait_for_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_serves_the_admin_api_for_a_simulated_chain_and_exits_0_on_sigterm() {
     let sim = Simulator::start(SimConfig::uniform(1, 3, 100)).await.expect("simulator starts");
@@ -209,47 +168,41 @@ async fn run_serves_the_admin_api_for_a_simulated_chain_and_exits_0_on_sigterm()
         ),
     );
     let stderr_path = dir.path().join("stderr.log");
-    let (rpc_port, metrics_port) = (free_port(), free_port());
-    let child = coordinator()
-        .arg("run")
-        .arg("--config")
-        .arg(&config)
-        .args(["--rpc-listen", &format!("127.0.0.1:{rpc_port}")])
-        .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        // A file, not a pipe nobody reads: a full pipe would block the coordinator's logging.
-        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
-        .spawn()
-        .expect("spawn op-coordinator run");
-    let mut child = ChildGuard(child);
+    let (rpc_addr, metrics_addr) = (free_addr(), free_addr());
+    let mut child = LoggedChild::spawn(
+        coordinator()
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .args(["--rpc-listen", &rpc_addr])
+            .args(["--metrics-listen", &metrics_addr])
+            .arg("--data-dir")
+            .arg(&data_dir),
+        &stderr_path,
+    );
     let logs = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
 
-    let admin: HttpClient = HttpClientBuilder::default()
-        .request_timeout(Duration::from_secs(5))
-        .build(format!("http://127.0.0.1:{rpc_port}"))
-        .expect("admin client");
-    let deadline = Instant::now() + WAIT;
+    let admin = admin_client_with_timeout(&rpc_addr, Duration::from_secs(5));
+    let deadline = Instant::now() + PROCESS_WAIT;
     loop {
         if let Ok(Some(leader)) = admin.get_active_sequencer(None).await {
             assert_eq!(leader, "seq-0", "the active sequencer is adopted");
             break;
         }
-        if let Some(status) = child.0.try_wait().expect("try_wait") {
+        if let Some(status) = child.exited() {
             panic!("op-coordinator exited early with {status}:\n{}", logs());
         }
-        assert!(Instant::now() < deadline, "no leader reported within {WAIT:?}; logs:\n{}", logs());
+        assert!(Instant::now() < deadline, "no leader reported within {PROCESS_WAIT:?}; logs:\n{}", logs());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(sim.nodes().into_iter().filter(|node| node.active).count(), 1, "still one sequencer");
 
     let signalled = Instant::now();
-    let kill = Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().expect("kill");
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
     assert!(kill.success(), "kill -TERM failed");
-    let status = wait_for_exit(&mut child.0, WAIT).await;
-    let status = status.unwrap_or_else(|| panic!("still running {WAIT:?} after SIGTERM; logs:\n{}", logs()));
+    let status = child.exit_within(PROCESS_WAIT).await;
+    let status =
+        status.unwrap_or_else(|| panic!("still running {PROCESS_WAIT:?} after SIGTERM; logs:\n{}", logs()));
     assert!(status.success(), "exit status {status}; logs:\n{}", logs());
     assert!(signalled.elapsed() < Duration::from_secs(5), "took {:?} to exit", signalled.elapsed());
     assert!(data_dir.join("chain-devnet.json").is_file(), "the adoption was persisted in --data-dir");

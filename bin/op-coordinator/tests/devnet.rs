@@ -3,8 +3,11 @@
 //! as a process from "another terminal". The test reads what the user reads: the rendered screen
 //! and `ctl`'s output and exit codes.
 //!
-//! tmux must be installed (`apt-get install -y tmux`; `.ci/run` does it).
+//! tmux must be installed (`apt-get install -y tmux`; `.ci/run` does it). The devnet exists only
+//! with the `devnet` feature (a default one).
+#![cfg(feature = "devnet")]
 
+use opc_test_support::{PROCESS_WAIT, free_addr, text, wait_for};
 use opc_wire::coordinator::ChainStatus;
 use std::{
     path::{Path, PathBuf},
@@ -14,8 +17,6 @@ use std::{
 use tokio::time::Instant;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_op-coordinator");
-/// Deadline of every wait: generous, because other tests share a 2-core machine.
-const WAIT: Duration = Duration::from_secs(20);
 /// How often a wait looks again (the view redraws every 250 ms).
 const POLL: Duration = Duration::from_millis(100);
 /// The pane: wide enough for the node table and the event timings.
@@ -24,43 +25,16 @@ const ROWS: u16 = 50;
 /// The pane's shell prints this after devnet's exit status and the terminal modes.
 const SHELL_DONE: &str = "end-of-pane-shell";
 
-/// A loopback address nobody listens on right now (bound, read, released).
-fn free_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    listener.local_addr().expect("local addr").to_string()
-}
-
 /// A command without the caller's `OP_COORDINATOR_*`, `OP_SIM_*` or `TMUX` variables, so only
 /// the flags under test choose endpoints.
 fn hermetic(program: &str) -> Command {
-    let mut command = Command::new(program);
-    for (name, _) in std::env::vars().filter(|(name, _)| {
-        name.starts_with("OP_COORDINATOR_") || name.starts_with("OP_SIM_") || name == "TMUX"
-    }) {
-        command.env_remove(name);
-    }
-    command
+    opc_test_support::hermetic(program, &["OP_COORDINATOR_", "OP_SIM_", "TMUX"])
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Polls `probe` until it returns a value or [`WAIT`] passes; the failure shows the last thing
-/// `probe` observed.
-fn wait_until<T>(what: &str, mut probe: impl FnMut() -> (Option<T>, String)) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let (found, observed) = probe();
-        if let Some(value) = found {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {WAIT:?} waiting for {what}; last observed:\n{observed}"
-        );
-        std::thread::sleep(POLL);
-    }
+/// Polls `probe` every [`POLL`] until it returns a value or [`PROCESS_WAIT`] passes; the failure
+/// shows the last thing `probe` observed.
+fn wait_until<T>(what: &str, probe: impl FnMut() -> (Option<T>, String)) -> T {
+    wait_for(what).timeout(PROCESS_WAIT).poll(POLL).until_blocking(probe)
 }
 
 /// A private tmux server (its own socket and config) with one pane; killed on drop.

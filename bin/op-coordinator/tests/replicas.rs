@@ -10,66 +10,26 @@
 //! The simulator runs in the test process; the replicas are child processes killed on drop, each
 //! logging to a file whose tail is printed when a wait times out.
 
-mod support;
-
-use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
-use op_sim::{SimConfig, Simulator};
+use op_sim::Simulator;
+use opc_test_support::{
+    BLOCK_TIME_MS, LoggedChild, NO_METRICS, PROCESS_WAIT, ReplicaProcess, fast_settings, stopped_chain, tail,
+    unix_ms, wait_for,
+};
 use opc_wire::{
-    coordinator::{ChainStatus, ClusterInfo, CoordinatorApiClient},
+    coordinator::{ClusterInfo, CoordinatorApiClient},
     sim::{ChainInvariants, FaultKind, FaultParams, LedgerEntry},
 };
 use std::{
     fmt::Write as _,
-    path::{Path, PathBuf},
-    process::{Child, Command, ExitStatus, Stdio},
+    path::PathBuf,
+    process::{Child, Stdio},
     sync::Arc,
-    time::Duration,
 };
-use support::{free_addr, unix_ms};
-use tokio::{
-    io::{AsyncReadExt as _, AsyncWriteExt as _},
-    time::Instant,
-};
+use tokio::time::Instant;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_op-coordinator");
-/// Deadline of every wait: generous, because other tests share a 2-core machine.
-const WAIT: Duration = Duration::from_secs(20);
-/// How often a wait looks again.
-const POLL: Duration = Duration::from_millis(10);
-const BLOCK_TIME_MS: u64 = 100;
 const CHAIN: &str = "devnet";
 const IDS: [u64; 3] = [1, 2, 3];
-
-/// Coordinator settings scaled to 100 ms blocks (as `FAST_SETTINGS` of the library's tests), with
-/// the catch-up timeout left to each test. No metrics listener: three replicas on one host would
-/// fight over its default port.
-fn coordinator_settings(catch_up_timeout_ms: u64) -> String {
-    format!(
-        r#"
-[metrics]
-enabled = false
-
-[health]
-interval_ms = 20
-probe_timeout_ms = 100
-failure_threshold = 2
-success_threshold = 2
-unsafe_stall_ms = 400
-max_execution_lag_blocks = 4
-max_candidate_lag_blocks = 16
-
-[failover]
-rpc_timeout_ms = 300
-catch_up_timeout_ms = {catch_up_timeout_ms}
-chain_liveness_window_ms = 300
-convergence_wait_ms = 300
-start_retry_interval_ms = 50
-
-[inspection]
-interval_ms = 100
-"#
-    )
-}
 
 /// Raft timings of the test clusters: an election within about a second of losing the leader.
 const RAFT_TIMINGS: &str = "heartbeat_interval_ms = 50\nelection_timeout_min_ms = 300\n\
@@ -90,111 +50,6 @@ impl Default for Setup {
     }
 }
 
-fn admin_client(api_addr: &str) -> HttpClient {
-    HttpClientBuilder::default()
-        .request_timeout(Duration::from_secs(5))
-        .build(format!("http://{api_addr}"))
-        .expect("admin client")
-}
-
-/// The last `lines` lines of a file, for failure messages.
-fn tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-/// One `op-coordinator run` process; SIGKILLed on drop.
-struct Replica {
-    id: u64,
-    raft_addr: String,
-    api_addr: String,
-    config: PathBuf,
-    /// Flags after `--config` and `--replica-id` (the listen flags of a replica not listed).
-    extra_args: Vec<String>,
-    /// Every start appends its stderr here.
-    log: PathBuf,
-    child: Option<Child>,
-    admin: HttpClient,
-}
-
-impl Replica {
-    fn new(id: u64, raft_addr: String, api_addr: String, config: PathBuf, dir: &Path) -> Self {
-        let admin = admin_client(&api_addr);
-        let log = dir.join(format!("replica-{id}.log"));
-        Self { id, raft_addr, api_addr, config, extra_args: Vec::new(), log, child: None, admin }
-    }
-
-    fn command(&self) -> Command {
-        let mut command = Command::new(BINARY);
-        // Hermetic: no OP_COORDINATOR_* variable from the caller leaks into the replica's config.
-        for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("OP_COORDINATOR_")) {
-            command.env_remove(name);
-        }
-        command
-            .arg("run")
-            .arg("--config")
-            .arg(&self.config)
-            .args(["--replica-id", &self.id.to_string()])
-            .args(&self.extra_args)
-            .env("OP_COORDINATOR_LOG_LEVEL", "info,openraft=warn");
-        command
-    }
-
-    fn spawn(&mut self) {
-        assert!(self.child.is_none(), "replica {} is already running", self.id);
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("open log");
-        let child = self
-            .command()
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            // A file, not a pipe nobody reads: a full pipe would block the replica's logging.
-            .stderr(log)
-            .spawn()
-            .expect("spawn op-coordinator run");
-        self.child = Some(child);
-    }
-
-    /// SIGKILL: no shutdown path runs, as when the host dies.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// The exit status, once the process has exited by itself.
-    fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.as_mut().and_then(|child| child.try_wait().expect("try_wait"))
-    }
-
-    async fn membership(&self) -> Result<ClusterInfo, String> {
-        self.admin.cluster_membership().await.map_err(|err| err.to_string())
-    }
-
-    async fn status(&self) -> Result<ChainStatus, String> {
-        let mut chains = self.admin.status(None).await.map_err(|err| err.to_string())?;
-        chains.pop().ok_or_else(|| "no chain in the status".to_owned())
-    }
-
-    /// Replaces the Raft faults of this replica's outgoing messages (`POST /fault`).
-    async fn drop_messages_to(&self, peers: &[u64]) {
-        let body = serde_json::json!({ "drop_to": peers }).to_string();
-        post(&self.raft_addr, "/fault", &body).await;
-    }
-
-    /// Removes every Raft fault (`POST /fault/heal`).
-    async fn heal_messages(&self) {
-        post(&self.raft_addr, "/fault/heal", "").await;
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// True for the errors of a change sent while the cluster is between leaders (the messages of
 /// `crates/coordinator/src/api.rs`, `actor.rs` and `opc_cluster::ClusterError::NotLeader`).
 fn transient(error: &str) -> bool {
@@ -203,48 +58,21 @@ fn transient(error: &str) -> bool {
         .any(|marker| error.contains(marker))
 }
 
-/// One HTTP/1.1 POST with `Connection: close`; panics unless the answer is 200.
-async fn post(addr: &str, path: &str, body: &str) {
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await?;
-        let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await?;
-        Ok::<_, std::io::Error>(response)
-    };
-    let response = tokio::time::timeout(Duration::from_secs(5), exchange)
-        .await
-        .unwrap_or_else(|_| panic!("POST http://{addr}{path}: no answer within 5 s"))
-        .unwrap_or_else(|err| panic!("POST http://{addr}{path}: {err}"));
-    assert!(response.starts_with("HTTP/1.1 200"), "POST http://{addr}{path} {body}: {response}");
-}
-
 /// A simulated chain and three replica processes (not started until [`Cluster::start_all`]).
 struct Cluster {
     sim: Arc<Simulator>,
     dir: tempfile::TempDir,
     setup: Setup,
-    replicas: Vec<Replica>,
+    replicas: Vec<ReplicaProcess>,
 }
 
 impl Cluster {
     async fn new(setup: Setup) -> Self {
-        let mut sim_config = SimConfig::uniform(1, 3, BLOCK_TIME_MS);
-        for node in &mut sim_config.chains[0].nodes {
-            node.options.start_active = false;
-        }
-        let sim = Arc::new(Simulator::start(sim_config).await.expect("simulator starts"));
+        let sim = Arc::new(Simulator::start(stopped_chain()).await.expect("simulator starts"));
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("coordinator.toml");
-        let mut replicas: Vec<Replica> = IDS
-            .iter()
-            .map(|id| Replica::new(*id, free_addr(), free_addr(), config.clone(), dir.path()))
-            .collect();
+        let mut replicas: Vec<ReplicaProcess> =
+            IDS.iter().map(|id| ReplicaProcess::new(BINARY, *id, config.clone(), dir.path())).collect();
         let mut cluster = Self { sim, dir, setup, replicas: Vec::new() };
         std::fs::write(&config, cluster.config_text(&replicas, true)).expect("write config");
         cluster.replicas.append(&mut replicas);
@@ -252,11 +80,12 @@ impl Cluster {
     }
 
     /// The one config file of the cluster; `bootstrap = false` for a replica that joins later.
-    fn config_text(&self, replicas: &[Replica], bootstrap: bool) -> String {
+    fn config_text(&self, replicas: &[ReplicaProcess], bootstrap: bool) -> String {
+        // No metrics listener: three replicas on one host would fight over its default port.
         let mut text = format!(
-            "data_dir = {:?}\n{}\n",
+            "data_dir = {:?}\n{NO_METRICS}\n{}\n",
             self.data_dir().display().to_string(),
-            coordinator_settings(self.setup.catch_up_timeout_ms)
+            fast_settings(self.setup.catch_up_timeout_ms)
         );
         let _ = writeln!(text, "[chains.{CHAIN}]\nblock_time_ms = {BLOCK_TIME_MS}\n");
         let nodes = self.sim.nodes();
@@ -294,11 +123,11 @@ impl Cluster {
         }
     }
 
-    fn replica(&self, id: u64) -> &Replica {
+    fn replica(&self, id: u64) -> &ReplicaProcess {
         self.replicas.iter().find(|replica| replica.id == id).expect("a replica with this id")
     }
 
-    fn replica_mut(&mut self, id: u64) -> &mut Replica {
+    fn replica_mut(&mut self, id: u64) -> &mut ReplicaProcess {
         self.replicas.iter_mut().find(|replica| replica.id == id).expect("a replica with this id")
     }
 
@@ -370,23 +199,10 @@ impl Cluster {
         out
     }
 
-    /// Polls `probe` until it returns a value or [`WAIT`] passes; the failure shows the last
-    /// thing `probe` observed and the replicas' logs.
-    async fn wait_for<T>(&self, what: &str, mut probe: impl AsyncFnMut() -> (Option<T>, String)) -> T {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let (found, observed) = probe().await;
-            if let Some(value) = found {
-                return value;
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "timed out after {WAIT:?} waiting for {what}; last observed:\n{observed}\n{}",
-                    self.diagnostics()
-                );
-            }
-            tokio::time::sleep(POLL).await;
-        }
+    /// Polls `probe` until it returns a value or [`PROCESS_WAIT`] passes; the failure shows the
+    /// last thing `probe` observed and the replicas' logs.
+    async fn wait_for<T>(&self, what: &str, probe: impl AsyncFnMut() -> (Option<T>, String)) -> T {
+        wait_for(what).timeout(PROCESS_WAIT).until_or(probe, || self.diagnostics()).await
     }
 
     /// The memberships `among` report, or the first error.
@@ -528,7 +344,7 @@ async fn three_replicas_started_at_the_same_instant_form_one_acting_leader_and_e
         spawned.into_iter().map(|thread| thread.join().expect("spawner thread")).collect()
     });
     for (replica, child) in cluster.replicas.iter_mut().zip(children) {
-        replica.child = Some(child);
+        replica.child = Some(LoggedChild::adopt(child, &replica.log));
     }
 
     let started = Instant::now();
@@ -818,18 +634,11 @@ async fn a_replica_with_a_corrupt_data_dir_exits_non_zero_naming_the_file_and_re
     let garbage = b"this is not a redb file \x00\x01\x02\xff".repeat(200);
     std::fs::write(&store, &garbage).expect("write garbage");
     cluster.replica_mut(broken).spawn();
-    let deadline = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = cluster.replica_mut(broken).exited() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "replica {broken} still runs after {WAIT:?}:\n{}",
-            cluster.diagnostics()
-        );
-        tokio::time::sleep(POLL).await;
-    };
+    let running = cluster.replica_mut(broken).child.as_mut().expect("the replica was just spawned");
+    let status = running.exit_within(PROCESS_WAIT).await;
+    let status = status.unwrap_or_else(|| {
+        panic!("replica {broken} still runs after {PROCESS_WAIT:?}:\n{}", cluster.diagnostics())
+    });
     cluster.replica_mut(broken).child = None;
     let stderr = std::fs::read_to_string(&cluster.replica(broken).log).expect("read the log");
     let last_line = stderr.lines().last().unwrap_or_default();
@@ -902,7 +711,7 @@ async fn a_fourth_replica_added_through_a_follower_becomes_a_voter_everywhere_an
     // Replica 4 is not in the file's list: it needs its own listen flags and bootstrap = false.
     let joining_config = cluster.dir.path().join("joining.toml");
     std::fs::write(&joining_config, cluster.config_text(&cluster.replicas, false)).expect("write config");
-    let mut fourth = Replica::new(4, free_addr(), free_addr(), joining_config, cluster.dir.path());
+    let mut fourth = ReplicaProcess::new(BINARY, 4, joining_config, cluster.dir.path());
     fourth.extra_args = vec![
         "--raft-listen".to_owned(),
         fourth.raft_addr.clone(),
