@@ -29,6 +29,7 @@
 
 use anyhow::{Context as _, bail};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use opc_test_support::wait_for;
 use opc_wire::{
     BlockNumberOrTag,
     api::{EthApiClient as _, OptimismApiClient as _},
@@ -52,6 +53,9 @@ use tokio::{
 const START_DEADLINE: Duration = Duration::from_secs(60);
 /// How long the control endpoint may take to answer, and every chain to seal its first block.
 const READY_DEADLINE: Duration = Duration::from_secs(30);
+/// How often readiness is polled: often enough not to delay the run, rarely enough not to load
+/// a simulator that is starting hundreds of nodes.
+const READY_POLL: Duration = Duration::from_millis(50);
 /// Timeout of one probe or control request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the child may take to exit after SIGINT before it is killed.
@@ -352,28 +356,29 @@ impl Sim {
         Ok(Self { child, pid, control, drain })
     }
 
-    /// Polls until the control endpoint lists every node and every chain has sealed a block.
-    async fn wait_ready(&self, expected_nodes: usize) -> anyhow::Result<Vec<SimNodeInfo>> {
-        let deadline = Instant::now() + READY_DEADLINE;
-        let mut last_problem = String::from("no answer yet");
-        while Instant::now() < deadline {
-            match self.control.nodes().await {
-                Ok(nodes) if nodes.len() != expected_nodes => {
-                    bail!("op-sim lists {} nodes, expected {expected_nodes}", nodes.len())
-                }
-                Ok(nodes) => match self.control.invariants().await {
-                    Ok(chains) if chains.iter().all(|chain| chain.blocks_sealed > 0) => return Ok(nodes),
-                    Ok(chains) => {
-                        let waiting = chains.iter().filter(|chain| chain.blocks_sealed == 0).count();
-                        last_problem = format!("{waiting} chains have sealed no block yet");
+    /// Polls until the control endpoint lists every node and every chain has sealed a block;
+    /// panics (the child is killed on drop) with the last problem seen after [`READY_DEADLINE`].
+    async fn wait_ready(&self, expected_nodes: usize) -> Vec<SimNodeInfo> {
+        wait_for("op-sim to list every node and seal a block on every chain")
+            .timeout(READY_DEADLINE)
+            .poll(READY_POLL)
+            .until(async || match self.control.nodes().await {
+                Ok(nodes) => {
+                    assert_eq!(nodes.len(), expected_nodes, "op-sim lists the wrong number of nodes");
+                    match self.control.invariants().await {
+                        Ok(chains) if chains.iter().all(|chain| chain.blocks_sealed > 0) => {
+                            (Some(nodes), String::new())
+                        }
+                        Ok(chains) => {
+                            let waiting = chains.iter().filter(|chain| chain.blocks_sealed == 0).count();
+                            (None, format!("{waiting} chains have sealed no block yet"))
+                        }
+                        Err(err) => (None, format!("sim_invariants: {err}")),
                     }
-                    Err(err) => last_problem = format!("sim_invariants: {err}"),
-                },
-                Err(err) => last_problem = format!("sim_nodes: {err}"),
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        bail!("op-sim not ready after {READY_DEADLINE:?}: {last_problem}")
+                }
+                Err(err) => (None, format!("sim_nodes: {err}")),
+            })
+            .await
     }
 
     /// SIGINT (graceful), then SIGKILL after a deadline; waits for the exit.
@@ -423,7 +428,7 @@ async fn measure_sim(
     ticks: f64,
     started: Instant,
 ) -> anyhow::Result<Row> {
-    let infos = sim.wait_ready(chains * nodes).await?;
+    let infos = sim.wait_ready(chains * nodes).await;
     let mut row = Row { chains, nodes, startup_s: started.elapsed().as_secs_f64(), ..Row::default() };
     let warmup = Duration::from_secs(options.warmup_seconds);
     tokio::time::sleep(warmup).await;
