@@ -21,7 +21,8 @@ pub mod actor;
 pub mod api;
 pub mod client;
 pub mod config;
-pub mod config_reference;
+pub use config::reference as config_reference;
+
 pub mod engine;
 pub mod handover;
 pub mod health;

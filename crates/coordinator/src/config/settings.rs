@@ -1,0 +1,1 @@
+//! Settings each subsystem runs on, derived from the configuration.
