@@ -37,8 +37,11 @@
 //! `OP_COORDINATOR_DATA_DIR`, `OP_COORDINATOR_RPC__LISTEN`,
 //! `OP_COORDINATOR_CHAINS__MAINNET__SEQUENCERS__SEQ_A__PRIORITY`. Chain and node segments match the
 //! names in the file ignoring case, with `-` written as `_`, because shells do not allow `-` in
-//! variable names. The environment can change chains and sequencers the file defines but cannot add
-//! new ones: a new sequencer needs two URLs and a name, which belongs in reviewed config. A variable
+//! variable names. A replica of `[[cluster.replicas]]` is addressed by its position:
+//! `OP_COORDINATOR_CLUSTER__REPLICAS__0__API_ADDR`. The environment can change chains, sequencers
+//! and replicas the file defines but cannot add new ones: a new sequencer needs two URLs and a
+//! name, which belongs in reviewed config. A `[cluster]` key set while the file has no `[cluster]`
+//! is an error saying so. A variable
 //! with the prefix that matches no key is an error, because a silently ignored typo in a fail-over
 //! timeout surfaces only during the outage it was meant to handle. The binary must therefore remove
 //! the variables it consumes itself (for example one naming the config file) before calling the
@@ -65,6 +68,7 @@
 //! | `health.unsafe_stall_ms` > every chain's `block_time_ms`    | otherwise every normal block gap is a "stall"    |
 //! | `failover.chain_liveness_window_ms` > every chain's `block_time_ms` | otherwise a live leader cut off from us looks dead |
 //! | metrics and admin RPC do not share a fixed listen address   | the second bind would fail at start-up           |
+//! | `[cluster]`: election timeouts above the heartbeat, ordered, below `transfer_timeout_ms`; replicas with unique ids and addresses, listing `cluster.id` when bootstrapping | [`ClusterConfig::problems`], shared with the cluster crate |
 //!
 //! Relative paths (`data_dir`, `rpc.jwt_secret_file`) are relative to the working directory of the
 //! process, as for the op-node and op-geth flags they sit next to.
