@@ -40,7 +40,8 @@ pub(crate) fn node_line(status: &ChainStatus, node: &NodeStatus) -> String {
         Some(false) => "no",
         None => "?",
     };
-    let reason = if node.fenced { format!("{} (fenced)", node.reason) } else { node.reason.clone() };
+    let reason =
+        if node.fenced { format!("{} (fenced)", node.reason) } else { node.reason.code().to_owned() };
     format!(
         "{:<10} {:<8} {:<24} {:<7} {:<11} {:>9}  {:<16} {:>7}ms",
         node.name,

@@ -446,7 +446,7 @@ fn give_terminal_back() {
 mod tests {
     use super::*;
     use alloy_primitives::B256;
-    use opc_wire::{BlockId, coordinator::NodeStatus, sim::FaultKind};
+    use opc_wire::{BlockId, coordinator::NodeStatus, health::Reason, sim::FaultKind};
 
     fn devnet() -> Devnet {
         Devnet {
@@ -463,7 +463,7 @@ mod tests {
         NodeStatus {
             name: name.into(),
             healthy,
-            reason: if healthy { "ok" } else { "op_node_unreachable" }.into(),
+            reason: if healthy { Reason::Ok } else { Reason::OpNodeUnreachable },
             detail: if healthy { "" } else { "op-node optimism_syncStatus: unreachable" }.into(),
             unsafe_head: Some(BlockId { hash: B256::repeat_byte(0xab), number: 42 }),
             safe_head: None,

@@ -141,50 +141,6 @@ impl ClusterConfig {
 
     /// Checks the whole section and returns every problem found, each naming its key.
     pub fn validate(&self) -> Result<(), ConfigErrors> {
-        let mut problems = Vec::new();
-
-        if self.replicas.is_empty() && self.bootstrap {
-            problems.push(
-                "cluster.replicas is empty: list at least this replica (or set cluster.bootstrap = false \
-                 to join an existing cluster)"
-                    .to_owned(),
-            );
-        }
-        if self.bootstrap && !self.replicas.is_empty() && !self.replicas.iter().any(|r| r.id == self.id) {
-            problems.push(format!(
-                "cluster.id {} is not in cluster.replicas (ids: {:?}); add it, fix cluster.id, or set \
-                 cluster.bootstrap = false to join an existing cluster",
-                self.id,
-                self.replicas.iter().map(|r| r.id).collect::<Vec<_>>()
-            ));
-        }
-
-        let mut ids = BTreeSet::new();
-        let mut raft_addrs = BTreeMap::new();
-        let mut api_addrs = BTreeMap::new();
-        for (i, replica) in self.replicas.iter().enumerate() {
-            if !ids.insert(replica.id) {
-                problems.push(format!("cluster.replicas[{i}].id {} is listed twice", replica.id));
-            }
-            if let Err(why) = check_host_port(&replica.raft_addr) {
-                problems.push(format!("cluster.replicas[{i}].raft_addr {:?} {why}", replica.raft_addr));
-            }
-            if let Some(first) = raft_addrs.insert(replica.raft_addr.as_str(), i) {
-                problems.push(format!(
-                    "cluster.replicas[{i}].raft_addr {:?} is also used by cluster.replicas[{first}]",
-                    replica.raft_addr
-                ));
-            }
-            if replica.api_addr.trim().is_empty() {
-                problems.push(format!("cluster.replicas[{i}].api_addr is empty"));
-            } else if let Some(first) = api_addrs.insert(replica.api_addr.as_str(), i) {
-                problems.push(format!(
-                    "cluster.replicas[{i}].api_addr {:?} is also used by cluster.replicas[{first}]",
-                    replica.api_addr
-                ));
-            }
-        }
-
         let positive = [
             ("cluster.heartbeat_interval_ms", self.heartbeat_interval_ms),
             ("cluster.rpc_timeout_ms", self.rpc_timeout_ms),
@@ -194,33 +150,98 @@ impl ClusterConfig {
             ("cluster.write_timeout_ms", self.write_timeout_ms),
             ("cluster.membership_timeout_ms", self.membership_timeout_ms),
         ];
-        for (key, value) in positive {
-            if value == 0 {
-                problems.push(format!("{key} must be greater than 0"));
-            }
+        let zero = positive.into_iter().filter(|(_, value)| *value == 0).map(|(key, _)| ConfigProblem {
+            key: key.to_owned(),
+            reason: "must be greater than 0".to_owned(),
+        });
+        let problems: Vec<String> = self.problems().into_iter().chain(zero).map(|p| p.to_string()).collect();
+        if problems.is_empty() { Ok(()) } else { Err(ConfigErrors { problems }) }
+    }
+
+    /// The rules across keys and replicas, each problem with the key to change. A loader that
+    /// checks single values itself (ranges, types) uses this instead of [`ClusterConfig::validate`]
+    /// so no value is reported twice.
+    pub fn problems(&self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        let mut problem = |key: String, reason: String| problems.push(ConfigProblem { key, reason });
+
+        if self.replicas.is_empty() && self.bootstrap {
+            problem(
+                "cluster.replicas".to_owned(),
+                "is empty: list at least this replica (or set cluster.bootstrap = false to join an \
+                 existing cluster)"
+                    .to_owned(),
+            );
         }
-        if self.election_timeout_min_ms <= self.heartbeat_interval_ms {
-            problems.push(format!(
-                "cluster.election_timeout_min_ms ({}) must be greater than cluster.heartbeat_interval_ms \
-                 ({}), or followers start elections between heartbeats",
-                self.election_timeout_min_ms, self.heartbeat_interval_ms
-            ));
-        }
-        if self.election_timeout_min_ms >= self.election_timeout_max_ms {
-            problems.push(format!(
-                "cluster.election_timeout_min_ms ({}) must be less than cluster.election_timeout_max_ms ({})",
-                self.election_timeout_min_ms, self.election_timeout_max_ms
-            ));
-        }
-        if self.transfer_timeout_ms <= self.election_timeout_max_ms {
-            problems.push(format!(
-                "cluster.transfer_timeout_ms ({}) must be greater than cluster.election_timeout_max_ms ({}): \
-                 a transfer may have to wait out one leader lease",
-                self.transfer_timeout_ms, self.election_timeout_max_ms
-            ));
+        if self.bootstrap && !self.replicas.is_empty() && !self.replicas.iter().any(|r| r.id == self.id) {
+            problem(
+                "cluster.id".to_owned(),
+                format!(
+                    "{} is not in cluster.replicas (ids: {:?}); add it, fix cluster.id, or set \
+                     cluster.bootstrap = false to join an existing cluster",
+                    self.id,
+                    self.replicas.iter().map(|r| r.id).collect::<Vec<_>>()
+                ),
+            );
         }
 
-        if problems.is_empty() { Ok(()) } else { Err(ConfigErrors { problems }) }
+        let mut ids = BTreeSet::new();
+        let mut raft_addrs = BTreeMap::new();
+        let mut api_addrs = BTreeMap::new();
+        for (i, replica) in self.replicas.iter().enumerate() {
+            let key = |leaf: &str| format!("cluster.replicas[{i}].{leaf}");
+            if !ids.insert(replica.id) {
+                problem(key("id"), format!("{} is listed twice", replica.id));
+            }
+            if let Err(why) = check_host_port(&replica.raft_addr) {
+                problem(key("raft_addr"), format!("{:?} {why}", replica.raft_addr));
+            }
+            if let Some(first) = raft_addrs.insert(replica.raft_addr.as_str(), i) {
+                problem(
+                    key("raft_addr"),
+                    format!("{:?} is also used by cluster.replicas[{first}]", replica.raft_addr),
+                );
+            }
+            if replica.api_addr.trim().is_empty() {
+                problem(key("api_addr"), "is empty".to_owned());
+            } else if let Some(first) = api_addrs.insert(replica.api_addr.as_str(), i) {
+                problem(
+                    key("api_addr"),
+                    format!("{:?} is also used by cluster.replicas[{first}]", replica.api_addr),
+                );
+            }
+        }
+
+        if self.election_timeout_min_ms <= self.heartbeat_interval_ms {
+            problem(
+                "cluster.election_timeout_min_ms".to_owned(),
+                format!(
+                    "({}) must be greater than cluster.heartbeat_interval_ms ({}), or followers start \
+                     elections between heartbeats",
+                    self.election_timeout_min_ms, self.heartbeat_interval_ms
+                ),
+            );
+        }
+        if self.election_timeout_min_ms >= self.election_timeout_max_ms {
+            problem(
+                "cluster.election_timeout_min_ms".to_owned(),
+                format!(
+                    "({}) must be less than cluster.election_timeout_max_ms ({})",
+                    self.election_timeout_min_ms, self.election_timeout_max_ms
+                ),
+            );
+        }
+        if self.transfer_timeout_ms <= self.election_timeout_max_ms {
+            problem(
+                "cluster.transfer_timeout_ms".to_owned(),
+                format!(
+                    "({}) must be greater than cluster.election_timeout_max_ms ({}): a transfer may have \
+                     to wait out one leader lease",
+                    self.transfer_timeout_ms, self.election_timeout_max_ms
+                ),
+            );
+        }
+        problems
     }
 
     /// The replica entry for `id`, if the config lists it.
@@ -257,6 +278,21 @@ fn check_host_port(addr: &str) -> Result<(), &'static str> {
         return Err("has no valid port (expected host:port)");
     }
     Ok(())
+}
+
+/// One problem with the section: the key to change (`cluster.replicas[1].raft_addr`) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// The dotted key, with the position of a replica in brackets.
+    pub key: String,
+    /// What is wrong with it, starting with the offending value where there is one.
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.key, self.reason)
+    }
 }
 
 /// Every problem [`ClusterConfig::validate`] found, one per line.

@@ -92,7 +92,7 @@ mod store;
 mod types;
 
 pub use cluster::Cluster;
-pub use config::{ClusterConfig, ConfigErrors, ReplicaConfig};
+pub use config::{ClusterConfig, ConfigErrors, ConfigProblem, ReplicaConfig};
 pub use error::{ClusterError, LeaderInfo, WriteError};
 pub use faults::{FaultSpec, NetFaults};
 pub use status::{ClusterStatus, MembershipView, Role};

@@ -15,7 +15,7 @@
 //!
 //! A node counts as reached when the latest probe of its op-node got an answer, even a bad one
 //! (`op_node_malformed`, `stalled`, ...): an answer proves the path, and the path is what the
-//! acting replica needs to stop and start sequencers.
+//! acting replica needs to stop and start sequencers ([`Reason::op_node_answered`](crate::health::Reason::op_node_answered)).
 
 use crate::{
     actor::{ChainCommand, ChainHandle},
@@ -32,9 +32,6 @@ use tokio_util::sync::CancellationToken;
 /// The probes change no faster than this is worth looking at.
 const MIN_CHECK_EVERY: Duration = Duration::from_millis(50);
 
-/// Probe reasons that mean the op-node gave no answer at all.
-const NO_ANSWER: [&str; 3] = ["unknown", "op_node_unreachable", "op_node_timeout"];
-
 /// When and how the acting replica checks its sight.
 #[derive(Debug, Clone)]
 pub struct HandoverSettings {
@@ -50,10 +47,7 @@ pub struct HandoverSettings {
 
 /// How many chains of `statuses` have at least one node whose op-node answered its last probe.
 pub fn chains_reached(statuses: &[ChainStatus]) -> usize {
-    statuses
-        .iter()
-        .filter(|chain| chain.nodes.iter().any(|node| !NO_ANSWER.contains(&node.reason.as_str())))
-        .count()
+    statuses.iter().filter(|chain| chain.nodes.iter().any(|node| node.reason.op_node_answered())).count()
 }
 
 /// Runs until `cancel`: while this replica acts, hands the leadership over when it is blind.
@@ -178,16 +172,17 @@ async fn peer_status(api_addr: &str, settings: &HandoverSettings) -> Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::health::Reason;
     use opc_wire::coordinator::NodeStatus;
 
-    fn chain(name: &str, reasons: &[&str]) -> ChainStatus {
+    fn chain(name: &str, reasons: &[Reason]) -> ChainStatus {
         let nodes = reasons
             .iter()
             .enumerate()
             .map(|(i, reason)| NodeStatus {
                 name: format!("seq-{i}"),
-                healthy: *reason == "ok",
-                reason: (*reason).to_owned(),
+                healthy: *reason == Reason::Ok,
+                reason: *reason,
                 detail: String::new(),
                 unsafe_head: None,
                 safe_head: None,
@@ -215,10 +210,10 @@ mod tests {
     #[test]
     fn a_chain_is_reached_when_any_op_node_answered_even_badly() {
         let statuses = [
-            chain("blind", &["op_node_unreachable", "op_node_timeout", "unknown"]),
-            chain("bad_answers", &["op_node_unreachable", "op_node_malformed"]),
-            chain("geth_down", &["op_geth_unreachable"]),
-            chain("healthy", &["ok", "stalled"]),
+            chain("blind", &[Reason::OpNodeUnreachable, Reason::OpNodeTimeout, Reason::Unknown]),
+            chain("bad_answers", &[Reason::OpNodeUnreachable, Reason::OpNodeMalformed]),
+            chain("geth_down", &[Reason::OpGethUnreachable]),
+            chain("healthy", &[Reason::Ok, Reason::Stalled]),
         ];
         assert_eq!(chains_reached(&statuses), 3);
         assert_eq!(chains_reached(&statuses[..1]), 0);

@@ -43,78 +43,8 @@ pub struct HealthSettings {
     pub max_candidate_lag_blocks: u64,
 }
 
-/// Why a probe passed or failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Reason {
-    /// Never probed yet.
-    Unknown,
-    /// All checks passed.
-    Ok,
-    /// op-node refused or closed the connection.
-    OpNodeUnreachable,
-    /// op-node did not answer in time.
-    OpNodeTimeout,
-    /// op-node's reply was not a sync status.
-    OpNodeMalformed,
-    /// op-geth refused or closed the connection.
-    OpGethUnreachable,
-    /// op-geth did not answer in time.
-    OpGethTimeout,
-    /// op-geth's reply was not a block.
-    OpGethMalformed,
-    /// op-node has not initialised its engine (all-zero refs).
-    EngineNotInitialised,
-    /// The admin API is disabled.
-    AdminDisabled,
-    /// The node is not sequencer-enabled.
-    NotSequencer,
-    /// The leader's head stopped advancing.
-    Stalled,
-    /// op-geth trails op-node.
-    ExecutionLag,
-    /// The node trails the chain.
-    Lagging,
-}
-
-impl Reason {
-    /// The snake_case code used in the API, logs and metrics.
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::Unknown => "unknown",
-            Self::Ok => "ok",
-            Self::OpNodeUnreachable => "op_node_unreachable",
-            Self::OpNodeTimeout => "op_node_timeout",
-            Self::OpNodeMalformed => "op_node_malformed",
-            Self::OpGethUnreachable => "op_geth_unreachable",
-            Self::OpGethTimeout => "op_geth_timeout",
-            Self::OpGethMalformed => "op_geth_malformed",
-            Self::EngineNotInitialised => "engine_not_initialised",
-            Self::AdminDisabled => "admin_disabled",
-            Self::NotSequencer => "not_sequencer",
-            Self::Stalled => "stalled",
-            Self::ExecutionLag => "execution_lag",
-            Self::Lagging => "lagging",
-        }
-    }
-
-    /// Every reason, for metrics.
-    pub const ALL: [Reason; 14] = [
-        Self::Unknown,
-        Self::Ok,
-        Self::OpNodeUnreachable,
-        Self::OpNodeTimeout,
-        Self::OpNodeMalformed,
-        Self::OpGethUnreachable,
-        Self::OpGethTimeout,
-        Self::OpGethMalformed,
-        Self::EngineNotInitialised,
-        Self::AdminDisabled,
-        Self::NotSequencer,
-        Self::Stalled,
-        Self::ExecutionLag,
-        Self::Lagging,
-    ];
-}
+/// Why a probe passed or failed: the wire type, so the status carries it typed end to end.
+pub use opc_wire::health::Reason;
 
 /// One probe of a node: both calls with their outcomes.
 #[derive(Debug, Clone)]

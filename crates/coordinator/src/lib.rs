@@ -2,7 +2,8 @@
 //! second when it fails, without a re-org and without two sequencers at once.
 //!
 //! # Layout
-//! - [`config`]: the TOML config, env overrides and validation that names every bad key.
+//! - [`config`]: the TOML config, env overrides and validation that names every bad key, and
+//!   ([`config::settings`]) the settings every subsystem below is built with.
 //! - [`client`]: calls to one node's op-node and op-geth, each with a deadline.
 //! - [`health`]: probe loops and verdicts with reasons and thresholds.
 //! - [`engine`]: the pure fail-over engine and its decision table.
@@ -16,12 +17,16 @@
 //!
 //! The binary only parses flags and calls [`run`] with already-bound listeners and a shutdown
 //! future, so tests bind port 0 and run the real thing.
+//!
+//! Shutdown is bounded: once the shutdown future resolves every task is cancelled and gets
+//! [`SHUTDOWN_DEADLINE`] to finish; the ones still running are aborted and named in the log.
 
 pub mod actor;
 pub mod api;
 pub mod client;
 pub mod config;
-pub mod config_reference;
+pub use config::reference as config_reference;
+
 pub mod engine;
 pub mod handover;
 pub mod health;
@@ -36,7 +41,7 @@ use opc_cluster::{Cluster, ClusterError};
 use replication::{LeaseSettings, RaftStateStore};
 use state::{FileStateStore, StateError, StateStore};
 use std::{collections::BTreeMap, future::Future, sync::Arc, time::Duration};
-use tokio::{net::TcpListener, sync::watch};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 /// Already-bound listeners, so callers (and tests) choose the ports.
@@ -83,10 +88,7 @@ pub async fn run(
     let mut listeners = listeners;
     let raft_listener = listeners.raft.take().ok_or(StartError::NoRaftListener)?;
     let data_dir = replica_data_dir(&config);
-    let lease = LeaseSettings {
-        check_every: Duration::from_millis(cluster_config.heartbeat_interval_ms),
-        lease: Duration::from_millis(cluster_config.election_timeout_min_ms),
-    };
+    let lease = LeaseSettings::from(&cluster_config);
     let id = cluster_config.id;
     let cluster = Cluster::start(cluster_config, &data_dir, raft_listener).await?;
     tracing::info!(replica = id, data_dir = %data_dir.display(), "Raft replica started");
@@ -102,10 +104,15 @@ pub async fn run(
     let role = ReplicaRole { id: Some(id), acting_rx, standalone_tx: None };
     let outcome = serve(config, listeners, store, role, Some(cluster.clone()), shutdown).await;
     cancel.cancel();
-    let _ = lease_task.await;
+    stop_tasks(vec![("leader lease".to_owned(), lease_task)], SHUTDOWN_DEADLINE).await;
     shutdown_on_drop.0 = None;
-    if let Err(err) = cluster.shutdown().await {
-        tracing::warn!(%err, "Raft replica did not shut down cleanly");
+    match tokio::time::timeout(SHUTDOWN_DEADLINE, cluster.shutdown()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::warn!(%err, "Raft replica did not shut down cleanly"),
+        Err(_) => tracing::warn!(
+            deadline_ms = SHUTDOWN_DEADLINE.as_millis(),
+            "Raft replica did not shut down in time; leaving it to the process exit"
+        ),
     }
     outcome
 }
@@ -161,36 +168,32 @@ async fn serve(
     for (name, chain) in &config.chains {
         let (actor, handle) = ChainActor::new(name, chain, &config, store.clone(), role.clone()).await?;
         handles.insert(name.clone(), handle);
-        actors.push(actor);
+        actors.push((name.clone(), actor));
     }
     let jwt_secret = config.rpc.read_jwt_secret().map_err(|err| StartError::Jwt(err.to_string()))?;
     let chains: Arc<BTreeMap<String, ChainHandle>> = Arc::new(handles);
     // The recorder must exist before the actors publish their first values, or those are lost.
     let metrics_handle = metrics::install();
+    // Named, so a shutdown that overruns its deadline says which part hung.
     let mut tasks = Vec::new();
-    for actor in actors {
-        tasks.push(tokio::spawn(actor.run(cancel.clone())));
+    for (name, actor) in actors {
+        tasks.push((format!("chain {name} actor"), tokio::spawn(actor.run(cancel.clone()))));
     }
-    let handover_timeout =
-        config.failover.catch_up_timeout() + config.failover.rpc_timeout() * 4 + Duration::from_secs(5);
+    let handover_timeout = config.failover.operator_handover_timeout();
     let methods =
         api::AdminApi::new(chains.clone(), handover_timeout, cluster.clone(), role.acting_rx.clone())
             .methods();
     if let Some(cluster) = &cluster {
         ::metrics::counter!(metrics::RAFT_BLIND_HANDOVERS).absolute(0);
-        let settings = handover::HandoverSettings {
-            blind_after: config.failover.chain_liveness_window(),
-            check_every: config.health.interval(),
-            ask_timeout: config.failover.rpc_timeout(),
-            jwt_secret,
-        };
-        tasks.push(tokio::spawn(handover::run_blind_handover(
+        let settings = handover::HandoverSettings::new(&config, jwt_secret);
+        let task = tokio::spawn(handover::run_blind_handover(
             cluster.clone(),
             chains.clone(),
             role.acting_rx.clone(),
             settings,
             cancel.clone(),
-        )));
+        ));
+        tasks.push(("blind hand-over".to_owned(), task));
     }
     let admin = api::AdminServer {
         methods,
@@ -201,18 +204,92 @@ async fn serve(
     if let Ok(addr) = listeners.rpc.local_addr() {
         tracing::info!(%addr, jwt = jwt_secret.is_some(), "admin API listening");
     }
-    tasks.push(tokio::spawn(api::serve_admin(admin, listeners.rpc, cancel.clone())));
+    tasks
+        .push(("admin API".to_owned(), tokio::spawn(api::serve_admin(admin, listeners.rpc, cancel.clone()))));
     if let Some(listener) = listeners.metrics {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "metrics listening on /metrics");
         }
-        tasks.push(tokio::spawn(api::serve_metrics(metrics_handle, listener, cancel.clone())));
+        tasks.push((
+            "metrics".to_owned(),
+            tokio::spawn(api::serve_metrics(metrics_handle, listener, cancel.clone())),
+        ));
     }
     shutdown.await;
     tracing::info!("shutting down");
     cancel.cancel();
-    for task in tasks {
-        let _ = task.await;
-    }
+    stop_tasks(tasks, SHUTDOWN_DEADLINE).await;
     Ok(())
+}
+
+/// How long the tasks get to stop once shutdown is asked for, before they are aborted.
+///
+/// Cancellation is checked first in every loop, so a task normally stops at once; what can hold
+/// it is a call already under way: an admin call to a node (`failover.rpc_timeout_ms`, 1 s by
+/// default) or a state write (with `[cluster]`, a Raft commit bounded by `cluster.write_timeout_ms`,
+/// 5 s by default). 10 s covers both with room; a task still running after that is hung, and a
+/// process that never exits is worse for the operator (and for the supervisor restarting it) than
+/// one that aborts the hung task and says which one it was.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Waits for every task to finish, all within one `deadline`; aborts the ones still running
+/// then, logs their names, and returns them.
+async fn stop_tasks<T>(tasks: Vec<(String, JoinHandle<T>)>, deadline: Duration) -> Vec<String> {
+    let deadline_at = tokio::time::Instant::now() + deadline;
+    let mut late = Vec::new();
+    for (name, mut task) in tasks {
+        match tokio::time::timeout_at(deadline_at, &mut task).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) if err.is_panic() => tracing::error!(task = %name, "task panicked before shutdown"),
+            Ok(Err(_)) => {}
+            Err(_) => {
+                task.abort();
+                late.push(name);
+            }
+        }
+    }
+    if !late.is_empty() {
+        tracing::warn!(
+            tasks = %late.join(", "),
+            deadline_ms = deadline.as_millis(),
+            "tasks did not stop within the shutdown deadline; aborted them"
+        );
+    }
+    late
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_that_ignores_cancellation_is_aborted_at_the_deadline_and_named() {
+        let cancel = CancellationToken::new();
+        let obedient = {
+            let cancel = cancel.clone();
+            tokio::spawn(async move { cancel.cancelled().await })
+        };
+        let stubborn = tokio::spawn(std::future::pending::<()>());
+        let stubborn_abort = stubborn.abort_handle();
+        cancel.cancel();
+        let started = tokio::time::Instant::now();
+        let late = stop_tasks(
+            vec![("chain devnet actor".to_owned(), obedient), ("admin API".to_owned(), stubborn)],
+            Duration::from_secs(10),
+        )
+        .await;
+        assert_eq!(late, ["admin API"]);
+        assert_eq!(started.elapsed(), Duration::from_secs(10), "waited exactly the deadline");
+        tokio::task::yield_now().await;
+        assert!(stubborn_abort.is_finished(), "the stubborn task was aborted");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tasks_that_stop_in_time_are_not_waited_for_longer() {
+        let quick = tokio::spawn(tokio::time::sleep(Duration::from_millis(5)));
+        let started = tokio::time::Instant::now();
+        let late = stop_tasks(vec![("metrics".to_owned(), quick)], SHUTDOWN_DEADLINE).await;
+        assert!(late.is_empty());
+        assert_eq!(started.elapsed(), Duration::from_millis(5));
+    }
 }

@@ -13,6 +13,7 @@ use alloy_primitives::B256;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use op_sim::{ExecutionBackend, SimConfig, Simulator, anvil::coinbase_of};
 use opc_test_support::{Harness, active_nodes, node, wait_until};
+use opc_wire::health::Reason;
 use opc_wire::{
     BlockHeader, BlockId, BlockNumberOrTag,
     api::{EthApiClient, OptimismApiClient},
@@ -162,7 +163,7 @@ async fn leader_with_blocks(harness: &Harness) -> u32 {
 }
 
 /// Waits for a leader other than seq-0 sequencing alone (ground truth) and returns its name.
-async fn wait_for_new_leader(harness: &Harness, seq0_reason: &str) -> String {
+async fn wait_for_new_leader(harness: &Harness, seq0_reason: Reason) -> String {
     let status = harness
         .wait_for(&format!("a new leader, seq-0 seen as {seq0_reason}"), WAIT, |status, sim| {
             let leader = status.leader.clone().unwrap_or_default();
@@ -216,7 +217,7 @@ async fn a_leader_whose_anvil_is_killed_is_replaced_and_the_chain_goes_on_on_the
         tokio::net::TcpStream::connect(&addr).await.is_err().then_some(())
     })
     .await;
-    let new_leader = wait_for_new_leader(&harness, "op_geth_unreachable").await;
+    let new_leader = wait_for_new_leader(&harness, Reason::OpGethUnreachable).await;
     assert!(
         !active_nodes(&harness.sim).contains(&"seq-0".to_owned()),
         "the old leader's op-node was stopped (it answers; only its execution client died)"
@@ -235,7 +236,7 @@ async fn a_leader_whose_anvil_freezes_is_replaced_by_timeout_and_follows_again_o
     let pid = leader_with_blocks(&harness).await;
 
     signal("STOP", pid);
-    let new_leader = wait_for_new_leader(&harness, "op_geth_timeout").await;
+    let new_leader = wait_for_new_leader(&harness, Reason::OpGethTimeout).await;
     let epoch = harness.status().await.epoch;
     harness.wait_for_blocks(2, WAIT).await;
     let frozen_at = harness.sim.nodes().into_iter().find(|n| n.name == "seq-0").expect("seq-0").unsafe_head;

@@ -784,7 +784,8 @@ fn an_invalid_cluster_section_names_the_key_to_fix() {
     assert_reported(&errors, "cluster.id", "7");
     let typo = format!("{MINIMAL}{}", CLUSTER.replace("raft_addr = \"127.0.0.1:9773\"", "raft_adr = \"x\""));
     let errors = errors_of(load(&typo));
-    assert_reported(&errors, "cluster", "raft_adr");
+    // The typo is reported with its own key and line, beside the key it hides.
+    assert_reported(&errors, "cluster.replicas[2].raft_adr", "did you mean cluster.replicas[2].raft_addr?");
 }
 
 #[test]
@@ -800,4 +801,78 @@ fn a_joining_replica_turns_bootstrap_off_from_the_environment_or_a_flag() {
     let errors =
         errors_of(Config::from_toml_str(&text, env(&[("OP_COORDINATOR_CLUSTER__BOOTSTRAP", "no")]), &[]));
     assert_reported(&errors, "cluster.bootstrap", "no");
+}
+
+#[test]
+fn bad_cluster_keys_are_reported_with_every_other_problem_each_with_its_file_and_line() {
+    let dir = ScratchDir::new("cluster-lines");
+    let path = dir.0.join("coordinator.toml");
+    let text = format!(
+        "[health]\nfailure_threshold = 0\n{MINIMAL}{}",
+        CLUSTER
+            .replace(
+                "[cluster]\nid = 1\n",
+                "[cluster]\nid = 1\nheartbeat_interval_ms = \"fast\"\nbootstrap = \"yes\"\n"
+            )
+            .replace("raft_addr = \"127.0.0.1:9772\"", "raft_addr = 9772")
+    );
+    std::fs::write(&path, &text).expect("write");
+    let errors = errors_of(Config::load(&path, no_env(), &[]));
+    let line_of = |needle: &str| {
+        text.lines().position(|line| line.starts_with(needle)).map(|index| index + 1).expect("line in text")
+    };
+    let at = |needle: &str| format!("[{}:{}]", path.display(), line_of(needle));
+    assert_reported(&errors, "health.failure_threshold", &at("failure_threshold"));
+    assert_reported(&errors, "cluster.heartbeat_interval_ms", "expected an integer number of milliseconds");
+    assert_reported(&errors, "cluster.heartbeat_interval_ms", &at("heartbeat_interval_ms"));
+    assert_reported(&errors, "cluster.bootstrap", r#"expected true or false, got "yes""#);
+    assert_reported(&errors, "cluster.bootstrap", &at("bootstrap"));
+    assert_reported(&errors, "cluster.replicas[1].raft_addr", "got 9772");
+    assert_reported(&errors, "cluster.replicas[1].raft_addr", &at("raft_addr = 9772"));
+    assert_eq!(errors.errors().len(), 4, "{errors}");
+}
+
+#[test]
+fn every_cluster_key_is_overridable_and_checked_like_any_other() {
+    let text = format!("{MINIMAL}{CLUSTER}");
+    let config = Config::from_toml_str(
+        &text,
+        env(&[
+            ("OP_COORDINATOR_CLUSTER__HEARTBEAT_INTERVAL_MS", "50"),
+            ("OP_COORDINATOR_CLUSTER__REPLICAS__2__API_ADDR", "127.0.0.1:9764"),
+        ]),
+        &[],
+    )
+    .expect("valid");
+    let cluster = config.cluster.as_ref().expect("cluster section");
+    assert_eq!(cluster.heartbeat_interval_ms, 50);
+    assert_eq!(cluster.replicas[2].api_addr, "127.0.0.1:9764");
+
+    let errors = errors_of(Config::from_toml_str(
+        &text,
+        env(&[("OP_COORDINATOR_CLUSTER__REPLICAS__3__ID", "4")]),
+        &[("cluster.election_timeout_min_ms".to_owned(), "50".to_owned())],
+    ));
+    assert_reported(
+        &errors,
+        "OP_COORDINATOR_CLUSTER__REPLICAS__3__ID",
+        "matches no configuration key (did you mean OP_COORDINATOR_CLUSTER__REPLICAS__0__ID",
+    );
+    assert_reported(
+        &errors,
+        "cluster.election_timeout_min_ms",
+        "(50) must be greater than cluster.heartbeat_interval_ms (100)",
+    );
+    assert_reported(&errors, "cluster.election_timeout_min_ms", "command-line override");
+}
+
+#[test]
+fn a_missing_cluster_id_and_replica_address_are_reported_as_missing() {
+    let text = format!(
+        "{MINIMAL}{}",
+        CLUSTER.replace("[cluster]\nid = 1\n", "[cluster]\n").replace("api_addr = \"127.0.0.1:9763\"\n", "")
+    );
+    let errors = errors_of(load(&text));
+    assert_reported(&errors, "cluster.id", "missing (required)");
+    assert_reported(&errors, "cluster.replicas[2].api_addr", "missing (required)");
 }

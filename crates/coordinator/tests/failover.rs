@@ -5,6 +5,7 @@ use op_sim::SimConfig;
 use opc_test_support::{
     BLOCK_TIME_MS, Harness, WAIT, active_nodes, assert_steps_in_order, node, unix_ms, wait_until,
 };
+use opc_wire::health::Reason;
 use opc_wire::{
     BlockId,
     sim::{FaultKind, FaultParams, FaultTarget, LedgerEntry},
@@ -186,7 +187,7 @@ async fn a_candidate_whose_op_geth_lags_is_passed_over_for_a_healthy_one_despite
     harness
         .wait_for("seq-1 judged execution-lagging", WAIT, |status, _| {
             let seq1 = node(status, "seq-1");
-            !seq1.healthy && seq1.reason == "execution_lag"
+            !seq1.healthy && seq1.reason == Reason::ExecutionLag
         })
         .await;
     harness.sim.fault("seq-0", FaultKind::Stall, FaultParams::default()).expect("stall");
@@ -241,7 +242,7 @@ async fn when_no_candidate_reaches_the_stopped_hash_the_old_leader_is_restarted_
     harness.sim.partition(&[]).expect("heal partition");
     harness
         .wait_for("the followers to catch up", WAIT, |status, _| {
-            status.nodes.iter().all(|node| node.healthy && node.reason == "ok")
+            status.nodes.iter().all(|node| node.healthy && node.reason == Reason::Ok)
         })
         .await;
     harness.wait_for_leader("seq-0", WAIT).await;
@@ -312,7 +313,7 @@ async fn a_leaderless_chain_starts_the_first_candidate_that_becomes_eligible_at_
         .wait_for("both followers judged execution-lagging", WAIT, |status, _| {
             ["seq-1", "seq-2"]
                 .iter()
-                .all(|name| node(status, name).reason == "execution_lag" && !node(status, name).healthy)
+                .all(|name| node(status, name).reason == Reason::ExecutionLag && !node(status, name).healthy)
         })
         .await;
     let stopped = crash_the_leaders_op_geth_until_leaderless(&harness).await;

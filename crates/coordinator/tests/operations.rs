@@ -14,6 +14,7 @@ use op_coordinator::{
 };
 use op_sim::SimConfig;
 use opc_test_support::{BLOCK_TIME_MS, Harness, assert_steps_in_order, node, wait_until};
+use opc_wire::health::Reason;
 use opc_wire::{
     coordinator::{ChainStatus, CoordinatorApiClient, CoordinatorEvent},
     sim::{DoubleSequencing, FaultKind, FaultParams, FaultTarget, LedgerEntry},
@@ -59,7 +60,7 @@ async fn wait_for_new_leader(harness: &Harness, old: &str) -> String {
 
 /// Every node probed, healthy and asked whether it sequences.
 fn all_healthy(status: &ChainStatus) -> bool {
-    status.nodes.iter().all(|node| node.healthy && node.reason == "ok" && node.active.is_some())
+    status.nodes.iter().all(|node| node.healthy && node.reason == Reason::Ok && node.active.is_some())
 }
 
 fn malformed(target: FaultTarget, mode: &str) -> FaultParams {
@@ -252,7 +253,7 @@ async fn a_coordinator_killed_while_catching_up_resumes_with_the_same_stopped_ha
         .wait_for("both followers unhealthy", WAIT, |status, _| {
             ["seq-1", "seq-2"].iter().all(|name| {
                 let node = node(status, name);
-                !node.healthy && node.reason == "op_geth_malformed"
+                !node.healthy && node.reason == Reason::OpGethMalformed
             })
         })
         .await;
@@ -479,7 +480,7 @@ async fn malformed_and_huge_replies_of_a_follower_are_a_verdict_with_a_reason_an
     harness.wait_for("every node healthy", WAIT, |status, _| all_healthy(status)).await;
 
     for (target, reason) in
-        [(FaultTarget::OpNode, "op_node_malformed"), (FaultTarget::OpGeth, "op_geth_malformed")]
+        [(FaultTarget::OpNode, Reason::OpNodeMalformed), (FaultTarget::OpGeth, Reason::OpGethMalformed)]
     {
         for mode in ["invalid_json", "wrong_types", "huge_body"] {
             harness.sim.fault("seq-2", FaultKind::Malformed, malformed(target, mode)).expect("malform seq-2");
@@ -502,7 +503,7 @@ async fn malformed_and_huge_replies_of_a_follower_are_a_verdict_with_a_reason_an
             harness
                 .wait_for(&format!("seq-2 healthy again after {mode}"), WAIT, |status, _| {
                     let seq2 = node(status, "seq-2");
-                    seq2.healthy && seq2.reason == "ok"
+                    seq2.healthy && seq2.reason == Reason::Ok
                 })
                 .await;
         }
@@ -541,7 +542,7 @@ async fn a_leader_answering_garbage_is_fenced_and_replaced_once_the_chain_stands
     harness
         .wait_for("the leader's verdict to name the garbage", WAIT, |status, _| {
             let seq0 = node(status, "seq-0");
-            !seq0.healthy && seq0.reason == "op_node_malformed"
+            !seq0.healthy && seq0.reason == Reason::OpNodeMalformed
         })
         .await;
     harness.wait_for_event("leader_fenced", Some("seq-0"), WAIT).await;

@@ -5,6 +5,7 @@
 
 use op_sim::SimConfig;
 use opc_test_support::{BLOCK_TIME_MS, Harness, WAIT, active_nodes, node};
+use opc_wire::health::Reason;
 use opc_wire::{
     BlockId,
     sim::{FaultKind, FaultParams, LedgerEntry},
@@ -52,7 +53,7 @@ async fn hang_the_leader_and_fail_over(harness: &Harness, params: FaultParams) -
     let old = node(&status, "seq-0");
     assert!(old.fenced, "the hung leader is fenced: {status:#?}");
     assert!(!old.healthy, "{status:#?}");
-    assert_eq!(old.reason, "op_node_timeout", "a hang is detected by the probe deadline: {status:#?}");
+    assert_eq!(old.reason, Reason::OpNodeTimeout, "a hang is detected by the probe deadline: {status:#?}");
     // Ground truth: the hung node was never stopped (no call reached it); it still counts as active.
     assert!(active_nodes(&harness.sim).contains(&"seq-0".to_owned()), "{:#?}", harness.sim.nodes());
     harness.wait_for_event("leader_fenced", Some("seq-0"), WAIT).await;
@@ -178,7 +179,7 @@ async fn a_hung_leader_sealing_the_moment_it_resumes_is_stopped_at_its_first_ans
 /// Cuts seq-0 off from the coordinator (and only from it: p2p works) and checks that it keeps
 /// sequencing alone for fifteen blocks: the chain advancing through the followers proves it
 /// alive, so nobody else may be started. Returns the harness and the epoch.
-async fn cut_off_the_leader_while_the_chain_advances(mode: &str, reason: &str) -> (Harness, u64) {
+async fn cut_off_the_leader_while_the_chain_advances(mode: &str, reason: Reason) -> (Harness, u64) {
     // A liveness window of 10 blocks: a busy test machine must not make a live chain look dead.
     let harness = Harness::start_tuned(
         SimConfig::uniform(1, 3, BLOCK_TIME_MS),
@@ -193,7 +194,7 @@ async fn cut_off_the_leader_while_the_chain_advances(mode: &str, reason: &str) -
     let isolate = FaultParams { mode: Some(mode.to_owned()), ..FaultParams::default() };
     harness.sim.fault("seq-0", FaultKind::Isolate, isolate).expect("isolate");
     let event = harness.wait_for_event("leader_cut_off", Some("seq-0"), WAIT).await;
-    assert!(event.detail.contains(reason), "{event:#?}");
+    assert!(event.detail.contains(reason.code()), "{event:#?}");
     let start = harness.invariants().blocks_sealed;
     // Fifteen blocks: one and a half liveness windows with the leader unreachable.
     harness
@@ -233,26 +234,26 @@ async fn heal_the_cut_off_leader(harness: &Harness) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_whose_rpc_refuses_connections_while_the_chain_advances_is_not_replaced() {
-    let (harness, _) = cut_off_the_leader_while_the_chain_advances("refuse", "op_node_unreachable").await;
+    let (harness, _) = cut_off_the_leader_while_the_chain_advances("refuse", Reason::OpNodeUnreachable).await;
     heal_the_cut_off_leader(&harness).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_whose_rpc_blackholes_requests_while_the_chain_advances_is_not_replaced() {
-    let (harness, _) = cut_off_the_leader_while_the_chain_advances("blackhole", "op_node_timeout").await;
+    let (harness, _) = cut_off_the_leader_while_the_chain_advances("blackhole", Reason::OpNodeTimeout).await;
     heal_the_cut_off_leader(&harness).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_off_leader_that_answers_again_becomes_healthy_and_keeps_leading() {
-    for (mode, reason) in [("refuse", "op_node_unreachable"), ("blackhole", "op_node_timeout")] {
+    for (mode, reason) in [("refuse", Reason::OpNodeUnreachable), ("blackhole", Reason::OpNodeTimeout)] {
         let (harness, epoch) = cut_off_the_leader_while_the_chain_advances(mode, reason).await;
         harness.sim.heal("seq-0", Some(FaultKind::Isolate)).expect("heal");
         harness
             .wait_for("seq-0 healthy again", WAIT, |status, _| {
                 assert_eq!((status.leader.as_deref(), status.epoch), (Some("seq-0"), epoch), "{status:#?}");
                 let old = node(status, "seq-0");
-                old.healthy && old.reason == "ok"
+                old.healthy && old.reason == Reason::Ok
             })
             .await;
         harness.wait_for_leader("seq-0", WAIT).await;

@@ -5,7 +5,7 @@
 //! working; every method takes an optional chain name as its last parameter, required only when
 //! the coordinator serves several chains.
 
-use crate::BlockId;
+use crate::{BlockId, health::Reason};
 use alloy_primitives::B256;
 use jsonrpsee::{core::RpcResult, proc_macros::rpc};
 use serde::{Deserialize, Serialize};
@@ -17,8 +17,8 @@ pub struct NodeStatus {
     pub name: String,
     /// The verdict after the consecutive-failure and -success thresholds.
     pub healthy: bool,
-    /// Machine-readable reason of the latest probe (`ok`, `op_node_unreachable`, `stalled`, ...).
-    pub reason: String,
+    /// Reason of the latest probe; on the wire its code (`ok`, `op_node_unreachable`, `stalled`, ...).
+    pub reason: Reason,
     /// Human-readable explanation of the reason, with figures.
     pub detail: String,
     /// op-node's unsafe head as last seen.

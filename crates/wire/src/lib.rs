@@ -4,6 +4,8 @@
 //! - [`refs`]: L1/L2 block references as op-node renders them (plain JSON integers, camelCase keys).
 //! - [`sync_status`]: the `optimism_syncStatus` reply, tolerant of every op-node version since 2023.
 //! - [`header`]: the subset of an op-geth block header the coordinator reads (hex quantities).
+//! - [`health`]: [`health::Reason`], why a node's latest probe passed or failed, typed from the
+//!   health tracker to the API client.
 //! - [`api`]: the JSON-RPC traits (`optimism_*`, `eth_*`), plus the published `admin_*` trait from
 //!   `op-alloy-rpc-jsonrpsee`. Servers (the simulator) and clients (the coordinator) share them.
 //! - [`op_node_errors`]: the error strings op-node returns and how a client classifies them.
@@ -16,6 +18,7 @@
 pub mod api;
 pub mod coordinator;
 pub mod header;
+pub mod health;
 pub mod jsonrpc;
 pub mod op_node_errors;
 pub mod refs;

@@ -4,7 +4,7 @@
 //! to [`KEYS`] appears here with its real type, default, range and environment variable, and the
 //! `config_reference` test fails until the checked-in file is regenerated.
 
-use crate::config::{KEYS, KeyDoc};
+use super::{KEYS, KeyDoc};
 use std::fmt::Write as _;
 
 /// Upper bound the loader uses for integer keys without a real maximum (the largest TOML integer).
@@ -37,85 +37,12 @@ pub fn render_markdown() -> String {
             escape(doc.description)
         );
     }
-    render_cluster(&mut out);
     out.push_str(OUTRO);
     out
 }
 
-/// The `[cluster]` keys, one line each, in file order. Defaults come from the real type.
-const CLUSTER_KEYS: [(&str, &str); 16] = [
-    (
-        "id",
-        "This replica's Raft id. Differs per replica: set it with `--replica-id` or `OP_COORDINATOR_CLUSTER__ID` and keep one file for all.",
-    ),
-    (
-        "replicas",
-        "The initial voters, as `[[cluster.replicas]]` tables of `id`, `raft_addr` (peer traffic) and `api_addr` (admin API; a listed replica listens there). Read once, to form the cluster from empty stores; afterwards the replicated membership is the truth.",
-    ),
-    (
-        "bootstrap",
-        "`true`: a listed replica with an empty store forms the cluster with exactly `replicas` (safe on every replica at once). `false`: join an existing cluster and wait for `coordinator_addReplica`; also for a replica whose data dir was lost.",
-    ),
-    (
-        "heartbeat_interval_ms",
-        "How often the leader replicates and heartbeats; also how often it re-confirms its leadership before acting.",
-    ),
-    (
-        "election_timeout_min_ms",
-        "Lower bound of the randomized election timeout, and how long one leadership confirmation lets the leader act.",
-    ),
-    (
-        "election_timeout_max_ms",
-        "Upper bound of the election timeout and the followers' leader lease: no new leader is elected within it of the last heartbeat.",
-    ),
-    ("rpc_timeout_ms", "Deadline of one replica-to-replica call."),
-    ("snapshot_rpc_timeout_ms", "Deadline of sending a whole snapshot to a replica."),
-    ("unreachable_backoff_ms", "Pause before retrying a replica that refused the connection."),
-    ("snapshot_every_logs", "Snapshot (then purge the log) after this many entries."),
-    (
-        "max_in_snapshot_log_to_keep",
-        "Entries kept after a snapshot, so a replica slightly behind catches up from the log.",
-    ),
-    (
-        "write_timeout_ms",
-        "How long a state change may wait for its commit before the dependent sequencer call is abandoned.",
-    ),
-    ("membership_timeout_ms", "Deadline of adding or removing a replica."),
-    ("transfer_timeout_ms", "Deadline of `coordinator_transferLeadership`."),
-    (
-        "fault_injection",
-        "Test only: lets `POST <raft_addr>/fault` drop or delay this replica's messages. Never enable in production.",
-    ),
-    ("(data)", "Each replica keeps its Raft log, vote and snapshot in `data_dir/replica-<id>/cluster.redb`."),
-];
-
-fn render_cluster(out: &mut String) {
-    let defaults = toml::Value::try_from(crate::config::ClusterConfig::new(1, Vec::new())).ok();
-    out.push_str(CLUSTER_INTRO);
-    out.push_str("| key | default | description |\n|-----|---------|-------------|\n");
-    for (key, description) in CLUSTER_KEYS {
-        if key == "(data)" {
-            continue;
-        }
-        let default = match key {
-            "id" => "required".to_owned(),
-            "replicas" => "required (unless `bootstrap = false`)".to_owned(),
-            _ => defaults
-                .as_ref()
-                .and_then(|table| table.get(key))
-                .map_or_else(|| "-".to_owned(), |value| format!("`{value}`")),
-        };
-        let _ = writeln!(out, "| `cluster.{key}` | {default} | {} |", escape(description));
-    }
-    out.push('\n');
-    out.push_str(CLUSTER_KEYS[15].1);
-    out.push('\n');
-}
-
-const CLUSTER_INTRO: &str = concat!(
-    "\n",
-    "## Replicas: `[cluster]`\n",
-    "\n",
+/// What the `[cluster]` section as a whole is for, before its keys.
+const CLUSTER_NOTE: &str = concat!(
     "Without `[cluster]` the coordinator runs alone and keeps its state in `data_dir`. With it, the\n",
     "process is one replica of a Raft cluster (3 or 5 replicas, one config file for all): the state of\n",
     "every chain is committed by a majority before the sequencer call that depends on it, and only the\n",
@@ -140,12 +67,15 @@ const CLUSTER_INTRO: &str = concat!(
     "api_addr = \"10.0.0.3:9762\"\n",
     "```\n",
     "\n",
-    "The section is read as a whole; its keys are not overridable from the environment except\n",
-    "`cluster.id` (`OP_COORDINATOR_CLUSTER__ID`, flag `--replica-id`) and `cluster.bootstrap`\n",
-    "(`OP_COORDINATOR_CLUSTER__BOOTSTRAP`, flag `--join` for `false`). A listed replica serves its\n",
-    "admin API on its `api_addr` and Raft on its `raft_addr`; a joining replica passes `--join`,\n",
-    "`--rpc-listen` and `--raft-listen`.\n",
+    "Its keys are read, checked and overridden like every other key. What differs between replicas\n",
+    "that share one file is `cluster.id` (flag `--replica-id`) and `cluster.bootstrap` (flag `--join`\n",
+    "for `false`). A listed replica serves its admin API on its `api_addr` and Raft on its `raft_addr`;\n",
+    "a joining replica passes `--join`, `--rpc-listen` and `--raft-listen`. Each replica keeps its Raft\n",
+    "log, vote and snapshot in `data_dir/replica-<id>/cluster.redb`.\n",
     "\n",
+    "Across keys: `election_timeout_min_ms` > `heartbeat_interval_ms`, `election_timeout_min_ms` <\n",
+    "`election_timeout_max_ms` < `transfer_timeout_ms`; with `bootstrap = true`, `replicas` is not\n",
+    "empty and lists `id`.",
 );
 
 /// The table a key lives in: its path without the last segment (`""` for top-level keys).
@@ -154,7 +84,12 @@ fn section_of(path: &'static str) -> &'static str {
 }
 
 fn section_title(section: &str) -> String {
-    if section.is_empty() { "Top level".to_owned() } else { format!("`[{section}]`") }
+    match section {
+        "" => "Top level".to_owned(),
+        "cluster" => "Replicas: `[cluster]`".to_owned(),
+        "cluster.replicas[<i>]" => "`[[cluster.replicas]]`".to_owned(),
+        _ => format!("`[{section}]`"),
+    }
 }
 
 /// Context that belongs to a whole table rather than to one key.
@@ -169,6 +104,13 @@ fn section_note(section: &str) -> Option<&'static str> {
             "One table per sequencer node (an op-node + op-geth pair); `<node>` is a name you choose,\n\
              with the same rules as chain names. Every chain needs at least one node with\n\
              `candidate = true`.",
+        ),
+        "cluster" => Some(CLUSTER_NOTE),
+        "cluster.replicas[<i>]" => Some(
+            "One table per initial voter, in any order; `<i>` is its position (0 for the first), as in\n\
+             error messages and environment variables. Read once, to form the cluster from empty stores;\n\
+             afterwards the replicated membership (`coordinator_addReplica`, `coordinator_removeReplica`)\n\
+             is the truth. Ids, `raft_addr`s and `api_addr`s are unique; `raft_addr` is `host:port`.",
         ),
         _ => None,
     }
@@ -214,7 +156,8 @@ const INTRO: &str = concat!(
     "     run `OPC_UPDATE_DOCS=1 cargo test -p op-coordinator --test config_reference` instead. -->\n",
     "\n",
     "`op-coordinator run --config FILE` reads one TOML file. Every key below except the two node URLs\n",
-    "has a default, so the smallest valid file names one chain with one sequencer:\n",
+    "(and, in `[cluster]`, the replica ids and addresses) has a default, so the smallest valid file\n",
+    "names one chain with one sequencer:\n",
     "\n",
     "```toml\n",
     "[chains.mainnet.sequencers.seq-a]\n",
@@ -240,7 +183,7 @@ const INTRO: &str = concat!(
     "Environment variables are the prefix `OP_COORDINATOR_` followed by the key path in upper case,\n",
     "with `__` between path segments. In chain and node names `-` is written `_` and case is ignored, so\n",
     "`chains.main.sequencers.seq-a.priority` is `OP_COORDINATOR_CHAINS__MAIN__SEQUENCERS__SEQ_A__PRIORITY`.\n",
-    "The environment can change chains and sequencers that the file defines, not add new ones. A variable\n",
+    "The environment can change chains, sequencers and replicas that the file defines, not add new ones. A variable\n",
     "with the prefix that matches no key stops the coordinator with an error rather than being ignored,\n",
     "because a misspelt fail-over timeout would otherwise go unnoticed until the outage it was meant for.\n",
     "An empty value unsets an optional key (for example `OP_COORDINATOR_RPC__JWT_SECRET_FILE=`).\n",

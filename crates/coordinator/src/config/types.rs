@@ -1,0 +1,303 @@
+//! The configuration as plain data: every section with its defaults.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use opc_cluster::ClusterConfig;
+use serde::{Deserialize, Serialize};
+
+use super::ConfigError;
+
+/// Effective configuration of one coordinator process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory for state that must survive a restart of the coordinator, so a restarted process
+    /// does not make decisions from an empty memory.
+    pub data_dir: PathBuf,
+    /// Admin JSON-RPC server through which operators inspect and steer the coordinator.
+    pub rpc: RpcConfig,
+    /// Prometheus endpoint; fail-overs must be observable after the fact.
+    pub metrics: MetricsConfig,
+    /// How nodes are probed and when a node counts as unhealthy.
+    pub health: HealthConfig,
+    /// Deadlines of the steps that move the sequencer role from one node to another.
+    pub failover: FailoverConfig,
+    /// Periodic check that exactly one node sequences, catching changes made behind our back.
+    pub inspection: InspectionConfig,
+    /// The chains to coordinate, by name. A default `Config` has none and does not validate.
+    pub chains: BTreeMap<String, ChainConfig>,
+    /// `[cluster]`: run as one replica of a Raft cluster instead of alone. Absent: one process
+    /// with its state in `data_dir` (devnet, small deployments).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./op-coordinator-data"),
+            rpc: RpcConfig::default(),
+            metrics: MetricsConfig::default(),
+            health: HealthConfig::default(),
+            failover: FailoverConfig::default(),
+            inspection: InspectionConfig::default(),
+            chains: BTreeMap::new(),
+            cluster: None,
+        }
+    }
+}
+
+/// `[rpc]`: the admin JSON-RPC server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RpcConfig {
+    /// Loopback by default: the admin API can stop sequencing, so exposing it is a deliberate act.
+    pub listen: SocketAddr,
+    /// File with a 32-byte HS256 secret in hex, as for the engine API. When set, mutating calls
+    /// need a JWT signed with it; read-only calls stay open so dashboards need no secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt_secret_file: Option<PathBuf>,
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 9762)), jwt_secret_file: None }
+    }
+}
+
+impl RpcConfig {
+    /// Reads and decodes the JWT secret, `None` when no file is configured.
+    ///
+    /// The file holds 64 hex digits, optionally prefixed with `0x` and surrounded by whitespace,
+    /// which is the format op-node and op-geth use for their engine API secret.
+    pub fn read_jwt_secret(&self) -> Result<Option<[u8; 32]>, ConfigError> {
+        let Some(path) = &self.jwt_secret_file else {
+            return Ok(None);
+        };
+        let fail = |reason: String| ConfigError::JwtSecret { path: path.clone(), reason };
+        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        let hex = text.trim();
+        let hex = hex.strip_prefix("0x").unwrap_or(hex);
+        if hex.len() != 64 {
+            return Err(fail(format!("expected 64 hex digits (32 bytes), found {} characters", hex.len())));
+        }
+        let mut secret = [0u8; 32];
+        for (byte, pair) in secret.iter_mut().zip(hex.as_bytes().chunks(2)) {
+            let pair = std::str::from_utf8(pair).map_err(|_| fail("not hex".to_owned()))?;
+            *byte = u8::from_str_radix(pair, 16).map_err(|_| fail(format!("{pair:?} is not a hex byte")))?;
+        }
+        Ok(Some(secret))
+    }
+}
+
+/// `[metrics]`: the Prometheus endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Off switch for deployments that scrape nothing and want no extra port.
+    pub enabled: bool,
+    /// Where `/metrics` is served.
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { enabled: true, listen: SocketAddr::from(([127, 0, 0, 1], 9761)) }
+    }
+}
+
+/// `[health]`: probing nodes and judging them.
+///
+/// The defaults detect a dead leader of a 1 s chain in about `interval * failure_threshold` plus
+/// one probe timeout (well under a second), yet need `success_threshold` good probes before
+/// trusting a node again, so a flapping node is not elected straight back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthConfig {
+    /// Period between two probes of the same node.
+    pub interval_ms: u64,
+    /// Deadline of each probe RPC, so one hung node cannot delay the verdict on the others.
+    pub probe_timeout_ms: u64,
+    /// Consecutive failed probes before a node is unhealthy; 2 rides out a single lost packet.
+    pub failure_threshold: u64,
+    /// Consecutive good probes before an unhealthy node is healthy again.
+    pub success_threshold: u64,
+    /// The leader counts as stalled when its unsafe head has not advanced for this long, even if
+    /// it still answers RPCs: a sequencer that answers but produces nothing is still an outage.
+    pub unsafe_stall_ms: u64,
+    /// An op-geth more than this many blocks behind its op-node's unsafe head is "execution
+    /// lagging": the node accepts blocks it cannot yet execute.
+    pub max_execution_lag_blocks: u64,
+    /// A candidate more than this many blocks behind the most advanced node is "lagging" and is
+    /// elected only if no better candidate exists, because catching up delays the hand-over.
+    pub max_candidate_lag_blocks: u64,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            interval_ms: 100,
+            probe_timeout_ms: 250,
+            failure_threshold: 2,
+            success_threshold: 3,
+            unsafe_stall_ms: 2500,
+            max_execution_lag_blocks: 8,
+            max_candidate_lag_blocks: 16,
+        }
+    }
+}
+
+impl HealthConfig {
+    /// Period between two probes of the same node.
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms)
+    }
+
+    /// Deadline of each probe RPC.
+    pub fn probe_timeout(&self) -> Duration {
+        Duration::from_millis(self.probe_timeout_ms)
+    }
+
+    /// How long the leader's unsafe head may stand still before the leader counts as stalled.
+    pub fn unsafe_stall(&self) -> Duration {
+        Duration::from_millis(self.unsafe_stall_ms)
+    }
+}
+
+/// `[failover]`: deadlines of the hand-over steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FailoverConfig {
+    /// Deadline of each `admin_*` call, so a hung node cannot stall a fail-over.
+    pub rpc_timeout_ms: u64,
+    /// How long to wait for the chosen candidate to reach the hash the old leader stopped at
+    /// before giving up on it and trying the next one.
+    pub catch_up_timeout_ms: u64,
+    /// With the leader unreachable, the chain counts as still alive (leader only partitioned from
+    /// us) if a follower's head advanced within this window; then we must not start a second
+    /// sequencer.
+    pub chain_liveness_window_ms: u64,
+    /// At start-up with no active sequencer, wait this long for node heads to converge so the
+    /// election does not pick a node that is merely slow to report.
+    pub convergence_wait_ms: u64,
+    /// Retry period for transient start errors such as "no prestate".
+    pub start_retry_interval_ms: u64,
+}
+
+impl Default for FailoverConfig {
+    fn default() -> Self {
+        Self {
+            rpc_timeout_ms: 1000,
+            catch_up_timeout_ms: 3000,
+            chain_liveness_window_ms: 1500,
+            convergence_wait_ms: 2000,
+            start_retry_interval_ms: 100,
+        }
+    }
+}
+
+impl FailoverConfig {
+    /// Deadline of each `admin_*` call.
+    pub fn rpc_timeout(&self) -> Duration {
+        Duration::from_millis(self.rpc_timeout_ms)
+    }
+
+    /// How long a candidate may take to reach the stopped leader's head.
+    pub fn catch_up_timeout(&self) -> Duration {
+        Duration::from_millis(self.catch_up_timeout_ms)
+    }
+
+    /// Window in which an advancing follower proves the chain alive.
+    pub fn chain_liveness_window(&self) -> Duration {
+        Duration::from_millis(self.chain_liveness_window_ms)
+    }
+
+    /// Start-up wait for heads to converge before the first election.
+    pub fn convergence_wait(&self) -> Duration {
+        Duration::from_millis(self.convergence_wait_ms)
+    }
+
+    /// Retry period for transient start errors.
+    pub fn start_retry_interval(&self) -> Duration {
+        Duration::from_millis(self.start_retry_interval_ms)
+    }
+}
+
+/// `[inspection]`: the periodic "who is sequencing" sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InspectionConfig {
+    /// Off switch for tests that drive nodes by hand.
+    pub enabled: bool,
+    /// How often `admin_sequencerActive` is asked of every node, to catch a second active
+    /// sequencer started outside the coordinator.
+    pub interval_ms: u64,
+}
+
+impl Default for InspectionConfig {
+    fn default() -> Self {
+        Self { enabled: true, interval_ms: 500 }
+    }
+}
+
+impl InspectionConfig {
+    /// Period of the sweep.
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms)
+    }
+}
+
+/// `[chains.NAME]`: one L2 chain and the sequencers that may produce its blocks.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChainConfig {
+    /// Block time of the chain, informational; used to reject a `health.unsafe_stall_ms` that
+    /// would call every normal gap between blocks a stall.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_time_ms: Option<u64>,
+    /// The sequencer nodes of this chain, by name.
+    pub sequencers: BTreeMap<String, SequencerConfig>,
+}
+
+impl ChainConfig {
+    /// Block time, when configured.
+    pub fn block_time(&self) -> Option<Duration> {
+        self.block_time_ms.map(Duration::from_millis)
+    }
+}
+
+/// `[chains.NAME.sequencers.NODE]`: one op-node + op-geth pair.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SequencerConfig {
+    /// op-node RPC: health probes and the `admin_*` sequencer controls.
+    pub op_node_url: String,
+    /// op-geth RPC: execution head, to tell a node that accepts blocks from one that executes them.
+    pub op_geth_url: String,
+    /// Higher is preferred in elections, so operators can keep the leader on their best hardware.
+    #[serde(default)]
+    pub priority: i64,
+    /// `false` makes the node watched but never elected, e.g. a replica used only for reads.
+    #[serde(default = "default_candidate")]
+    pub candidate: bool,
+}
+
+fn default_candidate() -> bool {
+    true
+}
+
+impl SequencerConfig {
+    /// The state a sequencer table starts in before its keys are read: defaults for optional
+    /// keys, empty required URLs (reported as missing, never returned).
+    pub(super) fn unfilled() -> Self {
+        Self {
+            op_node_url: String::new(),
+            op_geth_url: String::new(),
+            priority: 0,
+            candidate: default_candidate(),
+        }
+    }
+}
