@@ -6,6 +6,7 @@
 //! - [`header`]: the subset of an op-geth block header the coordinator reads (hex quantities).
 //! - [`api`]: the JSON-RPC traits (`optimism_*`, `eth_*`), plus the published `admin_*` trait from
 //!   `op-alloy-rpc-jsonrpsee`. Servers (the simulator) and clients (the coordinator) share them.
+//! - [`event`]: the kinds of the coordinator's timeline events, typed, named only on the wire.
 //! - [`op_node_errors`]: the error strings op-node returns and how a client classifies them.
 //! - [`sim`]: the simulator's control API, used by `op-sim`, the chaos runner and `ctl sim`.
 //!
@@ -15,6 +16,7 @@
 
 pub mod api;
 pub mod coordinator;
+pub mod event;
 pub mod header;
 pub mod jsonrpc;
 pub mod op_node_errors;
@@ -24,6 +26,7 @@ pub mod sim;
 pub mod sync_status;
 
 pub use alloy_primitives::{B256, U64};
+pub use event::EventKind;
 pub use header::{BlockHeader, BlockNumberOrTag};
 pub use refs::{BlockId, L1BlockRef, L2BlockRef};
 pub use sync_status::{SyncStatus, SyncStatusShape};
