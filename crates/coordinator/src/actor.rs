@@ -18,7 +18,8 @@ use crate::{
     client::{CallError, NodeClient, Timed},
     config::{ChainConfig, Config},
     engine::{
-        Action, CommandError, Event, FailoverEngine, FailoverSettings, Input, Member, StopPurpose, View,
+        Action, CommandError, Event, EventKind, FailoverEngine, FailoverSettings, Input, Member, Outcome,
+        Severity, StopPurpose, View,
     },
     health::{ChainHealth, Every, HealthSettings, ProbeReport, Reason, run_prober},
     metrics as m,
@@ -45,7 +46,13 @@ use tokio_util::sync::CancellationToken;
 /// borrowed mutably alongside.
 macro_rules! view_of {
     ($actor:expr) => {
-        View { state: &$actor.state, members: &$actor.members, health: &$actor.health, now: Instant::now() }
+        View {
+            state: &$actor.state,
+            members: &$actor.members,
+            health: &$actor.health,
+            now: Instant::now(),
+            unix_ms: unix_ms(),
+        }
     };
 }
 
@@ -149,8 +156,8 @@ pub struct ChainActor {
     /// The term this actor acts in (None: observing only).
     acting: Acting,
     /// The last term it acted in: acting again in the same term (a lease that lapsed under load
-    /// and was confirmed again) keeps the catch-up countdown, as nobody else can have acted in
-    /// between.
+    /// and was confirmed again) renews the engine instead of replacing it (see
+    /// [`FailoverEngine::renewed`]).
     last_acting_term: Option<u64>,
     settings: FailoverSettings,
     engine: FailoverEngine,
@@ -167,8 +174,6 @@ pub struct ChainActor {
     ready_tx: watch::Sender<bool>,
     /// Nodes found sequencing by the last inspection.
     last_active: BTreeMap<String, bool>,
-    /// The current leaderless episode was already counted in the fail-over metric.
-    leaderless_counted: bool,
     /// When the durable state last changed. An inspection round that began before it may describe
     /// the world before our own last action (a leader just started, a node just stopped) and is
     /// not shown to the engine, which would otherwise "restart" a leader it has just started.
@@ -251,18 +256,18 @@ impl ChainActor {
         if state != ChainState::default() {
             tracing::info!(
                 chain = name,
-                leader = ?state.leader,
+                leader = state.leader.as_deref().unwrap_or("none"),
                 phase = state.phase.name(),
                 epoch = state.epoch,
                 paused = state.paused,
-                fenced = ?state.fenced,
+                fenced = %state.fenced.iter().cloned().collect::<Vec<_>>().join(","),
                 "restored durable state"
             );
         }
         let acting = *role.acting_rx.borrow();
         let action_clients = build_action_clients(&urls, role.id, acting)
             .map_err(|(node, source)| ActorError::Client { chain: name.to_owned(), node, source })?;
-        let mut actor = Self {
+        let actor = Self {
             name: name.to_owned(),
             members,
             clients,
@@ -289,12 +294,8 @@ impl ChainActor {
             commands_rx,
             ready_tx,
             last_active: BTreeMap::new(),
-            leaderless_counted: false,
             state_changed_at: None,
         };
-        // A restarted coordinator continues a catch-up countdown where the last one left it.
-        let resumed_deadline = actor.resume_catch_up();
-        actor.engine.carry_over_catch_up_deadline(resumed_deadline);
         let handle = ChainHandle { name: name.to_owned(), commands_tx, ready_rx };
         Ok((actor, handle))
     }
@@ -362,17 +363,11 @@ impl ChainActor {
         self.acting = acting;
         let Some(term) = acting else {
             self.fail_handover("this replica lost Raft leadership; retry on the new leader");
-            self.record_event(Event {
-                kind: "stopped_acting",
-                node: None,
-                detail: "this replica is not the confirmed Raft leader any more: observing only".into(),
-                duration: None,
-                severe: false,
-            });
+            let detail = "this replica is not the confirmed Raft leader any more: observing only";
+            self.record_event(Event::info(EventKind::StoppedActing, None, detail));
             return;
         };
         let same_term = self.last_acting_term == Some(term);
-        let own_deadline = if same_term { self.engine.catch_up_deadline() } else { None };
         self.last_acting_term = Some(term);
         match self.store.load(&self.name).await {
             Ok(state) => self.state = state.unwrap_or_default(),
@@ -390,34 +385,23 @@ impl ChainActor {
             }
         }
         // A fresh engine: calls it had in flight may have been answered while this replica did not
-        // act, so it verifies before repeating anything.
-        self.engine = FailoverEngine::new(self.settings.clone(), Instant::now());
-        self.engine.carry_over_catch_up_deadline(own_deadline.or_else(|| self.resume_catch_up()));
+        // act, so it verifies before repeating anything. It continues the persisted catch-up
+        // countdown itself; in the same term, its own.
+        self.engine = if same_term {
+            self.engine.renewed(Instant::now())
+        } else {
+            FailoverEngine::new(self.settings.clone(), Instant::now())
+        };
         self.state_changed_at = Some(Instant::now());
         self.publish_state_metrics();
-        self.record_event(Event {
-            kind: "started_acting",
-            node: self.state.leader.clone(),
-            detail: format!(
-                "this replica is the Raft leader (term {term}): acting, from phase {} (leader {:?}, epoch {})",
-                self.state.phase.name(),
-                self.state.leader,
-                self.state.epoch
-            ),
-            duration: None,
-            severe: false,
-        });
-    }
-
-    /// The catch-up countdown a previous coordinator of this chain persisted, as an instant on our
-    /// clock (assumes replicas' clocks roughly agree; a skew shortens or lengthens one timeout).
-    fn resume_catch_up(&self) -> Option<Instant> {
-        if !matches!(self.state.phase, Phase::CatchingUp { .. }) {
-            return None;
-        }
-        let deadline_unix_ms = self.state.catch_up_deadline_unix_ms?;
-        let remaining = Duration::from_millis(deadline_unix_ms.saturating_sub(unix_ms()));
-        Some(Instant::now() + remaining)
+        let detail = format!(
+            "this replica is the Raft leader (term {term}): acting, from phase {} (leader {}, epoch {})",
+            self.state.phase.name(),
+            self.state.leader.as_deref().unwrap_or("none"),
+            self.state.epoch
+        );
+        let leader = self.state.leader.clone();
+        self.record_event(Event::info(EventKind::StartedActing, leader.as_deref(), detail));
     }
 
     /// Records an inspection round and, unless it is stale, shows it to the engine.
@@ -481,15 +465,7 @@ impl ChainActor {
         let mut persisted = false;
         for action in actions {
             match action {
-                Action::Persist(mut next) => {
-                    // The catch-up countdown travels with the state (see `resume_catch_up`).
-                    next.catch_up_deadline_unix_ms = match (&next.phase, self.engine.catch_up_deadline()) {
-                        (Phase::CatchingUp { .. }, Some(deadline)) => {
-                            let remaining = deadline.saturating_duration_since(Instant::now());
-                            Some(unix_ms().saturating_add(u64::try_from(remaining.as_millis()).unwrap_or(0)))
-                        }
-                        _ => None,
-                    };
+                Action::Persist(next) => {
                     let started = Instant::now();
                     if let Err(err) = self.store.save(&self.name, &next).await {
                         tracing::error!(chain = %self.name, %err, "cannot persist state; the dependent action is NOT taken");
@@ -500,9 +476,6 @@ impl ChainActor {
                         return persisted;
                     }
                     tracing::debug!(chain = %self.name, phase = next.phase.name(), took_ms = started.elapsed().as_millis() as u64, "state persisted");
-                    if next.phase != Phase::Leaderless {
-                        self.leaderless_counted = false;
-                    }
                     self.state = next;
                     self.state_changed_at = Some(Instant::now());
                     persisted = true;
@@ -514,6 +487,7 @@ impl ChainActor {
                 Action::CheckActive { node } => self.spawn_check_active(node),
                 Action::MarkNotSequencer { node } => self.health.mark_not_sequencer(&node),
                 Action::Event(event) => self.record_event(event),
+                Action::Outcome(outcome) => self.account(outcome),
             }
         }
         persisted
@@ -572,65 +546,48 @@ impl ChainActor {
 
     fn record_event(&mut self, event: Event) {
         let duration_ms = event.duration.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        if event.severe {
-            tracing::warn!(chain = %self.name, kind = event.kind, node = ?event.node, duration_ms, "{}", event.detail);
-        } else {
-            tracing::info!(chain = %self.name, kind = event.kind, node = ?event.node, duration_ms, "{}", event.detail);
-        }
-        let chain = self.name.clone();
-        match event.kind {
-            "failover_complete" => {
-                let outcome = if self.handover_reply.is_some() { "handover" } else { "success" };
-                metrics::counter!(m::FAILOVERS_TOTAL, "chain" => chain.clone(), "outcome" => outcome)
-                    .increment(1);
-                if let Some(duration) = event.duration {
-                    metrics::histogram!(m::FAILOVER_DURATION_SECONDS, "chain" => chain.clone())
-                        .record(m::seconds(duration));
-                }
-                if let Some((target, reply)) = self.handover_reply.take() {
-                    let result = if event.node.as_deref() == Some(target.as_str()) {
-                        Ok(())
-                    } else {
-                        Err(format!(
-                            "hand-over to {target} did not complete: {} leads instead",
-                            event.node.as_deref().unwrap_or("?")
-                        ))
-                    };
-                    let _ = reply.send(result);
-                }
+        let node = event.node.as_deref().unwrap_or("-");
+        match event.severity {
+            Severity::Warn => {
+                tracing::warn!(chain = %self.name, kind = %event.kind, node, duration_ms, "{}", event.detail)
             }
-            "catch_up_timeout" => {
-                metrics::counter!(m::FAILOVERS_TOTAL, "chain" => chain.clone(), "outcome" => "restarted_old_leader").increment(1);
+            Severity::Info => {
+                tracing::info!(chain = %self.name, kind = %event.kind, node, duration_ms, "{}", event.detail)
             }
-            "leaderless" => {
-                // Counted once per leaderless episode; the engine repeats the warning every 10 s.
-                if !self.leaderless_counted {
-                    self.leaderless_counted = true;
-                    metrics::counter!(m::FAILOVERS_TOTAL, "chain" => chain.clone(), "outcome" => "leaderless")
-                        .increment(1);
-                }
-                self.fail_handover(
-                    "no sequencer could be started at the stopped hash; the chain is leaderless",
-                );
-            }
-            "handover_failed" => self.fail_handover(&event.detail),
-            "inspection_stopped" => {
-                if let Some(node) = &event.node {
-                    metrics::counter!(m::INSPECTION_STOPS_TOTAL, "chain" => chain.clone(), "node" => node.clone()).increment(1);
-                }
-            }
-            _ => {}
         }
         self.events.push_back(CoordinatorEvent {
             at_unix_ms: unix_ms(),
-            chain,
-            kind: event.kind.to_owned(),
+            chain: self.name.clone(),
+            kind: event.kind,
             node: event.node,
             detail: event.detail,
             duration_ms,
         });
         while self.events.len() > EVENT_HISTORY {
             self.events.pop_front();
+        }
+    }
+
+    /// Carries out what the engine decided beyond calls and state: metrics and the operator's
+    /// answer.
+    fn account(&mut self, outcome: Outcome) {
+        let chain = self.name.clone();
+        match outcome {
+            Outcome::Failover { outcome, duration } => {
+                metrics::counter!(m::FAILOVERS_TOTAL, "chain" => chain.clone(), "outcome" => outcome.label())
+                    .increment(1);
+                if let Some(duration) = duration {
+                    metrics::histogram!(m::FAILOVER_DURATION_SECONDS, "chain" => chain).record(m::seconds(duration));
+                }
+            }
+            Outcome::HandoverFinished(result) => {
+                if let Some((_, reply)) = self.handover_reply.take() {
+                    let _ = reply.send(result);
+                }
+            }
+            Outcome::InspectionStopped { node } => {
+                metrics::counter!(m::INSPECTION_STOPS_TOTAL, "chain" => chain, "node" => node).increment(1);
+            }
         }
     }
 

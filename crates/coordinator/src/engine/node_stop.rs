@@ -1,0 +1,159 @@
+//! Outcomes of inspection and fence stops (decision table rows "stop (fence)" and "stop
+//! (inspection)"), and the stop answers they leave: where a producer of the chain stopped, which
+//! may be the chain's real stopped point (see "The stopped point" in the module docs).
+
+use super::{Action, Event, EventKind, FailoverEngine, Outcome, PER_NODE_BACKOFF, StopPurpose, View};
+use crate::{client::CallError, state::Phase};
+use alloy_primitives::B256;
+use opc_wire::op_node_errors::AdminError;
+
+/// A hash an inspection or fence stop answered, with the block number probes saw for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct StopAnswer {
+    /// The node that answered.
+    node: String,
+    /// Where it stopped.
+    pub(super) hash: B256,
+    /// The block number of `hash` (at least the node's last probed head when no probe saw it).
+    number: u64,
+}
+
+impl StopAnswer {
+    /// The event saying this answer replaces the stopped hash `old`.
+    pub(super) fn supersedes(&self, old: B256) -> Event {
+        let detail = format!(
+            "{} stopped at {} (block {}), above the stopped hash {old}, which every candidate has already \
+             passed: the chain's stopped point is {}; candidates must reach it",
+            self.node, self.hash, self.number, self.hash
+        );
+        Event::warn(EventKind::StoppedHashFromInspection, Some(&self.node), detail)
+    }
+}
+
+impl FailoverEngine {
+    pub(super) fn on_node_stopped(
+        &mut self,
+        view: &View<'_>,
+        node: String,
+        purpose: StopPurpose,
+        result: Result<B256, CallError>,
+        out: &mut Vec<Action>,
+    ) {
+        let stopped = match &result {
+            Ok(_) => true,
+            Err(err) => matches!(err.admin_kind(), Some(AdminError::NotRunning | AdminError::NotEnabled)),
+        };
+        if stopped {
+            self.node_stops.remove(&node);
+        } else {
+            self.node_stops.insert(node.clone(), Some(view.now + PER_NODE_BACKOFF));
+        }
+        if let Ok(hash) = &result {
+            self.remember_stop_answer(view, &node, *hash);
+        }
+        match (purpose, result) {
+            (StopPurpose::Fence, result) if stopped => self.fence_released(view, &node, result.ok(), out),
+            (StopPurpose::Fence, Err(err)) => {
+                let detail = format!("cannot stop it yet: {err}");
+                Self::emit(out, Event::info(EventKind::FenceStopFailed, Some(&node), detail));
+            }
+            (_, result) if stopped => {
+                let detail = match result {
+                    Ok(hash) => format!("stopped at {hash}"),
+                    Err(err) => format!("already stopped ({err})"),
+                };
+                Self::emit(out, Event::info(EventKind::InspectionStopped, Some(&node), detail));
+                Self::outcome(out, Outcome::InspectionStopped { node: node.clone() });
+                self.move_to_higher_stop_answer(view, out);
+            }
+            (_, result) => {
+                let detail = result.err().map(|err| err.to_string()).unwrap_or_default();
+                Self::emit(out, Event::warn(EventKind::InspectionStopFailed, Some(&node), detail));
+            }
+        }
+    }
+
+    /// A fenced node stopped: it is released. If it is the deposed leader of the fail-over in
+    /// progress, where its chain ends is now known and replaces the estimate.
+    fn fence_released(&mut self, view: &View<'_>, node: &str, answer: Option<B256>, out: &mut Vec<Action>) {
+        let ends_at = match (answer, &view.state.phase) {
+            (Some(hash), Phase::CatchingUp { from, .. })
+                if from == node
+                    && view.state.stopped_hash_estimated
+                    && !hash.is_zero()
+                    && view.state.stopped_hash != Some(hash) =>
+            {
+                Some(hash)
+            }
+            _ => None,
+        };
+        let higher = match (ends_at, view.state.stopped_hash, &view.state.phase) {
+            (None, Some(stopped), Phase::CatchingUp { from, .. }) => self.higher_stop_answer(view, stopped, from),
+            _ => None,
+        };
+        self.persist(out, view, |state| {
+            state.fenced.remove(node);
+            if let Some(hash) = ends_at.or(higher.as_ref().map(|answer| answer.hash)) {
+                state.stopped_hash = Some(hash);
+                state.stopped_hash_estimated = false;
+            }
+        });
+        let detail = "fenced node stopped; it may follow and be elected again";
+        Self::emit(out, Event::info(EventKind::FenceReleased, Some(node), detail));
+        if let (Some(answer), Some(old)) = (higher, view.state.stopped_hash) {
+            Self::emit(out, answer.supersedes(old));
+        }
+        let Some(hash) = ends_at else { return };
+        self.catch_up_deadline = Some(view.now + self.settings.catch_up_timeout);
+        let estimate = view.state.stopped_hash.map_or_else(|| "none".to_owned(), |h| h.to_string());
+        let detail = format!(
+            "the deposed leader's stop returned {hash}: its chain ends there, not at the estimate {estimate}; \
+             candidates must reach it"
+        );
+        Self::emit(out, Event::info(EventKind::StoppedHashFromFence, Some(node), detail));
+    }
+
+    /// Keeps the highest stop answer since a leader was last started. Its number is the block
+    /// probes saw with that hash, or at least the node's last probed head (a stop answers the
+    /// node's latest block); a zero hash or a node never probed says nothing.
+    fn remember_stop_answer(&mut self, view: &View<'_>, node: &str, hash: B256) {
+        if hash.is_zero() {
+            return;
+        }
+        let probed = view.node(node).and_then(|health| health.unsafe_head).map(|head| head.number);
+        let Some(number) = view.number_of(hash).or(probed) else { return };
+        if self.stop_answer.as_ref().is_some_and(|known| known.number >= number) {
+            return;
+        }
+        self.stop_answer = Some(StopAnswer { node: node.to_owned(), hash, number });
+    }
+
+    /// The remembered stop answer, when it lies above `stopped` (a hash probes placed at a known
+    /// block) and every eligible candidate other than `from` that answers has already passed
+    /// `stopped`: nobody can reach `stopped` again, and the producer stopped at the answer.
+    pub(super) fn higher_stop_answer(&self, view: &View<'_>, stopped: B256, from: &str) -> Option<StopAnswer> {
+        let answer = self.stop_answer.as_ref().filter(|answer| answer.hash != stopped)?;
+        let stopped_number = view.number_of(stopped)?;
+        let candidates: Vec<u64> = view
+            .by_priority()
+            .into_iter()
+            .filter(|member| member.name != from && view.answers(&member.name))
+            .filter_map(|member| view.node(&member.name)?.unsafe_head.map(|head| head.number))
+            .collect();
+        let all_passed = !candidates.is_empty() && candidates.iter().all(|number| *number > stopped_number);
+        (answer.number > stopped_number && all_passed).then(|| answer.clone())
+    }
+
+    /// While catching up, a stop answer that supersedes the stopped hash moves it at once.
+    fn move_to_higher_stop_answer(&mut self, view: &View<'_>, out: &mut Vec<Action>) {
+        let (Phase::CatchingUp { from, .. }, Some(stopped)) = (&view.state.phase, view.state.stopped_hash) else {
+            return;
+        };
+        let Some(answer) = self.higher_stop_answer(view, stopped, from) else { return };
+        self.persist(out, view, |state| {
+            state.stopped_hash = Some(answer.hash);
+            state.stopped_hash_estimated = false;
+        });
+        Self::emit(out, answer.supersedes(stopped));
+    }
+}
