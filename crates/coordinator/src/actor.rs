@@ -577,7 +577,8 @@ impl ChainActor {
                 metrics::counter!(m::FAILOVERS_TOTAL, "chain" => chain.clone(), "outcome" => outcome.label())
                     .increment(1);
                 if let Some(duration) = duration {
-                    metrics::histogram!(m::FAILOVER_DURATION_SECONDS, "chain" => chain).record(m::seconds(duration));
+                    metrics::histogram!(m::FAILOVER_DURATION_SECONDS, "chain" => chain)
+                        .record(m::seconds(duration));
                 }
             }
             Outcome::HandoverFinished(result) => {

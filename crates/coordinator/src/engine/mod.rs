@@ -294,7 +294,13 @@ pub struct Event {
 impl Event {
     /// A normal step.
     pub fn info(kind: EventKind, node: Option<&str>, detail: impl Into<String>) -> Self {
-        Self { kind, node: node.map(str::to_owned), detail: detail.into(), duration: None, severity: Severity::Info }
+        Self {
+            kind,
+            node: node.map(str::to_owned),
+            detail: detail.into(),
+            duration: None,
+            severity: Severity::Info,
+        }
     }
 
     /// A step worth a warning.
@@ -473,9 +479,11 @@ impl FailoverEngine {
                     self.evaluate(view, &mut out);
                 }
             }
-            Input::Stopped { node, purpose: purpose @ (StopPurpose::Inspection | StopPurpose::Fence), result } => {
-                self.on_node_stopped(view, node, purpose, result, &mut out)
-            }
+            Input::Stopped {
+                node,
+                purpose: purpose @ (StopPurpose::Inspection | StopPurpose::Fence),
+                result,
+            } => self.on_node_stopped(view, node, purpose, result, &mut out),
             Input::Stopped { node, result, .. } => self.on_leader_stopped(view, node, result, &mut out),
             Input::HeadRead { node, result } => self.on_head_read(view, node, result, &mut out),
             Input::Started { node, result } => self.on_started(view, node, result, &mut out),
@@ -561,5 +569,116 @@ impl FailoverEngine {
             _ => return,
         };
         out.push(Action::Event(Event::info(EventKind::Resuming, Some(node), detail)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::fixtures::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restart_while_stopping_stops_the_old_leader_again() {
+        let state = with_phase(&steady("a"), Phase::Stopping { from: "a".into(), target: None });
+        let mut chain = Chain::new(ABC, state);
+        chain.head("a", 20).head("b", 20).head("c", 20);
+        assert_eq!(chain.tick(), [event(EventKind::Resuming, "a"), stop("a", Failover)]);
+        assert_eq!(
+            chain.stopped("a", Failover, Err(rpc(AdminError::NotRunning))),
+            [event(EventKind::AlreadyStopped, "a"), read_head("a")]
+        );
+        assert_eq!(
+            chain.head_read("a", Ok(hash(20))),
+            [persist(a_stopped_at(20)), event(EventKind::Stopped, "a")]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restart_while_handing_over_stops_the_old_leader_again_for_the_same_target() {
+        let state = with_phase(&steady("a"), Phase::Stopping { from: "a".into(), target: Some("c".into()) });
+        let mut chain = Chain::new(ABC, state);
+        chain.head("a", 20).head("b", 20).head("c", 20);
+        assert_eq!(chain.tick(), [event(EventKind::Resuming, "a"), stop("a", Handover)]);
+        let stopped = ChainState {
+            leader: None,
+            stopped_hash: Some(hash(20)),
+            phase: Phase::CatchingUp { from: "a".into(), target: Some("c".into()) },
+            ..steady("a")
+        };
+        assert_eq!(
+            chain.stopped("a", Handover, Ok(hash(20))),
+            [persist(stopped), event(EventKind::Stopped, "a")]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restart_while_catching_up_resumes_with_the_persisted_stopped_hash() {
+        let mut chain = Chain::new(ABC, catching_up("a", 20));
+        // c is the most advanced, but only the stopped hash counts.
+        chain.fail("a", unreachable()).head("b", 20).head("c", 21);
+        assert_eq!(
+            chain.tick(),
+            [
+                persist(with_phase(&catching_up("a", 20), starting("b", Some("a")))),
+                event(EventKind::CaughtUp, "b"),
+                start("b", 20)
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restart_while_starting_verifies_the_start_before_anything_else() {
+        let state = with_phase(&catching_up("a", 20), starting("b", Some("a")));
+        let mut chain = Chain::new(ABC, state.clone());
+        chain.head("a", 20).head("b", 20).head("c", 20);
+        assert_eq!(chain.tick(), [event(EventKind::Resuming, "b"), check_active("b")]);
+        assert_eq!(chain.active_checked("b", Ok(true)), became_leader(&state, "b"));
+
+        let mut chain = Chain::new(ABC, state);
+        chain.head("a", 20).head("b", 20).head("c", 20);
+        assert_eq!(chain.tick(), [event(EventKind::Resuming, "b"), check_active("b")]);
+        assert_eq!(
+            chain.active_checked("b", Ok(false)),
+            [start("b", 20)],
+            "not started: start it at the hash"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn results_that_do_not_match_the_call_in_flight_are_ignored() {
+        let mut chain = stopping_a();
+        assert_eq!(chain.stopped("b", Failover, Ok(hash(20))), []);
+        assert_eq!(chain.head_read("a", Ok(hash(20))), []);
+        assert_eq!(chain.started("a", Ok(())), []);
+        assert_eq!(chain.active_checked("a", Ok(true)), []);
+        assert_eq!(chain.tick(), [], "the real stop is still awaited");
+        assert_eq!(
+            chain.stopped("a", Failover, Ok(hash(20))),
+            [persist(a_stopped_at(20)), event(EventKind::Stopped, "a")]
+        );
+        assert_eq!(chain.stopped("a", Failover, Ok(hash(20))), [], "a duplicate is ignored too");
+
+        let mut chain = Chain::new(ABC, steady("a"));
+        chain.head("a", 10).head("b", 10).head("c", 10);
+        assert_eq!(chain.started("b", Ok(())), []);
+        assert_eq!(chain.active_checked("b", Ok(true)), []);
+        assert_eq!(chain.stopped("a", Handover, Ok(hash(10))), []);
+        assert_eq!(chain.state, steady("a"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_persist_forgets_the_call_and_decides_again_after_a_back_off() {
+        let mut chain = stopping_a();
+        // The actor could not persist stopping, so it neither stored it nor sent the stop.
+        chain.state = steady("a");
+        assert_eq!(chain.handle(Input::PersistFailed), []);
+        assert_eq!(chain.at(199).tick(), []);
+        assert_eq!(
+            chain.at(200).tick(),
+            [
+                persist(with_phase(&steady("a"), Phase::Stopping { from: "a".into(), target: None })),
+                event(EventKind::LeaderUnhealthy, "a"),
+                stop("a", Failover),
+            ]
+        );
     }
 }

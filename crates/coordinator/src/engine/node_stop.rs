@@ -88,7 +88,9 @@ impl FailoverEngine {
             _ => None,
         };
         let higher = match (ends_at, view.state.stopped_hash, &view.state.phase) {
-            (None, Some(stopped), Phase::CatchingUp { from, .. }) => self.higher_stop_answer(view, stopped, from),
+            (None, Some(stopped), Phase::CatchingUp { from, .. }) => {
+                self.higher_stop_answer(view, stopped, from)
+            }
             _ => None,
         };
         self.persist(out, view, |state| {
@@ -131,7 +133,12 @@ impl FailoverEngine {
     /// The remembered stop answer, when it lies above `stopped` (a hash probes placed at a known
     /// block) and every eligible candidate other than `from` that answers has already passed
     /// `stopped`: nobody can reach `stopped` again, and the producer stopped at the answer.
-    pub(super) fn higher_stop_answer(&self, view: &View<'_>, stopped: B256, from: &str) -> Option<StopAnswer> {
+    pub(super) fn higher_stop_answer(
+        &self,
+        view: &View<'_>,
+        stopped: B256,
+        from: &str,
+    ) -> Option<StopAnswer> {
         let answer = self.stop_answer.as_ref().filter(|answer| answer.hash != stopped)?;
         let stopped_number = view.number_of(stopped)?;
         let candidates: Vec<u64> = view
@@ -146,7 +153,8 @@ impl FailoverEngine {
 
     /// While catching up, a stop answer that supersedes the stopped hash moves it at once.
     fn move_to_higher_stop_answer(&mut self, view: &View<'_>, out: &mut Vec<Action>) {
-        let (Phase::CatchingUp { from, .. }, Some(stopped)) = (&view.state.phase, view.state.stopped_hash) else {
+        let (Phase::CatchingUp { from, .. }, Some(stopped)) = (&view.state.phase, view.state.stopped_hash)
+        else {
             return;
         };
         let Some(answer) = self.higher_stop_answer(view, stopped, from) else { return };
@@ -155,5 +163,59 @@ impl FailoverEngine {
             state.stopped_hash_estimated = false;
         });
         Self::emit(out, answer.supersedes(stopped));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::fixtures::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fenced_leaders_stop_answer_replaces_the_estimated_stopped_hash() {
+        let mut chain = Chain::new(&[("a", 1, true), ("b", 1, true), ("c", 2, true)], steady("a"));
+        chain.head("a", 12).head("b", 12).head("c", 11);
+        chain.at(1500).fail("a", unreachable());
+        let _ = chain.tick();
+        let fenced_state = ChainState {
+            fenced: fenced(&["a"]),
+            leader: None,
+            stopped_hash: Some(hash(12)),
+            stopped_hash_estimated: true,
+            phase: Phase::CatchingUp { from: "a".into(), target: None },
+            ..steady("a")
+        };
+        assert_eq!(
+            chain.at(1501).tick(),
+            [persist(fenced_state.clone()), event(EventKind::LeaderFenced, "a")]
+        );
+        // a answers before anyone was started: its fence stop goes first, and says it sealed 13.
+        chain.head("a", 13);
+        assert_eq!(chain.tick(), [event(EventKind::FenceStopping, "a"), stop("a", Fence)]);
+        fence_stop_of_a_at_13_moves_the_stopped_hash_and_starts_nobody(&mut chain, fenced_state);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_start_resumed_from_another_engine_waits_for_the_stop_of_a_fenced_leader_that_answers() {
+        // Replica seed 57: a replica that could reach no node judged the leader `a` dead from stale
+        // observations, fenced it, estimated the stopped hash at 12 and persisted the start of `b`
+        // there. The replica that acts next sees `a` answer at 13 (it sealed on, partitioned away from
+        // the others). It must stop `a` first, not start `b` below `a`'s blocks.
+        let resumed = ChainState {
+            fenced: fenced(&["a"]),
+            leader: None,
+            stopped_hash: Some(hash(12)),
+            stopped_hash_estimated: true,
+            phase: Phase::Starting { target: "b".into(), from: Some("a".into()) },
+            ..steady("a")
+        };
+        let mut chain = Chain::new(&[("a", 1, true), ("b", 1, true), ("c", 2, true)], resumed.clone());
+        chain.head("a", 13).head("b", 12).head("c", 12);
+        let steps = chain.tick();
+        assert!(steps.contains(&check_active("b")), "{steps:?}");
+        assert!(steps.contains(&stop("a", Fence)), "{steps:?}");
+        let catching_up =
+            ChainState { phase: Phase::CatchingUp { from: "a".into(), target: None }, ..resumed };
+        assert_eq!(chain.active_checked("b", Ok(false)), [persist(catching_up.clone())]);
+        fence_stop_of_a_at_13_moves_the_stopped_hash_and_starts_nobody(&mut chain, catching_up);
     }
 }

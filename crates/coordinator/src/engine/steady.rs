@@ -125,3 +125,171 @@ impl FailoverEngine {
         Self::emit(out, event.took(Some(view.now.saturating_duration_since(detected_at))));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::fixtures::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_healthy_leader_is_left_alone() {
+        let mut chain = Chain::new(ABC, steady("a"));
+        chain.head("a", 10).head("b", 10).head("c", 9);
+        assert_eq!(chain.tick(), []);
+        assert_eq!(chain.inspected(&[("a", true), ("b", false), ("c", false)]), []);
+        assert_eq!(chain.at(1000).head("a", 11).tick(), []);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unhealthy_leader_that_answers_is_persisted_as_stopping_before_it_is_stopped() {
+        let mut chain = stopping_a();
+        assert_eq!(chain.at(100).tick(), [], "the stop is in flight");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_leader_is_stopped() {
+        let mut chain = Chain::new(ABC, steady("a"));
+        chain.head("a", 10).head("b", 10).head("c", 10);
+        assert_eq!(chain.tick(), []);
+        chain.at(2600).head("a", 10);
+        assert_eq!(
+            chain.tick(),
+            [
+                persist(with_phase(&steady("a"), Phase::Stopping { from: "a".into(), target: None })),
+                event(EventKind::LeaderUnhealthy, "a"),
+                stop("a", Failover),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unreachable_leader_is_not_replaced_while_a_follower_still_advances() {
+        let mut chain = Chain::new(ABC, steady("a"));
+        chain.head("a", 10).head("b", 10).head("c", 10);
+        chain.at(1000).fail("a", unreachable()).head("b", 11);
+        assert_eq!(chain.tick(), [event(EventKind::LeaderCutOff, "a")]);
+        chain.at(2000).head("b", 12);
+        assert_eq!(chain.tick(), [], "said at most every ten seconds");
+        chain.at(10_999).head("b", 13);
+        assert_eq!(chain.tick(), []);
+        chain.at(11_000).head("b", 14);
+        assert_eq!(chain.tick(), [event(EventKind::LeaderCutOff, "a")]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_leader_with_a_disabled_admin_api_counts_as_cut_off_not_as_stoppable() {
+        let mut chain = Chain::new(ABC, steady("a"));
+        chain.head("a", 10).head("b", 10).head("c", 10);
+        chain.at(500).active("a", Err(rpc(AdminError::AdminDisabled))).head("a", 11).head("b", 11);
+        assert_eq!(chain.tick(), [event(EventKind::LeaderCutOff, "a")]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unreachable_leader_of_a_stopped_chain_is_fenced_and_the_most_advanced_candidate_takes_over() {
+        let mut chain = Chain::new(&[("a", 1, true), ("b", 1, true), ("c", 2, true)], steady("a"));
+        chain.head("a", 12).head("b", 12).head("c", 11);
+        chain.at(1500).fail("a", unreachable());
+        assert_eq!(
+            chain.tick(),
+            [],
+            "followers last moved before the leader went silent: no evidence it lives, waiting out the window"
+        );
+        let fenced_state = ChainState {
+            fenced: fenced(&["a"]),
+            leader: None,
+            stopped_hash: Some(hash(12)),
+            stopped_hash_estimated: true,
+            phase: Phase::CatchingUp { from: "a".into(), target: None },
+            ..steady("a")
+        };
+        assert_eq!(
+            chain.at(1501).tick(),
+            [persist(fenced_state.clone()), event(EventKind::LeaderFenced, "a")]
+        );
+        // c has the higher priority but is not at the stopped hash: b, the most advanced, is started.
+        let starting_state = with_phase(&fenced_state, starting("b", Some("a")));
+        assert_eq!(
+            chain.tick(),
+            [persist(starting_state.clone()), event(EventKind::CaughtUp, "b"), start("b", 12)]
+        );
+        assert_eq!(chain.started("b", Ok(())), became_leader(&starting_state, "b"));
+        // The old leader answers again: stopped at once, never counted as a candidate.
+        chain.at(4000).head("a", 12);
+        assert_eq!(chain.tick(), [event(EventKind::FenceStopping, "a"), stop("a", Fence)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unreachable_leader_of_a_stopped_chain_is_only_reported_when_nobody_can_take_over() {
+        let mut chain = Chain::new(&[("a", 1, true), ("b", 1, true), ("c", 1, false)], steady("a"));
+        chain.head("a", 12).fail("b", malformed()).head("c", 12);
+        chain.at(1600).fail("a", unreachable());
+        assert_eq!(chain.tick(), [event(EventKind::NoCandidate, "a")]);
+        assert_eq!(chain.at(1700).tick(), []);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_leader_recovering_from_a_cut_off_is_not_failed_over_on_its_first_good_probe() {
+        let mut chain = Chain::new(ABC, steady("a"));
+        // The one test that needs real thresholds: two good probes to be healthy again.
+        let settings = HealthSettings { success_threshold: 2, ..health_settings() };
+        chain.health = ChainHealth::new(["a", "b", "c"].map(str::to_owned), settings);
+        chain.health.set_leader(Some("a"), chain.now);
+        chain.head("a", 10).head("b", 10).head("c", 10);
+        chain.at(100).fail("a", unreachable()).head("b", 11).head("c", 11);
+        chain.at(200).fail("a", unreachable());
+        assert_eq!(chain.tick(), [event(EventKind::LeaderCutOff, "a")]);
+        assert!(!chain.health.nodes["a"].healthy);
+        // The first good probe: the verdict is still unhealthy (success threshold not met), but the
+        // reason is ok, so the leader is left alone.
+        chain.at(300).head("a", 12).head("b", 12).head("c", 12);
+        assert!(!chain.health.nodes["a"].healthy);
+        assert_eq!(chain.tick(), []);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unreachable_leader_is_replaced_from_the_most_advanced_head_any_node_holds_not_only_eligible_ones()
+     {
+        let mut chain = Chain::new(ABC, steady("a"));
+        // b holds block 13 but is unhealthy (its op-geth answers garbage); c is eligible at 11.
+        chain.head("a", 13).head("c", 11);
+        chain.probe("b", {
+            let mut probe = probe(chain.now, 13, 13, 13);
+            probe.geth.result = Err(CallError::Malformed("garbage".into()));
+            probe
+        });
+        chain.at(1600).fail("a", unreachable());
+        let actions = chain.tick();
+        let fenced_state = ChainState {
+            fenced: fenced(&["a"]),
+            leader: None,
+            stopped_hash: Some(hash(13)),
+            stopped_hash_estimated: true,
+            phase: Phase::CatchingUp { from: "a".into(), target: None },
+            ..steady("a")
+        };
+        assert_eq!(actions, [persist(fenced_state), event(EventKind::LeaderFenced, "a")]);
+        // c is not at 13: nobody starts it at 11 (that would re-org block 13).
+        assert_eq!(chain.tick(), []);
+        chain.at(1700).head("c", 13);
+        assert!(chain.tick().contains(&start("c", 13)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_leader_started_moments_ago_is_not_fenced_for_the_silence_of_its_own_hand_over() {
+        let mut chain = stopping_a();
+        let _ = chain.at(100).stopped("a", Failover, Ok(hash(20)));
+        let steps = chain.tick();
+        assert!(steps.iter().any(|step| matches!(step, Step::Start(node, _) if node == "b")), "{steps:?}");
+        // The start call is slow: b answers it 1.6 s later, a whole liveness window without blocks.
+        let _ = chain.at(1700).started("b", Ok(()));
+        // b's first probes after its start time out (a slow node), and nobody has advanced yet.
+        chain.at(1750).fail("b", timeout()).fail("b", timeout());
+        let steps = chain.tick();
+        assert!(
+            !steps.contains(&event(EventKind::LeaderFenced, "b")),
+            "a leader started 50 ms ago was fenced for the hand-over's own pause: {steps:?}"
+        );
+        // Once a whole window has passed since its start with the chain still silent, it is.
+        chain.at(3300).fail("b", timeout());
+        assert!(chain.tick().contains(&event(EventKind::LeaderFenced, "b")));
+    }
+}

@@ -88,7 +88,12 @@ impl<'a> View<'a> {
 
     /// The block number probes saw for `hash` (on any node), if any node's head was there.
     pub(super) fn number_of(&self, hash: B256) -> Option<u64> {
-        self.health.nodes.values().filter_map(|node| node.unsafe_head).find(|head| head.hash == hash).map(|head| head.number)
+        self.health
+            .nodes
+            .values()
+            .filter_map(|node| node.unsafe_head)
+            .find(|head| head.hash == hash)
+            .map(|head| head.number)
     }
 
     /// The most advanced unsafe head any node other than `excluded` reports, healthy or not: the
