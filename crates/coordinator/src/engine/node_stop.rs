@@ -218,4 +218,102 @@ mod tests {
         assert_eq!(chain.active_checked("b", Ok(false)), [persist(catching_up.clone())]);
         fence_stop_of_a_at_13_moves_the_stopped_hash_and_starts_nobody(&mut chain, catching_up);
     }
+
+    /// The 3-replica chaos run that stalled its chain 5 s: leader `a` crashed at block 20; `c`,
+    /// started behind our back, sealed 21 to 23 on top and `b` followed. Inspection stops `c` at
+    /// 23; `a` comes back stopped at its old head 20 and is failed over from.
+    fn a_crashed_at_20_while_c_sealed_to_23_and_inspection_stopped_c() -> Chain {
+        let mut chain = Chain::new(ABC, steady("a"));
+        chain.head("a", 20).head("b", 20).head("c", 20);
+        for (ms, number) in [(100, 21), (200, 22), (300, 23)] {
+            chain.at(ms).fail("a", unreachable()).head("c", number).head("b", number);
+        }
+        assert_eq!(
+            chain.at(400).inspected(&[("b", false), ("c", true)]),
+            [event(EventKind::InspectionStopping, "c"), stop("c", Inspection)]
+        );
+        assert_eq!(
+            chain.at(450).stopped("c", Inspection, Ok(hash(23))),
+            [event(EventKind::InspectionStopped, "c")]
+        );
+        assert_eq!(chain.outcomes, [Outcome::InspectionStopped { node: "c".into() }]);
+        chain
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stopped_hash_every_candidate_has_passed_is_superseded_at_once_by_the_highest_stop_answer() {
+        let mut chain = a_crashed_at_20_while_c_sealed_to_23_and_inspection_stopped_c();
+        // `a` answers again, stopped at its old head: stalled, so it is failed over from.
+        chain.at(2600).head("a", 20).head("b", 23).head("c", 23);
+        assert_eq!(
+            chain.tick(),
+            [
+                persist(with_phase(&steady("a"), Phase::Stopping { from: "a".into(), target: None })),
+                event(EventKind::LeaderUnhealthy, "a"),
+                stop("a", Failover),
+            ]
+        );
+        assert_eq!(
+            chain.at(2610).stopped("a", Failover, Err(rpc(AdminError::NotRunning))),
+            [event(EventKind::AlreadyStopped, "a"), read_head("a")]
+        );
+        // Its head 20 is behind every candidate: the stopped point is c's stop answer, 23.
+        assert_eq!(
+            chain.at(2640).head_read("a", Ok(hash(20))),
+            [
+                persist(catching_up("a", 23)),
+                event(EventKind::Stopped, "a"),
+                event(EventKind::StoppedHashFromInspection, "c"),
+            ]
+        );
+        assert_eq!(
+            chain.tick(),
+            [
+                persist(with_phase(&catching_up("a", 23), starting("b", Some("a")))),
+                event(EventKind::CaughtUp, "b"),
+                start("b", 23),
+            ],
+            "no catch-up timeout, no leaderless wait"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_higher_stop_answer_arriving_while_catching_up_moves_the_stopped_hash_at_once() {
+        let mut chain = Chain::new(ABC, catching_up("a", 20));
+        chain.head("a", 20).head("b", 23).head("c", 23);
+        assert_eq!(chain.tick(), [], "nobody is at 20");
+        assert_eq!(
+            chain.at(100).inspected(&[("a", false), ("b", false), ("c", true)]),
+            [event(EventKind::InspectionStopping, "c"), stop("c", Inspection)]
+        );
+        assert_eq!(
+            chain.at(150).stopped("c", Inspection, Ok(hash(23))),
+            [
+                event(EventKind::InspectionStopped, "c"),
+                persist(catching_up("a", 23)),
+                event(EventKind::StoppedHashFromInspection, "c"),
+            ]
+        );
+        assert_eq!(
+            chain.tick(),
+            [
+                persist(with_phase(&catching_up("a", 23), starting("b", Some("a")))),
+                event(EventKind::CaughtUp, "b"),
+                start("b", 23),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_answer_is_not_the_stopped_point_while_a_candidate_can_still_reach_the_stopped_hash() {
+        let mut chain = Chain::new(ABC, catching_up("a", 20));
+        // b is behind the stopped hash and may still reach it: nothing is superseded.
+        chain.head("a", 20).head("b", 19).head("c", 23);
+        chain.inspected(&[("a", false), ("b", false), ("c", true)]);
+        assert_eq!(
+            chain.at(50).stopped("c", Inspection, Ok(hash(23))),
+            [event(EventKind::InspectionStopped, "c")]
+        );
+        assert_eq!(chain.state, catching_up("a", 20));
+    }
 }
