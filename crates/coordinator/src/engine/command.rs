@@ -252,4 +252,43 @@ mod tests {
             ]
         );
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hand_over_that_completes_is_counted_as_one_and_answers_the_operator() {
+        let mut chain = handover_chain();
+        chain.transfer("c").expect("hand-over");
+        chain.at(150).stopped("a", Handover, Ok(hash(20)));
+        chain.at(300).head("c", 20).tick();
+        chain.started("c", Ok(()));
+        let outcome = FailoverOutcome::Handover;
+        let took = Some(Duration::from_millis(200));
+        assert_eq!(
+            chain.outcomes,
+            [Outcome::Failover { outcome, duration: took }, Outcome::HandoverFinished(Ok(()))],
+            "from the request at 100 ms to the start at 300 ms"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hand_over_whose_stop_fails_answers_the_operator_with_the_reason() {
+        let mut chain = handover_chain();
+        chain.transfer("c").expect("hand-over");
+        chain.stopped("a", Handover, Err(timeout()));
+        assert!(
+            matches!(&chain.outcomes[..], [Outcome::HandoverFinished(Err(why))] if why.contains("hand-over aborted")),
+            "{:?}",
+            chain.outcomes
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_automatic_fail_over_is_counted_as_a_success_with_its_duration() {
+        let mut chain = stopping_a();
+        chain.at(50).stopped("a", Failover, Ok(hash(20)));
+        chain.at(80).head("b", 20).tick();
+        chain.at(120).started("b", Ok(()));
+        let outcome = FailoverOutcome::Success;
+        let took = Some(Duration::from_millis(120));
+        assert_eq!(chain.outcomes, [Outcome::Failover { outcome, duration: took }]);
+    }
 }

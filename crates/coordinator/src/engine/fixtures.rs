@@ -10,7 +10,8 @@
 //! [`hash`]`(20)`, so "at the stopped hash 20" reads as it is written.
 
 pub(crate) use super::{
-    Action, CommandError, EventKind, FailoverEngine, FailoverSettings, Input, Member, Outcome, StopPurpose,
+    Action, CommandError, EventKind, FailoverEngine, FailoverOutcome, FailoverSettings, Input, Member,
+    Outcome, StopPurpose,
     StopPurpose::{Failover, Fence, Handover, Inspection},
     View,
 };
@@ -208,6 +209,8 @@ pub(crate) struct Chain {
     pub(crate) now: Instant,
     /// Every outcome the engine returned, in order.
     pub(crate) outcomes: Vec<Outcome>,
+    /// Every state persisted, as the engine stamped it (with its catch-up deadline).
+    pub(crate) persisted: Vec<ChainState>,
 }
 
 impl Chain {
@@ -226,7 +229,7 @@ impl Chain {
             ChainHealth::new(members.iter().map(|member| member.name.clone()), health_settings());
         health.set_leader(state.leader.as_deref(), t0);
         let engine = FailoverEngine::new(failover_settings(), t0);
-        Self { engine, state, members, health, t0, now: t0, outcomes: Vec::new() }
+        Self { engine, state, members, health, t0, now: t0, outcomes: Vec::new(), persisted: Vec::new() }
     }
 
     /// Moves the clock to `ms` after the start.
@@ -278,7 +281,10 @@ impl Chain {
     pub(crate) fn apply(&mut self, actions: Vec<Action>) -> Vec<Step> {
         for action in &actions {
             match action {
-                Action::Persist(next) => self.state = without_deadline(next.clone()),
+                Action::Persist(next) => {
+                    self.persisted.push(next.clone());
+                    self.state = without_deadline(next.clone());
+                }
                 Action::Outcome(outcome) => self.outcomes.push(outcome.clone()),
                 Action::MarkNotSequencer { node } => self.health.mark_not_sequencer(node),
                 _ => {}

@@ -135,3 +135,70 @@ impl FailoverEngine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::fixtures::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_catching_up_state_is_persisted_with_its_deadline_in_unix_ms_and_no_other_is() {
+        let mut chain = stopping_a();
+        chain.at(40).stopped("a", Failover, Ok(hash(20)));
+        let deadline = chain.persisted.last().and_then(|state| state.catch_up_deadline_unix_ms);
+        assert_eq!(deadline, Some(UNIX_T0_MS + 40 + 3000), "stopped at 40 ms, catch-up timeout 3 s");
+        chain.at(100).tick();
+        assert!(matches!(chain.state.phase, Phase::Starting { .. }), "{:?}", chain.state);
+        assert_eq!(chain.persisted.last().map(|state| state.catch_up_deadline_unix_ms), Some(None));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_coordinator_that_takes_over_continues_the_persisted_catch_up_countdown() {
+        let deadline = UNIX_T0_MS + 1000;
+        let state = ChainState { catch_up_deadline_unix_ms: Some(deadline), ..catching_up("a", 20) };
+        let mut chain = Chain::new(ABC, state);
+        chain.head("a", 20).head("b", 19).head("c", 19);
+        assert_eq!(chain.at(999).tick(), []);
+        assert_eq!(
+            chain.at(1000).tick(),
+            [
+                persist(with_phase(&catching_up("a", 20), starting("a", None))),
+                event(EventKind::CatchUpTimeout, "a"),
+                start("a", 20)
+            ],
+            "1 s left of the countdown, not a fresh 3 s"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_renewed_engine_keeps_its_own_countdown() {
+        let mut chain = stopping_a();
+        chain.head("a", 20).head("b", 19).head("c", 19);
+        chain.stopped("a", Failover, Ok(hash(20)));
+        chain.at(2000).tick();
+        chain.engine = chain.engine.renewed(chain.now);
+        assert_eq!(chain.at(2999).tick(), []);
+        assert_eq!(
+            chain.at(3000).tick(),
+            [
+                persist(with_phase(&a_stopped_at(20), starting("a", None))),
+                event(EventKind::CatchUpTimeout, "a"),
+                start("a", 20)
+            ]
+        );
+        let outcome = FailoverOutcome::RestartedOldLeader;
+        assert_eq!(chain.outcomes, [Outcome::Failover { outcome, duration: None }]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_leaderless_episode_is_counted_once_however_often_it_is_announced() {
+        let mut chain = Chain::new(&[("a", 1, true), ("b", 1, false), ("c", 1, true)], ChainState::default());
+        let lagging_geth = probe(chain.now, 20, 20, 4);
+        chain.probe("a", lagging_geth).head("b", 20).fail("c", unreachable());
+        chain.active("a", Ok(false)).active("b", Ok(false));
+        chain.at(2000).tick();
+        chain.at(12_000).tick();
+        chain.at(22_000).tick();
+        let outcome = FailoverOutcome::Leaderless;
+        assert_eq!(chain.outcomes, [Outcome::Failover { outcome, duration: None }]);
+    }
+}
