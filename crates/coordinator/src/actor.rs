@@ -24,7 +24,7 @@ use crate::{
     health::{ChainHealth, Every, HealthSettings, ProbeReport, Reason, run_prober},
     metrics as m,
     replication::Acting,
-    state::{ChainState, Phase, StateStore},
+    state::{ChainState, StateStore},
 };
 use alloy_primitives::B256;
 use opc_wire::{
@@ -571,24 +571,14 @@ impl ChainActor {
     /// Carries out what the engine decided beyond calls and state: metrics and the operator's
     /// answer.
     fn account(&mut self, outcome: Outcome) {
-        let chain = self.name.clone();
         match outcome {
-            Outcome::Failover { outcome, duration } => {
-                metrics::counter!(m::FAILOVERS_TOTAL, "chain" => chain.clone(), "outcome" => outcome.label())
-                    .increment(1);
-                if let Some(duration) = duration {
-                    metrics::histogram!(m::FAILOVER_DURATION_SECONDS, "chain" => chain)
-                        .record(m::seconds(duration));
-                }
-            }
+            Outcome::Failover { outcome, duration } => m::record_failover(&self.name, outcome, duration),
             Outcome::HandoverFinished(result) => {
                 if let Some((_, reply)) = self.handover_reply.take() {
                     let _ = reply.send(result);
                 }
             }
-            Outcome::InspectionStopped { node } => {
-                metrics::counter!(m::INSPECTION_STOPS_TOTAL, "chain" => chain, "node" => node).increment(1);
-            }
+            Outcome::InspectionStopped { node } => m::record_inspection_stop(&self.name, node),
         }
     }
 
@@ -720,59 +710,15 @@ impl ChainActor {
     /// Counters exist from start-up at zero, so a dashboard or an alert on `increase()` sees the
     /// series before the first fail-over, inspection stop or persist failure, not only after it.
     fn register_counters(&self) {
-        let chain = self.name.clone();
-        for outcome in m::FAILOVER_OUTCOMES {
-            metrics::counter!(m::FAILOVERS_TOTAL, "chain" => chain.clone(), "outcome" => outcome)
-                .increment(0);
-        }
-        for member in &self.members {
-            metrics::counter!(m::INSPECTION_STOPS_TOTAL, "chain" => chain.clone(), "node" => member.name.clone())
-                .increment(0);
-        }
-        metrics::counter!(m::STATE_PERSIST_FAILURES_TOTAL, "chain" => chain.clone()).increment(0);
-        // Registered up front so the series exists (with zero buckets) before the first fail-over.
-        let _ = metrics::histogram!(m::FAILOVER_DURATION_SECONDS, "chain" => chain);
+        m::register_chain(&self.name, self.members.iter().map(|member| member.name.as_str()));
     }
 
     fn publish_state_metrics(&self) {
-        let chain = self.name.clone();
-        for member in &self.members {
-            let is_leader = self.state.leader.as_deref() == Some(member.name.as_str());
-            let labels = [("chain", chain.clone()), ("node", member.name.clone())];
-            metrics::gauge!(m::IS_LEADER, &labels).set(f64::from(u8::from(is_leader)));
-            metrics::gauge!(m::FENCED, &labels)
-                .set(f64::from(u8::from(self.state.fenced.contains(&member.name))));
-        }
-        for phase in Phase::NAMES {
-            let value = f64::from(u8::from(self.state.phase.name() == phase));
-            metrics::gauge!(m::PHASE, "chain" => chain.clone(), "phase" => phase).set(value);
-        }
-        metrics::gauge!(m::EPOCH, "chain" => chain.clone()).set(self.state.epoch as f64);
-        metrics::gauge!(m::PAUSED, "chain" => chain).set(f64::from(u8::from(self.state.paused)));
+        m::publish_state(&self.name, self.members.iter().map(|member| member.name.as_str()), &self.state);
     }
 
     fn publish_probe_metrics(&self, report: &ProbeReport) {
-        let chain = self.name.clone();
-        let node = report.node.clone();
-        metrics::histogram!(m::PROBE_DURATION_SECONDS, "chain" => chain.clone(), "node" => node.clone(), "service" => "op_node")
-            .record(m::seconds(report.probe.sync.latency));
-        metrics::histogram!(m::PROBE_DURATION_SECONDS, "chain" => chain.clone(), "node" => node.clone(), "service" => "op_geth")
-            .record(m::seconds(report.probe.geth.latency));
-        let Some(health) = self.health.nodes.get(&node) else { return };
-        let labels = [("chain", chain.clone()), ("node", node.clone())];
-        metrics::gauge!(m::NODE_HEALTHY, &labels).set(f64::from(u8::from(health.healthy)));
-        for reason in Reason::ALL {
-            let value = f64::from(u8::from(health.reason == reason));
-            metrics::gauge!(m::NODE_HEALTH_REASON, "chain" => chain.clone(), "node" => node.clone(), "reason" => reason.code())
-                .set(value);
-        }
-        if let Some(head) = health.unsafe_head {
-            metrics::gauge!(m::UNSAFE_HEAD_NUMBER, &labels).set(head.number as f64);
-        }
-        if let Some(at) = health.head_advanced_at {
-            metrics::gauge!(m::UNSAFE_HEAD_AGE_SECONDS, &labels)
-                .set(m::seconds(report.probe.at.saturating_duration_since(at)));
-        }
+        m::publish_probe(&self.name, report, self.health.nodes.get(&report.node));
     }
 }
 
