@@ -152,9 +152,10 @@ impl EventKind {
     }
 }
 
+/// The snake_case name; honours width and alignment (`{:<22}`), as tables of events use them.
 impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -183,6 +184,11 @@ mod tests {
             assert_eq!(json, format!("\"{kind}\""));
             assert_eq!(serde_json::from_str::<EventKind>(&json).expect("parses"), *kind);
         }
+    }
+
+    #[test]
+    fn a_kind_is_padded_like_a_string_in_tables() {
+        assert_eq!(format!("[{:<9}]", EventKind::Stopped), "[stopped  ]");
     }
 
     #[test]
