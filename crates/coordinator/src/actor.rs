@@ -452,16 +452,16 @@ impl ChainActor {
                 let view = view_of!(self);
                 self.engine.handle(input, &view)
             };
-            let persisted = self.execute(actions).await;
+            let executed = self.execute(actions).await;
             rounds += 1;
-            if persisted && !self.engine.is_busy() && rounds < 4 {
+            if executed.persisted && !self.engine.is_busy() && rounds < 4 {
                 next = Some(Input::Tick);
             }
         }
     }
 
-    /// Executes actions in order; returns true when a state change was persisted.
-    async fn execute(&mut self, actions: Vec<Action>) -> bool {
+    /// Executes actions in order, up to a persist that fails (what depends on it is not done).
+    async fn execute(&mut self, actions: Vec<Action>) -> Executed {
         let mut persisted = false;
         for action in actions {
             match action {
@@ -473,7 +473,7 @@ impl ChainActor {
                             .increment(1);
                         let view = view_of!(self);
                         let _ = self.engine.handle(Input::PersistFailed, &view);
-                        return persisted;
+                        return Executed { persisted, persist_failed: true };
                     }
                     tracing::debug!(chain = %self.name, phase = next.phase.name(), took_ms = started.elapsed().as_millis() as u64, "state persisted");
                     self.state = next;
@@ -490,7 +490,7 @@ impl ChainActor {
                 Action::Outcome(outcome) => self.account(outcome),
             }
         }
-        persisted
+        Executed { persisted, persist_failed: false }
     }
 
     /// The client for a call that acts, or None when this replica must not act (checked on the
@@ -612,8 +612,7 @@ impl ChainActor {
                 match result {
                     Ok(actions) => {
                         self.handover_reply = Some((to, reply));
-                        let persisted = self.execute(actions).await;
-                        if !persisted {
+                        if self.execute(actions).await.persist_failed {
                             self.fail_handover("could not persist the hand-over; nothing was done");
                         }
                     }
@@ -632,9 +631,7 @@ impl ChainActor {
                     let view = view_of!(self);
                     self.engine.set_paused(&view, paused)
                 };
-                let expected_change = !actions.is_empty();
-                let persisted = self.execute(actions).await;
-                let result = if expected_change && !persisted {
+                let result = if self.execute(actions).await.persist_failed {
                     Err("could not persist the change; see the coordinator's log".to_owned())
                 } else {
                     Ok(())
@@ -720,6 +717,15 @@ impl ChainActor {
     fn publish_probe_metrics(&self, report: &ProbeReport) {
         m::publish_probe(&self.name, report, self.health.nodes.get(&report.node));
     }
+}
+
+/// What executing a decision's actions did to the durable state.
+#[derive(Debug, Clone, Copy)]
+struct Executed {
+    /// A state change was made durable.
+    persisted: bool,
+    /// A persist failed: the actions after it were not taken.
+    persist_failed: bool,
 }
 
 /// One `admin_sequencerActive` sweep of every node.

@@ -471,6 +471,9 @@ impl FailoverEngine {
     pub fn handle(&mut self, input: Input, view: &View<'_>) -> Vec<Action> {
         self.restore_catch_up_deadline(view);
         let mut out = Vec::new();
+        if !self.take_pending(&input) {
+            return out;
+        }
         match input {
             Input::Tick => self.evaluate(view, &mut out),
             Input::Inspected(active) => {
@@ -526,10 +529,20 @@ impl FailoverEngine {
         }
     }
 
-    /// Clears the call in flight if it is `expected`; false for an outcome nobody waits for (a
-    /// late answer to a call the engine gave up on), which is then ignored.
-    fn take_pending(&mut self, expected: &Pending) -> bool {
-        if self.pending.as_ref() != Some(expected) {
+    /// Clears the call in flight if `input` is its outcome; false for an outcome nobody waits for
+    /// (a late answer to a call the engine gave up on), which is then ignored. Inputs that answer
+    /// no fail-over call always pass.
+    fn take_pending(&mut self, input: &Input) -> bool {
+        let answered = match input {
+            Input::Stopped { node, purpose: StopPurpose::Failover | StopPurpose::Handover, .. } => {
+                Pending::Stop(node.clone())
+            }
+            Input::HeadRead { node, .. } => Pending::ReadHead(node.clone()),
+            Input::Started { node, .. } => Pending::Start(node.clone()),
+            Input::ActiveChecked { node, .. } => Pending::CheckActive(node.clone()),
+            _ => return true,
+        };
+        if self.pending.as_ref() != Some(&answered) {
             return false;
         }
         self.pending = None;

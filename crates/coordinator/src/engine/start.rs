@@ -2,8 +2,8 @@
 //! and "check active"), and what a new leader means.
 
 use super::{
-    Action, Event, EventKind, FailoverEngine, FailoverOutcome, MAX_VERIFY_ATTEMPTS, Outcome, Pending,
-    RETRY_BACKOFF, View,
+    Action, Event, EventKind, FailoverEngine, FailoverOutcome, MAX_VERIFY_ATTEMPTS, Outcome, RETRY_BACKOFF,
+    View,
 };
 use crate::{client::CallError, state::Phase};
 use opc_wire::op_node_errors::AdminError;
@@ -37,9 +37,6 @@ impl FailoverEngine {
         result: Result<(), CallError>,
         out: &mut Vec<Action>,
     ) {
-        if !self.take_pending(&Pending::Start(node.clone())) {
-            return;
-        }
         let Some((_, from)) = Self::starting_of(view) else { return };
         let err = match result {
             Ok(()) => return self.became_leader(view, &node, out),
@@ -78,9 +75,6 @@ impl FailoverEngine {
         result: Result<bool, CallError>,
         out: &mut Vec<Action>,
     ) {
-        if !self.take_pending(&Pending::CheckActive(node.clone())) {
-            return;
-        }
         let Some((target, from)) = Self::starting_of(view) else { return };
         if target != node {
             return;

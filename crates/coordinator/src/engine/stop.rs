@@ -2,8 +2,8 @@
 //! a stop without a usable hash (decision table rows "stop (fail-over)" and "read head").
 
 use super::{
-    Action, Event, EventKind, FailoverEngine, MAX_VERIFY_ATTEMPTS, Outcome, Pending, RETRY_BACKOFF,
-    StopPurpose, UNSTOPPABLE_FOR, View, record::Loudness,
+    Action, Event, EventKind, FailoverEngine, MAX_VERIFY_ATTEMPTS, Outcome, RETRY_BACKOFF, StopPurpose,
+    UNSTOPPABLE_FOR, View, record::Loudness,
 };
 use crate::{client::CallError, state::Phase};
 use alloy_primitives::B256;
@@ -31,9 +31,6 @@ impl FailoverEngine {
         result: Result<B256, CallError>,
         out: &mut Vec<Action>,
     ) {
-        if !self.take_pending(&Pending::Stop(node.clone())) {
-            return;
-        }
         let err = match result {
             Ok(hash) if hash != B256::ZERO => return self.stopped_at(view, &node, hash, out),
             Ok(_) => {
@@ -107,9 +104,6 @@ impl FailoverEngine {
         result: Result<B256, CallError>,
         out: &mut Vec<Action>,
     ) {
-        if !self.take_pending(&Pending::ReadHead(node.clone())) {
-            return;
-        }
         let failure = match result {
             Ok(hash) if hash != B256::ZERO => return self.stopped_at(view, &node, hash, out),
             Ok(_) => "the zero hash".to_owned(),
