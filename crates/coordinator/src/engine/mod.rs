@@ -91,7 +91,7 @@
 //! # Layout
 //!
 //! One module per phase or concern, each with its table tests beside it:
-//! - [`view`](self::view): the observations a decision reads, and the election order.
+//! - [`view`]: the observations a decision reads, and the election order.
 //! - `discover`: start-up adoption and the election at a node's own head.
 //! - `steady`: watching the leader; fencing an unreachable one of a stopped chain.
 //! - `catch_up`: waiting for a candidate at the stopped hash; leaderless; the planted-bug hook.
@@ -101,7 +101,13 @@
 //! - `inspect`: inspection rounds.
 //! - `fence`: stopping fenced nodes that answer again.
 //! - `command`: operator commands (hand-over, pause).
-//! - `record`: events, announcements, outcomes and the persisted deadline.
+//! - `record`: events, announcements, outcomes, leaderless, and the persisted deadline.
+//! - `fixtures` (tests only): the `Chain` that plays the actor in every table
+//!   test; probes come from `crate::testing`.
+//!
+//! Adding a decision: a row in the tables above, the code in its phase's module, a table test
+//! beside it; an [`EventKind`] variant (in `opc-wire`) if it says something new, and an
+//! [`Outcome`] if the actor must do more than call, persist and log.
 
 mod catch_up;
 mod command;
