@@ -468,11 +468,6 @@ impl FailoverEngine {
         self.leader_since
     }
 
-    /// When the current catch-up gives up, if one is running.
-    pub fn catch_up_deadline(&self) -> Option<Instant> {
-        self.catch_up_deadline
-    }
-
     /// Reacts to one input.
     pub fn handle(&mut self, input: Input, view: &View<'_>) -> Vec<Action> {
         self.restore_catch_up_deadline(view);
