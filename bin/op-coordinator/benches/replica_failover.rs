@@ -190,7 +190,9 @@ impl Bench {
             let at = events.ok().and_then(|events| {
                 events
                     .iter()
-                    .find(|event| event.kind == "started_acting" && event.at_unix_ms >= since_unix_ms)
+                    .find(|event| {
+                        event.kind == opc_wire::EventKind::StartedActing && event.at_unix_ms >= since_unix_ms
+                    })
                     .map(|event| event.at_unix_ms)
             });
             (at, observed)

@@ -25,6 +25,7 @@ use crossterm::{
 use futures::StreamExt as _;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use opc_wire::{
+    EventKind,
     coordinator::{ChainStatus, CoordinatorApiClient, CoordinatorEvent},
     sim::{SimControlApiClient, SimNodeInfo},
 };
@@ -333,7 +334,7 @@ fn render(devnet: &Devnet, snapshot: &Snapshot, now_unix_ms: u64, width: usize, 
     });
 
     let events: &[CoordinatorEvent] = snapshot.events.as_deref().unwrap_or_default();
-    lines.push(match events.iter().rev().find(|event| event.kind == "failover_complete") {
+    lines.push(match events.iter().rev().find(|event| event.kind == EventKind::FailoverComplete) {
         Some(event) => Line::new(
             Tone::Good,
             format!(
@@ -354,7 +355,7 @@ fn render(devnet: &Devnet, snapshot: &Snapshot, now_unix_ms: u64, width: usize, 
             let room = height.saturating_sub(lines.len());
             let shown = &events[events.len().saturating_sub(room)..];
             lines.extend(shown.iter().map(|event| {
-                let severe = event.kind.contains("fail") || event.kind.contains("fence");
+                let severe = event.kind.is_highlighted();
                 Line::new(if severe { Tone::Bad } else { Tone::Plain }, event_row(event))
             }));
         }
@@ -478,11 +479,11 @@ mod tests {
         }
     }
 
-    fn event(at_unix_ms: u64, kind: &str, node: &str, duration_ms: Option<u64>) -> CoordinatorEvent {
+    fn event(at_unix_ms: u64, kind: EventKind, node: &str, duration_ms: Option<u64>) -> CoordinatorEvent {
         CoordinatorEvent {
             at_unix_ms,
             chain: "devnet".into(),
-            kind: kind.into(),
+            kind,
             node: Some(node.into()),
             detail: format!("{node} is the leader (epoch 1)"),
             duration_ms,
@@ -520,8 +521,8 @@ mod tests {
                 ],
             }]),
             events: Ok((0..20)
-                .map(|i| event(i * 100, "caught_up", "seq-1", Some(1)))
-                .chain([event(10_000, "failover_complete", "seq-1", Some(404))])
+                .map(|i| event(i * 100, EventKind::CaughtUp, "seq-1", Some(1)))
+                .chain([event(10_000, EventKind::FailoverComplete, "seq-1", Some(404))])
                 .collect()),
             sim_nodes: Ok(vec![
                 sim_node("seq-0", false, vec![FaultKind::Crash]),

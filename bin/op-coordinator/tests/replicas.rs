@@ -452,9 +452,9 @@ async fn killing_the_acting_replica_mid_failover_lets_the_next_one_finish_it_at_
             let observed = format!("{events:#?}");
             (
                 events.ok().and_then(|events| {
-                    events
-                        .into_iter()
-                        .find(|event| event.kind == "started_acting" && event.at_unix_ms >= killed_unix_ms)
+                    events.into_iter().find(|event| {
+                        event.kind == opc_wire::EventKind::StartedActing && event.at_unix_ms >= killed_unix_ms
+                    })
                 }),
                 observed,
             )

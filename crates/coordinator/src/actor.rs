@@ -18,12 +18,13 @@ use crate::{
     client::{CallError, NodeClient, Timed},
     config::{ChainConfig, Config},
     engine::{
-        Action, CommandError, Event, FailoverEngine, FailoverSettings, Input, Member, StopPurpose, View,
+        Action, CommandError, Event, EventKind, FailoverEngine, FailoverSettings, Input, Member, Outcome,
+        Severity, StopPurpose, View,
     },
     health::{ChainHealth, Every, HealthSettings, ProbeReport, Reason, run_prober},
     metrics as m,
     replication::Acting,
-    state::{ChainState, Phase, StateStore},
+    state::{ChainState, StateStore},
 };
 use alloy_primitives::B256;
 use opc_wire::{
@@ -45,7 +46,13 @@ use tokio_util::sync::CancellationToken;
 /// borrowed mutably alongside.
 macro_rules! view_of {
     ($actor:expr) => {
-        View { state: &$actor.state, members: &$actor.members, health: &$actor.health, now: Instant::now() }
+        View {
+            state: &$actor.state,
+            members: &$actor.members,
+            health: &$actor.health,
+            now: Instant::now(),
+            unix_ms: unix_ms(),
+        }
     };
 }
 
@@ -149,8 +156,8 @@ pub struct ChainActor {
     /// The term this actor acts in (None: observing only).
     acting: Acting,
     /// The last term it acted in: acting again in the same term (a lease that lapsed under load
-    /// and was confirmed again) keeps the catch-up countdown, as nobody else can have acted in
-    /// between.
+    /// and was confirmed again) renews the engine instead of replacing it (see
+    /// [`FailoverEngine::renewed`]).
     last_acting_term: Option<u64>,
     settings: FailoverSettings,
     engine: FailoverEngine,
@@ -167,8 +174,6 @@ pub struct ChainActor {
     ready_tx: watch::Sender<bool>,
     /// Nodes found sequencing by the last inspection.
     last_active: BTreeMap<String, bool>,
-    /// The current leaderless episode was already counted in the fail-over metric.
-    leaderless_counted: bool,
     /// When the durable state last changed. An inspection round that began before it may describe
     /// the world before our own last action (a leader just started, a node just stopped) and is
     /// not shown to the engine, which would otherwise "restart" a leader it has just started.
@@ -232,37 +237,26 @@ impl ChainActor {
                 candidate: sequencer.candidate,
             });
         }
-        let health_settings = HealthSettings {
-            failure_threshold: u32::try_from(config.health.failure_threshold).unwrap_or(u32::MAX),
-            success_threshold: u32::try_from(config.health.success_threshold).unwrap_or(u32::MAX),
-            unsafe_stall: config.health.unsafe_stall(),
-            max_execution_lag_blocks: config.health.max_execution_lag_blocks,
-            max_candidate_lag_blocks: config.health.max_candidate_lag_blocks,
-        };
-        let settings = FailoverSettings {
-            catch_up_timeout: config.failover.catch_up_timeout(),
-            chain_liveness_window: config.failover.chain_liveness_window(),
-            convergence_wait: config.failover.convergence_wait(),
-            start_retry_interval: config.failover.start_retry_interval(),
-        };
+        let health_settings = HealthSettings::from(config);
+        let settings = FailoverSettings::from(config);
         let (results_tx, results_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (commands_tx, commands_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (ready_tx, ready_rx) = watch::channel(false);
         if state != ChainState::default() {
             tracing::info!(
                 chain = name,
-                leader = ?state.leader,
+                leader = state.leader.as_deref().unwrap_or("none"),
                 phase = state.phase.name(),
                 epoch = state.epoch,
                 paused = state.paused,
-                fenced = ?state.fenced,
+                fenced = %state.fenced.iter().cloned().collect::<Vec<_>>().join(","),
                 "restored durable state"
             );
         }
         let acting = *role.acting_rx.borrow();
         let action_clients = build_action_clients(&urls, role.id, acting)
             .map_err(|(node, source)| ActorError::Client { chain: name.to_owned(), node, source })?;
-        let mut actor = Self {
+        let actor = Self {
             name: name.to_owned(),
             members,
             clients,
@@ -289,12 +283,8 @@ impl ChainActor {
             commands_rx,
             ready_tx,
             last_active: BTreeMap::new(),
-            leaderless_counted: false,
             state_changed_at: None,
         };
-        // A restarted coordinator continues a catch-up countdown where the last one left it.
-        let resumed_deadline = actor.resume_catch_up();
-        actor.engine.carry_over_catch_up_deadline(resumed_deadline);
         let handle = ChainHandle { name: name.to_owned(), commands_tx, ready_rx };
         Ok((actor, handle))
     }
@@ -362,17 +352,11 @@ impl ChainActor {
         self.acting = acting;
         let Some(term) = acting else {
             self.fail_handover("this replica lost Raft leadership; retry on the new leader");
-            self.record_event(Event {
-                kind: "stopped_acting",
-                node: None,
-                detail: "this replica is not the confirmed Raft leader any more: observing only".into(),
-                duration: None,
-                severe: false,
-            });
+            let detail = "this replica is not the confirmed Raft leader any more: observing only";
+            self.record_event(Event::info(EventKind::StoppedActing, None, detail));
             return;
         };
         let same_term = self.last_acting_term == Some(term);
-        let own_deadline = if same_term { self.engine.catch_up_deadline() } else { None };
         self.last_acting_term = Some(term);
         match self.store.load(&self.name).await {
             Ok(state) => self.state = state.unwrap_or_default(),
@@ -390,34 +374,23 @@ impl ChainActor {
             }
         }
         // A fresh engine: calls it had in flight may have been answered while this replica did not
-        // act, so it verifies before repeating anything.
-        self.engine = FailoverEngine::new(self.settings.clone(), Instant::now());
-        self.engine.carry_over_catch_up_deadline(own_deadline.or_else(|| self.resume_catch_up()));
+        // act, so it verifies before repeating anything. It continues the persisted catch-up
+        // countdown itself; in the same term, its own.
+        self.engine = if same_term {
+            self.engine.renewed(Instant::now())
+        } else {
+            FailoverEngine::new(self.settings.clone(), Instant::now())
+        };
         self.state_changed_at = Some(Instant::now());
         self.publish_state_metrics();
-        self.record_event(Event {
-            kind: "started_acting",
-            node: self.state.leader.clone(),
-            detail: format!(
-                "this replica is the Raft leader (term {term}): acting, from phase {} (leader {:?}, epoch {})",
-                self.state.phase.name(),
-                self.state.leader,
-                self.state.epoch
-            ),
-            duration: None,
-            severe: false,
-        });
-    }
-
-    /// The catch-up countdown a previous coordinator of this chain persisted, as an instant on our
-    /// clock (assumes replicas' clocks roughly agree; a skew shortens or lengthens one timeout).
-    fn resume_catch_up(&self) -> Option<Instant> {
-        if !matches!(self.state.phase, Phase::CatchingUp { .. }) {
-            return None;
-        }
-        let deadline_unix_ms = self.state.catch_up_deadline_unix_ms?;
-        let remaining = Duration::from_millis(deadline_unix_ms.saturating_sub(unix_ms()));
-        Some(Instant::now() + remaining)
+        let detail = format!(
+            "this replica is the Raft leader (term {term}): acting, from phase {} (leader {}, epoch {})",
+            self.state.phase.name(),
+            self.state.leader.as_deref().unwrap_or("none"),
+            self.state.epoch
+        );
+        let leader = self.state.leader.clone();
+        self.record_event(Event::info(EventKind::StartedActing, leader.as_deref(), detail));
     }
 
     /// Records an inspection round and, unless it is stale, shows it to the engine.
@@ -468,28 +441,20 @@ impl ChainActor {
                 let view = view_of!(self);
                 self.engine.handle(input, &view)
             };
-            let persisted = self.execute(actions).await;
+            let executed = self.execute(actions).await;
             rounds += 1;
-            if persisted && !self.engine.is_busy() && rounds < 4 {
+            if executed.persisted && !self.engine.is_busy() && rounds < 4 {
                 next = Some(Input::Tick);
             }
         }
     }
 
-    /// Executes actions in order; returns true when a state change was persisted.
-    async fn execute(&mut self, actions: Vec<Action>) -> bool {
+    /// Executes actions in order, up to a persist that fails (what depends on it is not done).
+    async fn execute(&mut self, actions: Vec<Action>) -> Executed {
         let mut persisted = false;
         for action in actions {
             match action {
-                Action::Persist(mut next) => {
-                    // The catch-up countdown travels with the state (see `resume_catch_up`).
-                    next.catch_up_deadline_unix_ms = match (&next.phase, self.engine.catch_up_deadline()) {
-                        (Phase::CatchingUp { .. }, Some(deadline)) => {
-                            let remaining = deadline.saturating_duration_since(Instant::now());
-                            Some(unix_ms().saturating_add(u64::try_from(remaining.as_millis()).unwrap_or(0)))
-                        }
-                        _ => None,
-                    };
+                Action::Persist(next) => {
                     let started = Instant::now();
                     if let Err(err) = self.store.save(&self.name, &next).await {
                         tracing::error!(chain = %self.name, %err, "cannot persist state; the dependent action is NOT taken");
@@ -497,12 +462,9 @@ impl ChainActor {
                             .increment(1);
                         let view = view_of!(self);
                         let _ = self.engine.handle(Input::PersistFailed, &view);
-                        return persisted;
+                        return Executed { persisted, persist_failed: true };
                     }
                     tracing::debug!(chain = %self.name, phase = next.phase.name(), took_ms = started.elapsed().as_millis() as u64, "state persisted");
-                    if next.phase != Phase::Leaderless {
-                        self.leaderless_counted = false;
-                    }
                     self.state = next;
                     self.state_changed_at = Some(Instant::now());
                     persisted = true;
@@ -514,9 +476,10 @@ impl ChainActor {
                 Action::CheckActive { node } => self.spawn_check_active(node),
                 Action::MarkNotSequencer { node } => self.health.mark_not_sequencer(&node),
                 Action::Event(event) => self.record_event(event),
+                Action::Outcome(outcome) => self.account(outcome),
             }
         }
-        persisted
+        Executed { persisted, persist_failed: false }
     }
 
     /// The client for a call that acts, or None when this replica must not act (checked on the
@@ -572,65 +535,39 @@ impl ChainActor {
 
     fn record_event(&mut self, event: Event) {
         let duration_ms = event.duration.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        if event.severe {
-            tracing::warn!(chain = %self.name, kind = event.kind, node = ?event.node, duration_ms, "{}", event.detail);
-        } else {
-            tracing::info!(chain = %self.name, kind = event.kind, node = ?event.node, duration_ms, "{}", event.detail);
-        }
-        let chain = self.name.clone();
-        match event.kind {
-            "failover_complete" => {
-                let outcome = if self.handover_reply.is_some() { "handover" } else { "success" };
-                metrics::counter!(m::FAILOVERS_TOTAL, "chain" => chain.clone(), "outcome" => outcome)
-                    .increment(1);
-                if let Some(duration) = event.duration {
-                    metrics::histogram!(m::FAILOVER_DURATION_SECONDS, "chain" => chain.clone())
-                        .record(m::seconds(duration));
-                }
-                if let Some((target, reply)) = self.handover_reply.take() {
-                    let result = if event.node.as_deref() == Some(target.as_str()) {
-                        Ok(())
-                    } else {
-                        Err(format!(
-                            "hand-over to {target} did not complete: {} leads instead",
-                            event.node.as_deref().unwrap_or("?")
-                        ))
-                    };
-                    let _ = reply.send(result);
-                }
+        let node = event.node.as_deref().unwrap_or("-");
+        match event.severity {
+            Severity::Warn => {
+                tracing::warn!(chain = %self.name, kind = %event.kind, node, duration_ms, "{}", event.detail)
             }
-            "catch_up_timeout" => {
-                metrics::counter!(m::FAILOVERS_TOTAL, "chain" => chain.clone(), "outcome" => "restarted_old_leader").increment(1);
+            Severity::Info => {
+                tracing::info!(chain = %self.name, kind = %event.kind, node, duration_ms, "{}", event.detail)
             }
-            "leaderless" => {
-                // Counted once per leaderless episode; the engine repeats the warning every 10 s.
-                if !self.leaderless_counted {
-                    self.leaderless_counted = true;
-                    metrics::counter!(m::FAILOVERS_TOTAL, "chain" => chain.clone(), "outcome" => "leaderless")
-                        .increment(1);
-                }
-                self.fail_handover(
-                    "no sequencer could be started at the stopped hash; the chain is leaderless",
-                );
-            }
-            "handover_failed" => self.fail_handover(&event.detail),
-            "inspection_stopped" => {
-                if let Some(node) = &event.node {
-                    metrics::counter!(m::INSPECTION_STOPS_TOTAL, "chain" => chain.clone(), "node" => node.clone()).increment(1);
-                }
-            }
-            _ => {}
         }
         self.events.push_back(CoordinatorEvent {
             at_unix_ms: unix_ms(),
-            chain,
-            kind: event.kind.to_owned(),
+            chain: self.name.clone(),
+            kind: event.kind,
             node: event.node,
             detail: event.detail,
             duration_ms,
         });
         while self.events.len() > EVENT_HISTORY {
             self.events.pop_front();
+        }
+    }
+
+    /// Carries out what the engine decided beyond calls and state: metrics and the operator's
+    /// answer.
+    fn account(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Failover { outcome, duration } => m::record_failover(&self.name, outcome, duration),
+            Outcome::HandoverFinished(result) => {
+                if let Some((_, reply)) = self.handover_reply.take() {
+                    let _ = reply.send(result);
+                }
+            }
+            Outcome::InspectionStopped { node } => m::record_inspection_stop(&self.name, node),
         }
     }
 
@@ -664,8 +601,7 @@ impl ChainActor {
                 match result {
                     Ok(actions) => {
                         self.handover_reply = Some((to, reply));
-                        let persisted = self.execute(actions).await;
-                        if !persisted {
+                        if self.execute(actions).await.persist_failed {
                             self.fail_handover("could not persist the hand-over; nothing was done");
                         }
                     }
@@ -684,9 +620,7 @@ impl ChainActor {
                     let view = view_of!(self);
                     self.engine.set_paused(&view, paused)
                 };
-                let expected_change = !actions.is_empty();
-                let persisted = self.execute(actions).await;
-                let result = if expected_change && !persisted {
+                let result = if self.execute(actions).await.persist_failed {
                     Err("could not persist the change; see the coordinator's log".to_owned())
                 } else {
                     Ok(())
@@ -733,7 +667,7 @@ impl ChainActor {
                 NodeStatus {
                     name: member.name.clone(),
                     healthy: health.healthy,
-                    reason: health.reason.code().to_owned(),
+                    reason: health.reason,
                     detail: health.detail.clone(),
                     unsafe_head: id(health.unsafe_head),
                     safe_head: id(health.safe_head),
@@ -762,60 +696,25 @@ impl ChainActor {
     /// Counters exist from start-up at zero, so a dashboard or an alert on `increase()` sees the
     /// series before the first fail-over, inspection stop or persist failure, not only after it.
     fn register_counters(&self) {
-        let chain = self.name.clone();
-        for outcome in m::FAILOVER_OUTCOMES {
-            metrics::counter!(m::FAILOVERS_TOTAL, "chain" => chain.clone(), "outcome" => outcome)
-                .increment(0);
-        }
-        for member in &self.members {
-            metrics::counter!(m::INSPECTION_STOPS_TOTAL, "chain" => chain.clone(), "node" => member.name.clone())
-                .increment(0);
-        }
-        metrics::counter!(m::STATE_PERSIST_FAILURES_TOTAL, "chain" => chain.clone()).increment(0);
-        // Registered up front so the series exists (with zero buckets) before the first fail-over.
-        let _ = metrics::histogram!(m::FAILOVER_DURATION_SECONDS, "chain" => chain);
+        m::register_chain(&self.name, self.members.iter().map(|member| member.name.as_str()));
     }
 
     fn publish_state_metrics(&self) {
-        let chain = self.name.clone();
-        for member in &self.members {
-            let is_leader = self.state.leader.as_deref() == Some(member.name.as_str());
-            let labels = [("chain", chain.clone()), ("node", member.name.clone())];
-            metrics::gauge!(m::IS_LEADER, &labels).set(f64::from(u8::from(is_leader)));
-            metrics::gauge!(m::FENCED, &labels)
-                .set(f64::from(u8::from(self.state.fenced.contains(&member.name))));
-        }
-        for phase in Phase::NAMES {
-            let value = f64::from(u8::from(self.state.phase.name() == phase));
-            metrics::gauge!(m::PHASE, "chain" => chain.clone(), "phase" => phase).set(value);
-        }
-        metrics::gauge!(m::EPOCH, "chain" => chain.clone()).set(self.state.epoch as f64);
-        metrics::gauge!(m::PAUSED, "chain" => chain).set(f64::from(u8::from(self.state.paused)));
+        m::publish_state(&self.name, self.members.iter().map(|member| member.name.as_str()), &self.state);
     }
 
     fn publish_probe_metrics(&self, report: &ProbeReport) {
-        let chain = self.name.clone();
-        let node = report.node.clone();
-        metrics::histogram!(m::PROBE_DURATION_SECONDS, "chain" => chain.clone(), "node" => node.clone(), "service" => "op_node")
-            .record(m::seconds(report.probe.sync.latency));
-        metrics::histogram!(m::PROBE_DURATION_SECONDS, "chain" => chain.clone(), "node" => node.clone(), "service" => "op_geth")
-            .record(m::seconds(report.probe.geth.latency));
-        let Some(health) = self.health.nodes.get(&node) else { return };
-        let labels = [("chain", chain.clone()), ("node", node.clone())];
-        metrics::gauge!(m::NODE_HEALTHY, &labels).set(f64::from(u8::from(health.healthy)));
-        for reason in Reason::ALL {
-            let value = f64::from(u8::from(health.reason == reason));
-            metrics::gauge!(m::NODE_HEALTH_REASON, "chain" => chain.clone(), "node" => node.clone(), "reason" => reason.code())
-                .set(value);
-        }
-        if let Some(head) = health.unsafe_head {
-            metrics::gauge!(m::UNSAFE_HEAD_NUMBER, &labels).set(head.number as f64);
-        }
-        if let Some(at) = health.head_advanced_at {
-            metrics::gauge!(m::UNSAFE_HEAD_AGE_SECONDS, &labels)
-                .set(m::seconds(report.probe.at.saturating_duration_since(at)));
-        }
+        m::publish_probe(&self.name, report, self.health.nodes.get(&report.node));
     }
+}
+
+/// What executing a decision's actions did to the durable state.
+#[derive(Debug, Clone, Copy)]
+struct Executed {
+    /// A state change was made durable.
+    persisted: bool,
+    /// A persist failed: the actions after it were not taken.
+    persist_failed: bool,
 }
 
 /// One `admin_sequencerActive` sweep of every node.

@@ -34,6 +34,8 @@ pub mod jwt;
 pub mod metrics;
 pub mod replication;
 pub mod state;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use actor::{ActorError, ChainActor, ChainHandle, ReplicaRole};
 use config::Config;

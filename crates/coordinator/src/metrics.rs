@@ -4,6 +4,11 @@
 //! of `success`, `restarted_old_leader`, `leaderless`, `handover`; `phase` a fail-over phase;
 //! `service` is `op_node` or `op_geth`.
 
+use crate::{
+    engine::FailoverOutcome,
+    health::{NodeHealth, ProbeReport, Reason},
+    state::{ChainState, Phase},
+};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::{sync::OnceLock, time::Duration};
 
@@ -111,4 +116,87 @@ pub fn install() -> PrometheusHandle {
 /// Seconds as f64 for histograms.
 pub fn seconds(duration: Duration) -> f64 {
     duration.as_secs_f64()
+}
+
+/// Registers the chain's counters and histogram at zero, so a dashboard or an alert on
+/// `increase()` sees each series before its first event, not only after it.
+pub fn register_chain<'a>(chain: &str, nodes: impl Iterator<Item = &'a str>) {
+    for outcome in FailoverOutcome::ALL {
+        metrics::counter!(FAILOVERS_TOTAL, "chain" => chain.to_owned(), "outcome" => outcome.label())
+            .increment(0);
+    }
+    for node in nodes {
+        metrics::counter!(INSPECTION_STOPS_TOTAL, "chain" => chain.to_owned(), "node" => node.to_owned())
+            .increment(0);
+    }
+    metrics::counter!(STATE_PERSIST_FAILURES_TOTAL, "chain" => chain.to_owned()).increment(0);
+    let _ = metrics::histogram!(FAILOVER_DURATION_SECONDS, "chain" => chain.to_owned());
+}
+
+/// One fail-over ended with `outcome`; `duration` (when a new leader sequences) goes to the
+/// duration histogram.
+pub fn record_failover(chain: &str, outcome: FailoverOutcome, duration: Option<Duration>) {
+    metrics::counter!(FAILOVERS_TOTAL, "chain" => chain.to_owned(), "outcome" => outcome.label())
+        .increment(1);
+    if let Some(duration) = duration {
+        metrics::histogram!(FAILOVER_DURATION_SECONDS, "chain" => chain.to_owned()).record(seconds(duration));
+    }
+}
+
+/// Inspection stopped `node`.
+pub fn record_inspection_stop(chain: &str, node: String) {
+    metrics::counter!(INSPECTION_STOPS_TOTAL, "chain" => chain.to_owned(), "node" => node).increment(1);
+}
+
+/// The gauges of the durable state: leader, fenced nodes, phase, epoch, paused.
+pub fn publish_state<'a>(chain: &str, nodes: impl Iterator<Item = &'a str>, state: &ChainState) {
+    let chain = chain.to_owned();
+    for node in nodes {
+        let is_leader = state.leader.as_deref() == Some(node);
+        let labels = [("chain", chain.clone()), ("node", node.to_owned())];
+        metrics::gauge!(IS_LEADER, &labels).set(f64::from(u8::from(is_leader)));
+        metrics::gauge!(FENCED, &labels).set(f64::from(u8::from(state.fenced.contains(node))));
+    }
+    for phase in Phase::NAMES {
+        let value = f64::from(u8::from(state.phase.name() == phase));
+        metrics::gauge!(PHASE, "chain" => chain.clone(), "phase" => phase).set(value);
+    }
+    metrics::gauge!(EPOCH, "chain" => chain.clone()).set(state.epoch as f64);
+    metrics::gauge!(PAUSED, "chain" => chain).set(f64::from(u8::from(state.paused)));
+}
+
+/// One probe's latencies and the node's verdict, reason and head after it.
+pub fn publish_probe(chain: &str, report: &ProbeReport, health: Option<&NodeHealth>) {
+    let chain = chain.to_owned();
+    let node = report.node.clone();
+    metrics::histogram!(PROBE_DURATION_SECONDS, "chain" => chain.clone(), "node" => node.clone(), "service" => "op_node")
+        .record(seconds(report.probe.sync.latency));
+    metrics::histogram!(PROBE_DURATION_SECONDS, "chain" => chain.clone(), "node" => node.clone(), "service" => "op_geth")
+        .record(seconds(report.probe.geth.latency));
+    let Some(health) = health else { return };
+    let labels = [("chain", chain.clone()), ("node", node.clone())];
+    metrics::gauge!(NODE_HEALTHY, &labels).set(f64::from(u8::from(health.healthy)));
+    for reason in Reason::ALL {
+        let value = f64::from(u8::from(health.reason == reason));
+        metrics::gauge!(NODE_HEALTH_REASON, "chain" => chain.clone(), "node" => node.clone(), "reason" => reason.code())
+            .set(value);
+    }
+    if let Some(head) = health.unsafe_head {
+        metrics::gauge!(UNSAFE_HEAD_NUMBER, &labels).set(head.number as f64);
+    }
+    if let Some(at) = health.head_advanced_at {
+        metrics::gauge!(UNSAFE_HEAD_AGE_SECONDS, &labels)
+            .set(seconds(report.probe.at.saturating_duration_since(at)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FAILOVER_OUTCOMES;
+    use crate::engine::FailoverOutcome;
+
+    #[test]
+    fn the_documented_failover_outcomes_are_the_engines() {
+        assert_eq!(FailoverOutcome::ALL.map(FailoverOutcome::label), FAILOVER_OUTCOMES);
+    }
 }

@@ -6,6 +6,7 @@ use opc_test_support::{
     BLOCK_TIME_MS, Harness, WAIT, active_nodes, assert_steps_in_order, node, unix_ms, wait_until,
 };
 use opc_wire::health::Reason;
+use opc_wire::EventKind;
 use opc_wire::{
     BlockId,
     sim::{FaultKind, FaultParams, FaultTarget, LedgerEntry},
@@ -102,7 +103,12 @@ async fn a_stalled_leader_that_still_answers_is_stopped_and_replaced_at_its_stop
     assert_eq!(new_leader, "seq-1", "both followers hold the stopped hash: the higher priority wins");
     assert_steps_in_order(
         &harness.events().await,
-        &[("leader_unhealthy", "seq-0"), ("stopped", "seq-0"), ("caught_up", "seq-1"), ("started", "seq-1")],
+        &[
+            (EventKind::LeaderUnhealthy, "seq-0"),
+            (EventKind::Stopped, "seq-0"),
+            (EventKind::CaughtUp, "seq-1"),
+            (EventKind::Started, "seq-1"),
+        ],
     );
     assert_started_at_the_stopped_hash(&harness, "seq-0", &new_leader).await;
     let status = harness.status().await;
@@ -130,11 +136,11 @@ async fn a_stop_that_returns_the_zero_hash_fails_over_at_the_head_read_from_sync
     assert_steps_in_order(
         &harness.events().await,
         &[
-            ("leader_unhealthy", "seq-0"),
-            ("zero_stopped_hash", "seq-0"),
-            ("stopped", "seq-0"),
-            ("caught_up", new_leader.as_str()),
-            ("started", new_leader.as_str()),
+            (EventKind::LeaderUnhealthy, "seq-0"),
+            (EventKind::ZeroStoppedHash, "seq-0"),
+            (EventKind::Stopped, "seq-0"),
+            (EventKind::CaughtUp, new_leader.as_str()),
+            (EventKind::Started, new_leader.as_str()),
         ],
     );
     assert_started_at_the_stopped_hash(&harness, "seq-0", &new_leader).await;
@@ -222,12 +228,12 @@ async fn when_no_candidate_reaches_the_stopped_hash_the_old_leader_is_restarted_
     partition_the_followers_away(&harness).await;
 
     harness.sim.fault("seq-0", FaultKind::Stall, FaultParams::default()).expect("stall");
-    harness.wait_for_event("stopped", Some("seq-0"), WAIT).await;
+    harness.wait_for_event(EventKind::Stopped, Some("seq-0"), WAIT).await;
     // Stopped, it seals nothing anyway; healed, it can lead again once restarted. (Should the
     // catch-up time out before this heal, it is restarted stalled, stopped again, and the next
     // time-out restarts it healed: the waits below cover both.)
     harness.sim.heal("seq-0", Some(FaultKind::Stall)).expect("heal stall");
-    let timeout = harness.wait_for_event("catch_up_timeout", Some("seq-0"), WAIT).await;
+    let timeout = harness.wait_for_event(EventKind::CatchUpTimeout, Some("seq-0"), WAIT).await;
     assert!(timeout.detail.contains("restarting the old leader"), "{timeout:#?}");
     harness.wait_for_leader("seq-0", WAIT).await;
     let ledger = harness.ledger();
@@ -255,7 +261,7 @@ async fn when_no_candidate_reaches_the_stopped_hash_the_old_leader_is_restarted_
 async fn crash_the_leaders_op_geth_until_leaderless(harness: &Harness) -> BlockId {
     let crash = FaultParams { target: Some(FaultTarget::OpGeth), ..FaultParams::default() };
     harness.sim.fault("seq-0", FaultKind::Crash, crash).expect("crash op-geth");
-    let event = harness.wait_for_event("leaderless", None, WAIT).await;
+    let event = harness.wait_for_event(EventKind::Leaderless, None, WAIT).await;
     assert!(event.detail.contains("NO SEQUENCER IS ACTIVE"), "said loudly: {event:#?}");
     let status = harness.status().await;
     assert_eq!((status.phase.as_str(), status.leader.as_deref()), ("leaderless", None), "{status:#?}");
@@ -329,7 +335,7 @@ async fn a_leaderless_chain_starts_the_first_candidate_that_becomes_eligible_at_
     assert_eq!(started_head(&harness.ledger(), "seq-2"), Some(stopped));
     assert_steps_in_order(
         &harness.events().await,
-        &[("leaderless", ""), ("caught_up", "seq-2"), ("started", "seq-2")],
+        &[(EventKind::Leaderless, ""), (EventKind::CaughtUp, "seq-2"), (EventKind::Started, "seq-2")],
     );
     harness.wait_for_blocks(5, WAIT).await;
     harness.assert_safe();
@@ -347,7 +353,7 @@ async fn a_coordinator_restarted_during_a_catch_up_continues_its_countdown_inste
     harness.wait_for_blocks(3, WAIT).await;
     partition_the_followers_away(&harness).await;
     harness.sim.fault("seq-0", FaultKind::Stall, FaultParams::default()).expect("stall");
-    let stopped = harness.wait_for_event("stopped", Some("seq-0"), WAIT).await;
+    let stopped = harness.wait_for_event(EventKind::Stopped, Some("seq-0"), WAIT).await;
     harness.sim.heal("seq-0", Some(FaultKind::Stall)).expect("heal stall");
     // Half-way through the countdown, the coordinator restarts (another replica taking over is
     // the same: it reads the countdown from the state).
@@ -356,7 +362,7 @@ async fn a_coordinator_restarted_during_a_catch_up_continues_its_countdown_inste
     })
     .await;
     harness.restart_coordinator().await;
-    let timeout = harness.wait_for_event("catch_up_timeout", Some("seq-0"), WAIT).await;
+    let timeout = harness.wait_for_event(EventKind::CatchUpTimeout, Some("seq-0"), WAIT).await;
     // A fresh countdown would end 3 s after the restart (1.5 s + 3 s after the stop).
     assert!(
         timeout.at_unix_ms < stopped.at_unix_ms + 4000,

@@ -14,6 +14,7 @@
 
 use op_coordinator::metrics as m;
 use opc_test_support::{Harness, ONE_REPLICA, WAIT, wait_until};
+use opc_wire::EventKind;
 use opc_wire::sim::{FaultKind, FaultParams};
 use serde::Deserialize;
 use serde_json::Value as Json;
@@ -62,11 +63,11 @@ async fn the_dashboard_and_alert_rules_use_only_metrics_and_labels_the_coordinat
     harness.wait_for_leader("seq-0", WAIT).await;
     // An inspection stop: a second sequencer started behind the coordinator's back.
     harness.sim.fault("seq-1", FaultKind::StartSequencer, FaultParams::default()).expect("start seq-1");
-    harness.wait_for_event("inspection_stopped", Some("seq-1"), WAIT).await;
+    harness.wait_for_event(EventKind::InspectionStopped, Some("seq-1"), WAIT).await;
     harness.wait_for_leader("seq-0", WAIT).await;
     // A fail-over: the leader crashes.
     harness.sim.fault("seq-0", FaultKind::Crash, FaultParams::default()).expect("crash seq-0");
-    harness.wait_for_event("failover_complete", None, WAIT).await;
+    harness.wait_for_event(EventKind::FailoverComplete, None, WAIT).await;
 
     let addr = harness.coordinator.as_ref().expect("coordinator running").metrics_addr;
     let exposition = wait_until("/metrics to show the inspection stop and the fail-over", WAIT, || async {

@@ -15,6 +15,7 @@ use op_coordinator::{
 use op_sim::SimConfig;
 use opc_test_support::{BLOCK_TIME_MS, Harness, assert_steps_in_order, node, wait_until};
 use opc_wire::health::Reason;
+use opc_wire::EventKind;
 use opc_wire::{
     coordinator::{ChainStatus, CoordinatorApiClient, CoordinatorEvent},
     sim::{DoubleSequencing, FaultKind, FaultParams, FaultTarget, LedgerEntry},
@@ -137,8 +138,8 @@ async fn a_second_sequencer_started_behind_the_coordinators_back_is_stopped_by_i
     let ledger_from = harness.sim.ledger().len();
 
     harness.sim.fault("seq-1", FaultKind::StartSequencer, FaultParams::default()).expect("start seq-1");
-    let stopping = harness.wait_for_event("inspection_stopping", Some("seq-1"), WAIT).await;
-    let stopped = harness.wait_for_event("inspection_stopped", Some("seq-1"), WAIT).await;
+    let stopping = harness.wait_for_event(EventKind::InspectionStopping, Some("seq-1"), WAIT).await;
+    let stopped = harness.wait_for_event(EventKind::InspectionStopped, Some("seq-1"), WAIT).await;
     assert!(stopping.at_unix_ms <= stopped.at_unix_ms, "{stopping:?} then {stopped:?}");
     // Ground truth: the leader alone again, and the coordinator never changed its mind.
     harness.wait_for_leader("seq-0", WAIT).await;
@@ -307,14 +308,16 @@ async fn a_coordinator_killed_while_catching_up_resumes_with_the_same_stopped_ha
         })
         .expect("activation of the new leader");
     assert_eq!(started_at, stopped_hash, "{leader} continued from the stopped hash");
-    let caught_up = harness.wait_for_event("caught_up", Some(&leader), WAIT).await;
+    let caught_up = harness.wait_for_event(EventKind::CaughtUp, Some(&leader), WAIT).await;
     assert!(caught_up.detail.contains(&stopped_hash.to_string()), "{caught_up:?}");
     // Resumed, not rediscovered; and no stale inspection round made it "restart" its new leader.
     let unexpected: Vec<CoordinatorEvent> = harness
         .events()
         .await
         .into_iter()
-        .filter(|event| ["adopted", "electing", "leader_inactive"].contains(&event.kind.as_str()))
+        .filter(|event| {
+            [EventKind::Adopted, EventKind::Electing, EventKind::LeaderInactive].contains(&event.kind)
+        })
         .collect();
     assert!(unexpected.is_empty(), "{unexpected:#?}");
 
@@ -336,7 +339,7 @@ async fn a_paused_coordinator_neither_replaces_a_crashed_leader_nor_stops_an_ext
 
     harness.admin.stop_election(None).await.expect("stopElection");
     assert!(harness.admin.election_stopped(None).await.expect("electionStopped"));
-    assert!(harness.events().await.iter().any(|event| event.kind == "paused"));
+    assert!(harness.events().await.iter().any(|event| event.kind == EventKind::Paused));
     // Twice is fine.
     harness.admin.stop_election(None).await.expect("stopElection again");
 
@@ -372,8 +375,15 @@ async fn a_paused_coordinator_neither_replaces_a_crashed_leader_nor_stops_an_ext
         .await
         .into_iter()
         .filter(|event| {
-            ["inspection_stopping", "leader_unhealthy", "leader_fenced", "stopped", "caught_up", "electing"]
-                .contains(&event.kind.as_str())
+            [
+                EventKind::InspectionStopping,
+                EventKind::LeaderUnhealthy,
+                EventKind::LeaderFenced,
+                EventKind::Stopped,
+                EventKind::CaughtUp,
+                EventKind::Electing,
+            ]
+            .contains(&event.kind)
         })
         .collect();
     assert!(acted.is_empty(), "a paused coordinator acted: {acted:#?}");
@@ -429,7 +439,13 @@ async fn set_active_sequencer_hands_over_at_the_stopped_hash_and_refuses_bad_tar
     assert_eq!(stopped_at, Some(stopped_hash), "seq-0 stopped where getStoppedHash says");
     assert_eq!(started_at, Some(stopped_hash), "seq-2 started there");
     let timeline = harness.events().await;
-    for kind in ["handover_requested", "stopped", "caught_up", "started", "failover_complete"] {
+    for kind in [
+        EventKind::HandoverRequested,
+        EventKind::Stopped,
+        EventKind::CaughtUp,
+        EventKind::Started,
+        EventKind::FailoverComplete,
+    ] {
         assert!(timeline.iter().any(|event| event.kind == kind), "no {kind} in {timeline:#?}");
     }
 
@@ -545,8 +561,8 @@ async fn a_leader_answering_garbage_is_fenced_and_replaced_once_the_chain_stands
             !seq0.healthy && seq0.reason == Reason::OpNodeMalformed
         })
         .await;
-    harness.wait_for_event("leader_fenced", Some("seq-0"), WAIT).await;
-    harness.wait_for_event("fence_stop_failed", Some("seq-0"), WAIT).await;
+    harness.wait_for_event(EventKind::LeaderFenced, Some("seq-0"), WAIT).await;
+    harness.wait_for_event(EventKind::FenceStopFailed, Some("seq-0"), WAIT).await;
     let status = harness
         .wait_for("a new leader while seq-0 still answers garbage", WAIT, |status, sim| {
             let active: Vec<String> = sim.nodes().into_iter().filter(|n| n.active).map(|n| n.name).collect();
@@ -565,12 +581,12 @@ async fn a_leader_answering_garbage_is_fenced_and_replaced_once_the_chain_stands
     assert_steps_in_order(
         &harness.events().await,
         &[
-            ("leader_unhealthy", "seq-0"),
-            ("stop_failed", "seq-0"),
-            ("leader_fenced", "seq-0"),
-            ("fence_stop_failed", "seq-0"),
-            ("failover_complete", &leader),
-            ("fence_released", "seq-0"),
+            (EventKind::LeaderUnhealthy, "seq-0"),
+            (EventKind::StopFailed, "seq-0"),
+            (EventKind::LeaderFenced, "seq-0"),
+            (EventKind::FenceStopFailed, "seq-0"),
+            (EventKind::FailoverComplete, &leader),
+            (EventKind::FenceReleased, "seq-0"),
         ],
     );
     harness.wait_for_blocks(3, WAIT).await;
@@ -594,7 +610,7 @@ async fn a_leader_whose_op_geth_answers_garbage_is_failed_over_at_the_stopped_ha
     let status = harness.status().await;
     assert!(!node(&status, "seq-0").fenced, "a clean stop needs no fence: {status:#?}");
     let stopped_hash = status.stopped_hash.expect("stopped hash");
-    let stopped = harness.wait_for_event("stopped", Some("seq-0"), WAIT).await;
+    let stopped = harness.wait_for_event(EventKind::Stopped, Some("seq-0"), WAIT).await;
     assert!(stopped.detail.contains(&stopped_hash.to_string()), "{stopped:?}");
 
     harness.sim.heal("seq-0", None).expect("heal seq-0");
@@ -657,14 +673,14 @@ async fn the_admin_api_reports_leader_status_timeline_and_health_endpoints() {
     assert_steps_in_order(
         &timeline,
         &[
-            ("leader_fenced", "seq-0"),
-            ("caught_up", &leader),
-            ("started", &leader),
-            ("failover_complete", &leader),
+            (EventKind::LeaderFenced, "seq-0"),
+            (EventKind::CaughtUp, &leader),
+            (EventKind::Started, &leader),
+            (EventKind::FailoverComplete, &leader),
         ],
     );
     let complete =
-        timeline.iter().find(|event| event.kind == "failover_complete").expect("failover_complete");
+        timeline.iter().find(|event| event.kind == EventKind::FailoverComplete).expect("failover_complete");
     assert!(complete.duration_ms.is_some(), "the fail-over is timed: {complete:?}");
     assert!(timeline.iter().all(|event| event.chain == "devnet" && event.at_unix_ms > 0));
     assert!(timeline.windows(2).all(|pair| pair[0].at_unix_ms <= pair[1].at_unix_ms), "oldest first");

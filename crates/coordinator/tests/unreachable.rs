@@ -6,6 +6,7 @@
 use op_sim::SimConfig;
 use opc_test_support::{BLOCK_TIME_MS, Harness, WAIT, active_nodes, node};
 use opc_wire::health::Reason;
+use opc_wire::EventKind;
 use opc_wire::{
     BlockId,
     sim::{FaultKind, FaultParams, LedgerEntry},
@@ -56,7 +57,7 @@ async fn hang_the_leader_and_fail_over(harness: &Harness, params: FaultParams) -
     assert_eq!(old.reason, Reason::OpNodeTimeout, "a hang is detected by the probe deadline: {status:#?}");
     // Ground truth: the hung node was never stopped (no call reached it); it still counts as active.
     assert!(active_nodes(&harness.sim).contains(&"seq-0".to_owned()), "{:#?}", harness.sim.nodes());
-    harness.wait_for_event("leader_fenced", Some("seq-0"), WAIT).await;
+    harness.wait_for_event(EventKind::LeaderFenced, Some("seq-0"), WAIT).await;
     harness.wait_for_blocks(5, WAIT).await;
     status.leader.clone().expect("leader")
 }
@@ -193,7 +194,7 @@ async fn cut_off_the_leader_while_the_chain_advances(mode: &str, reason: Reason)
 
     let isolate = FaultParams { mode: Some(mode.to_owned()), ..FaultParams::default() };
     harness.sim.fault("seq-0", FaultKind::Isolate, isolate).expect("isolate");
-    let event = harness.wait_for_event("leader_cut_off", Some("seq-0"), WAIT).await;
+    let event = harness.wait_for_event(EventKind::LeaderCutOff, Some("seq-0"), WAIT).await;
     assert!(event.detail.contains(reason.code()), "{event:#?}");
     let start = harness.invariants().blocks_sealed;
     // Fifteen blocks: one and a half liveness windows with the leader unreachable.
@@ -261,7 +262,10 @@ async fn a_cut_off_leader_that_answers_again_becomes_healthy_and_keeps_leading()
         let status = harness.status().await;
         assert_eq!((status.leader.as_deref(), status.epoch), (Some("seq-0"), epoch), "{status:#?}");
         let events = harness.events().await;
-        assert!(!events.iter().any(|event| event.kind == "leader_unhealthy"), "no fail-over: {events:#?}");
+        assert!(
+            !events.iter().any(|event| event.kind == EventKind::LeaderUnhealthy),
+            "no fail-over: {events:#?}"
+        );
         harness.assert_safe();
     }
 }
@@ -284,7 +288,7 @@ async fn a_cut_off_leader_of_a_dead_chain_is_replaced_fenced_and_stopped_before_
         .await;
     let new_leader = status.leader.clone().expect("leader");
     assert!(node(&status, "seq-0").fenced, "{status:#?}");
-    let fenced = harness.wait_for_event("leader_fenced", Some("seq-0"), WAIT).await;
+    let fenced = harness.wait_for_event(EventKind::LeaderFenced, Some("seq-0"), WAIT).await;
     assert!(fenced.detail.contains("chain stopped"), "{fenced:#?}");
     // Ground truth: seq-0 is still an active sequencer (stalled, unreachable), hence the fence.
     assert!(active_nodes(&harness.sim).contains(&"seq-0".to_owned()));

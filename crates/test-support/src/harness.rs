@@ -6,6 +6,7 @@ use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use op_coordinator::{Listeners, config::Config};
 use op_sim::{SimConfig, Simulator};
 use opc_wire::{
+    EventKind,
     coordinator::{ChainStatus, CoordinatorApiClient, CoordinatorEvent, NodeStatus},
     sim::{ChainInvariants, LedgerEntry},
 };
@@ -182,7 +183,7 @@ impl Harness {
     /// first one. Panics with the last status and timeline on timeout.
     pub async fn wait_for_event(
         &self,
-        kind: &str,
+        kind: EventKind,
         node: Option<&str>,
         timeout: Duration,
     ) -> CoordinatorEvent {
@@ -228,13 +229,13 @@ pub fn node<'a>(status: &'a ChainStatus, name: &str) -> &'a NodeStatus {
 }
 
 /// The kinds of `events` in order, for asserting a sequence of steps.
-pub fn kinds(events: &[CoordinatorEvent]) -> Vec<(String, Option<String>)> {
+pub fn kinds(events: &[CoordinatorEvent]) -> Vec<(EventKind, Option<String>)> {
     events.iter().map(|event| (event.kind.clone(), event.node.clone())).collect()
 }
 
 /// Panics unless `expected` (kind, node) steps appear in `events` in this order (others may be
 /// interleaved); an empty node matches any.
-pub fn assert_steps_in_order(events: &[CoordinatorEvent], expected: &[(&str, &str)]) {
+pub fn assert_steps_in_order(events: &[CoordinatorEvent], expected: &[(EventKind, &str)]) {
     let mut remaining = expected.iter().peekable();
     for event in events {
         if let Some((kind, node)) = remaining.peek()

@@ -5,7 +5,7 @@
 //! working; every method takes an optional chain name as its last parameter, required only when
 //! the coordinator serves several chains.
 
-use crate::{BlockId, health::Reason};
+use crate::{BlockId, EventKind, health::Reason};
 use alloy_primitives::B256;
 use jsonrpsee::{core::RpcResult, proc_macros::rpc};
 use serde::{Deserialize, Serialize};
@@ -69,9 +69,8 @@ pub struct CoordinatorEvent {
     pub at_unix_ms: u64,
     /// Chain name.
     pub chain: String,
-    /// What happened (`leader_unhealthy`, `stopped`, `caught_up`, `started`, `failover_complete`,
-    /// `inspection_stopped`, `fenced`, ...).
-    pub kind: String,
+    /// What happened; on the wire its snake_case name (`leader_unhealthy`, `stopped`, ...).
+    pub kind: EventKind,
     /// The node concerned.
     pub node: Option<String>,
     /// Human-readable detail.

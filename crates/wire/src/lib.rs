@@ -8,6 +8,7 @@
 //!   health tracker to the API client.
 //! - [`api`]: the JSON-RPC traits (`optimism_*`, `eth_*`), plus the published `admin_*` trait from
 //!   `op-alloy-rpc-jsonrpsee`. Servers (the simulator) and clients (the coordinator) share them.
+//! - [`event`]: the kinds of the coordinator's timeline events, typed, named only on the wire.
 //! - [`op_node_errors`]: the error strings op-node returns and how a client classifies them.
 //! - [`sim`]: the simulator's control API, used by `op-sim`, the chaos runner and `ctl sim`.
 //!
@@ -17,6 +18,7 @@
 
 pub mod api;
 pub mod coordinator;
+pub mod event;
 pub mod header;
 pub mod health;
 pub mod jsonrpc;
@@ -27,6 +29,7 @@ pub mod sim;
 pub mod sync_status;
 
 pub use alloy_primitives::{B256, U64};
+pub use event::EventKind;
 pub use header::{BlockHeader, BlockNumberOrTag};
 pub use refs::{BlockId, L1BlockRef, L2BlockRef};
 pub use sync_status::{SyncStatus, SyncStatusShape};

@@ -1161,3 +1161,15 @@ fn op_geth_pending_block_with_null_hash_and_miner_decodes() {
     );
     assert_eq!(header.timestamp.to::<u64>(), 1_732_101_057);
 }
+
+#[test]
+fn a_coordinator_event_carries_its_kind_as_the_snake_case_string() {
+    use opc_wire::{EventKind, coordinator::CoordinatorEvent};
+    let text = r#"{"at_unix_ms":1795000000000,"chain":"devnet","kind":"failover_complete","node":"seq-1","detail":"seq-1 is the leader (epoch 2)","duration_ms":404}"#;
+    let event: CoordinatorEvent = serde_json::from_str(text).expect("an event decodes");
+    assert_eq!(event.kind, EventKind::FailoverComplete);
+    assert_eq!(serde_json::to_string(&event).expect("encodes"), text, "the JSON is unchanged");
+    let newer = text.replace("failover_complete", "quorum_lost");
+    let event: CoordinatorEvent = serde_json::from_str(&newer).expect("a newer peer's kind decodes");
+    assert_eq!(event.kind, EventKind::Unknown("quorum_lost".into()));
+}

@@ -1,0 +1,208 @@
+//! Start-up: adopt the active sequencer, or elect the most advanced node at its own head once
+//! heads had time to converge (decision table rows "discovering").
+
+use super::{Action, Event, EventKind, FailoverEngine, View, record::Loudness};
+use crate::{health::Reason, state::Phase};
+
+impl FailoverEngine {
+    pub(super) fn discover(&mut self, view: &View<'_>, out: &mut Vec<Action>) {
+        let observed = view.health.nodes.values().all(|node| node.reason != Reason::Unknown);
+        let waited = view.now.saturating_duration_since(self.started_at);
+        let actives: Vec<&str> = view
+            .members
+            .iter()
+            .filter(|member| view.node(&member.name).and_then(|node| node.active) == Some(true))
+            .map(|member| member.name.as_str())
+            .collect();
+        let all_inspected = view.health.nodes.values().all(|node| node.active.is_some() || !node.reachable);
+        if !actives.is_empty() && (observed && all_inspected || waited >= self.settings.convergence_wait) {
+            self.adopt_most_advanced(view, &actives, out);
+            return;
+        }
+        if waited < self.settings.convergence_wait {
+            return;
+        }
+        self.elect_at_own_head(view, out, "no active sequencer at start-up");
+    }
+
+    /// Keeps the most advanced of the active sequencers found at start-up (inspection stops the
+    /// others).
+    fn adopt_most_advanced(&mut self, view: &View<'_>, actives: &[&str], out: &mut Vec<Action>) {
+        let Some(keep) = view
+            .members
+            .iter()
+            .filter(|member| actives.contains(&member.name.as_str()))
+            .max_by_key(|member| view.advancement(member))
+            .map(|member| member.name.clone())
+        else {
+            return;
+        };
+        let others: Vec<&str> = actives.iter().copied().filter(|name| *name != keep).collect();
+        self.persist(out, view, |state| {
+            state.leader = Some(keep.clone());
+            state.phase = Phase::Steady;
+        });
+        self.leader_since = Some(view.now);
+        self.stop_answer = None;
+        let detail = if others.is_empty() {
+            format!("adopted {keep}, the active sequencer found at start-up")
+        } else {
+            format!(
+                "adopted {keep}, the most advanced of the active sequencers; inspection stops {}",
+                others.join(", ")
+            )
+        };
+        Self::emit(out, Event::info(EventKind::Adopted, Some(&keep), detail));
+    }
+
+    /// Starts the most advanced eligible node at its own head. Used only when no stopped hash
+    /// exists (nothing was stopped, so no block can be lost).
+    pub(super) fn elect_at_own_head(&mut self, view: &View<'_>, out: &mut Vec<Action>, why: &str) {
+        let Some(best) = view.most_advanced(None) else {
+            let detail = format!("{why} and no eligible candidate; watching");
+            self.become_leaderless(out, view, None, detail, Loudness::Announce);
+            return;
+        };
+        // A node we cannot ask (unreachable, or its activity unknown) may be an active sequencer
+        // cut off from us: while heads still move, someone is sequencing, and starting another
+        // would make two.
+        let unseen = view.health.nodes.values().any(|node| !node.reachable || node.active.is_none());
+        let moving =
+            view.health.nodes.values().filter_map(|node| node.head_advanced_at).max().is_some_and(|at| {
+                view.now.saturating_duration_since(at) <= self.settings.chain_liveness_window
+            });
+        if unseen && moving {
+            let detail = format!(
+                "{why}, but heads advanced within {} ms and not every node could be asked whether \
+                 it sequences: not electing while one may be active",
+                self.settings.chain_liveness_window.as_millis()
+            );
+            self.announce(out, view.now, EventKind::HiddenSequencer, None, detail);
+            return;
+        }
+        let Some(hash) = view.head_hash(&best.name) else { return };
+        self.persist(out, view, |state| {
+            state.leader = None;
+            state.stopped_hash = Some(hash);
+            state.stopped_hash_estimated = false;
+            state.phase = Phase::Starting { target: best.name.clone(), from: None };
+        });
+        self.failover_started_at.get_or_insert(view.now);
+        self.step_started_at = Some(view.now);
+        let detail = format!("{why}: starting the most advanced candidate at its head {hash}");
+        Self::emit(out, Event::info(EventKind::Electing, Some(&best.name), detail));
+        out.push(Action::Start { node: best.name.clone(), hash });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::fixtures::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn discovery_adopts_the_single_active_sequencer_once_every_reachable_node_was_inspected() {
+        let mut chain = Chain::new(ABC, ChainState::default());
+        chain.head("a", 10).head("b", 10).head("c", 9).active("a", Ok(true)).active("b", Ok(false));
+        assert_eq!(chain.tick(), [], "c is reachable but not inspected yet");
+        chain.at(100).active("c", Ok(false));
+        let adopted = ChainState { leader: Some("a".into()), phase: Phase::Steady, ..Default::default() };
+        assert_eq!(chain.tick(), [persist(adopted), event(EventKind::Adopted, "a")]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn discovery_adopts_an_active_sequencer_after_the_wait_even_if_a_node_was_never_inspected() {
+        let mut chain = Chain::new(ABC, ChainState::default());
+        chain.head("a", 10).head("b", 10).head("c", 10).active("a", Ok(true)).active("b", Ok(false));
+        assert_eq!(chain.at(1999).tick(), []);
+        let adopted = ChainState { leader: Some("a".into()), phase: Phase::Steady, ..Default::default() };
+        assert_eq!(chain.at(2000).tick(), [persist(adopted), event(EventKind::Adopted, "a")]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn discovery_keeps_the_most_advanced_of_several_active_sequencers_and_inspection_stops_the_rest() {
+        let mut chain = Chain::new(ABC, ChainState::default());
+        chain.head("a", 10).head("b", 12).head("c", 12);
+        let adopted = ChainState { leader: Some("b".into()), phase: Phase::Steady, ..Default::default() };
+        assert_eq!(
+            chain.inspected(&[("a", true), ("b", true), ("c", false)]),
+            [persist(adopted), event(EventKind::Adopted, "b")],
+            "inspection stops nobody while discovering; adoption decides"
+        );
+        assert_eq!(
+            chain.at(500).inspected(&[("a", true), ("b", true), ("c", false)]),
+            [event(EventKind::InspectionStopping, "a"), stop("a", Inspection)]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn discovery_breaks_a_tie_between_active_sequencers_by_priority_then_name() {
+        for (members, keep) in [
+            (&[("a", 1, true), ("b", 2, true), ("c", 2, true)][..], "b"),
+            (&[("a", 1, true), ("b", 1, true), ("c", 1, true)][..], "a"),
+            (&[("a", 1, true), ("b", 1, true), ("c", 3, false)][..], "c"),
+        ] {
+            let mut chain = Chain::new(members, ChainState::default());
+            chain.head("a", 10).head("b", 10).head("c", 10);
+            chain.active("a", Ok(true)).active("b", Ok(true)).active("c", Ok(true));
+            let adopted =
+                ChainState { leader: Some(keep.into()), phase: Phase::Steady, ..Default::default() };
+            assert_eq!(chain.tick(), [persist(adopted), event(EventKind::Adopted, keep)], "{members:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn discovery_without_an_active_sequencer_waits_for_convergence_then_starts_the_most_advanced_eligible_node_at_its_head()
+     {
+        let mut chain = Chain::new(&[("a", 1, true), ("b", 1, true), ("c", 5, false)], ChainState::default());
+        chain.head("a", 10).head("b", 12).head("c", 14);
+        chain.active("a", Ok(false)).active("b", Ok(false)).active("c", Ok(false));
+        assert_eq!(chain.tick(), []);
+        assert_eq!(chain.at(1999).tick(), [], "heads may still converge");
+        let electing = ChainState {
+            leader: None,
+            stopped_hash: Some(hash(12)),
+            phase: starting("b", None),
+            ..Default::default()
+        };
+        assert_eq!(
+            chain.at(2000).tick(),
+            [persist(electing.clone()), event(EventKind::Electing, "b"), start("b", 12)],
+            "c is more advanced but not a candidate"
+        );
+        assert_eq!(chain.started("b", Ok(())), became_leader(&electing, "b"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn discovery_does_not_elect_while_a_node_it_cannot_ask_may_be_sequencing() {
+        let mut chain = Chain::new(ABC, ChainState::default());
+        chain.fail("a", unreachable()).head("b", 10).head("c", 10);
+        chain.active("b", Ok(false)).active("c", Ok(false));
+        // a answers nothing, yet b and c keep receiving blocks: a is sequencing, cut off from us.
+        chain.at(2000).head("b", 12).head("c", 12);
+        assert_eq!(chain.tick(), [chain_event(EventKind::HiddenSequencer)]);
+        assert_eq!(chain.at(3000).tick(), [], "said once");
+        // The chain stopped moving for the liveness window: nobody sequences, so electing is safe.
+        let electing = ChainState {
+            leader: None,
+            stopped_hash: Some(hash(12)),
+            phase: starting("b", None),
+            ..Default::default()
+        };
+        assert_eq!(
+            chain.at(3501).tick(),
+            [persist(electing), event(EventKind::Electing, "b"), start("b", 12)]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn discovery_with_nobody_eligible_persists_leaderless_and_says_so_every_ten_seconds() {
+        let mut chain = Chain::new(&[("a", 1, true), ("b", 1, false), ("c", 1, true)], ChainState::default());
+        let lagging_geth = probe(chain.now, 20, 20, 4);
+        chain.probe("a", lagging_geth).head("b", 20).fail("c", unreachable());
+        chain.active("a", Ok(false)).active("b", Ok(false));
+        let leaderless = ChainState { phase: Phase::Leaderless, ..Default::default() };
+        assert_eq!(chain.at(2000).tick(), [persist(leaderless), chain_event(EventKind::Leaderless)]);
+        assert_eq!(chain.at(3000).tick(), []);
+        assert_eq!(chain.at(12_000).tick(), [chain_event(EventKind::Leaderless)]);
+    }
+}

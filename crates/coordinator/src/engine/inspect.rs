@@ -1,0 +1,188 @@
+//! Inspection rounds: every active node other than the one allowed to sequence is stopped; a
+//! healthy leader found inactive is restarted at its own head once nobody else is active.
+
+use super::{Action, Event, EventKind, FailoverEngine, Pending, StopPurpose, View};
+use crate::state::Phase;
+use std::collections::BTreeMap;
+
+impl FailoverEngine {
+    pub(super) fn inspect(
+        &mut self,
+        view: &View<'_>,
+        active: &BTreeMap<String, bool>,
+        out: &mut Vec<Action>,
+    ) {
+        // During discovery every active node is a possible leader: adoption decides.
+        if view.state.paused || view.state.phase == Phase::Discovering {
+            return;
+        }
+        let allowed: Option<&str> = match &view.state.phase {
+            Phase::Steady => view.state.leader.as_deref(),
+            Phase::Starting { target, .. } => Some(target),
+            Phase::Stopping { from, .. } => Some(from),
+            Phase::Discovering | Phase::CatchingUp { .. } | Phase::Leaderless => None,
+        };
+        for (name, is_active) in active {
+            if *is_active && Some(name.as_str()) != allowed && self.may_stop_node(name, view.now) {
+                let pending_on_it =
+                    matches!(&self.pending, Some(Pending::Stop(n) | Pending::Start(n)) if n == name);
+                if pending_on_it {
+                    continue;
+                }
+                let detail = format!(
+                    "{name} is active but is not the leader ({}); stopping it",
+                    allowed.unwrap_or("none")
+                );
+                Self::emit(out, Event::warn(EventKind::InspectionStopping, Some(name), detail));
+                out.push(Action::Stop { node: name.clone(), purpose: StopPurpose::Inspection });
+            }
+        }
+        self.restart_inactive_leader(view, active, out);
+    }
+
+    /// A healthy leader found inactive (stopped behind our back) is restarted at its own head,
+    /// but never while another node is active: that one is stopped first, and the leader
+    /// restarted by a later round, so two never sequence at once.
+    fn restart_inactive_leader(
+        &mut self,
+        view: &View<'_>,
+        active: &BTreeMap<String, bool>,
+        out: &mut Vec<Action>,
+    ) {
+        let other_active = active
+            .iter()
+            .any(|(name, is_active)| *is_active && Some(name.as_str()) != view.state.leader.as_deref());
+        if self.pending.is_some() || other_active || view.state.phase != Phase::Steady {
+            return;
+        }
+        let Some(leader) = view.state.leader.as_deref() else { return };
+        if active.get(leader) != Some(&false) || !view.node(leader).is_some_and(|node| node.healthy) {
+            return;
+        }
+        let Some(hash) = view.head_hash(leader) else { return };
+        self.persist(out, view, |state| {
+            state.stopped_hash = Some(hash);
+            state.phase = Phase::Starting { target: leader.to_owned(), from: None };
+        });
+        self.step_started_at = Some(view.now);
+        let detail =
+            format!("leader {leader} is healthy but not sequencing; restarting it at its own head {hash}");
+        Self::emit(out, Event::warn(EventKind::LeaderInactive, Some(leader), detail));
+        out.push(Action::Start { node: leader.to_owned(), hash });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::fixtures::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn inspection_stops_every_active_node_but_the_leader_and_retries_failed_stops_after_a_back_off() {
+        let mut chain = Chain::new(ABC, steady("a"));
+        chain.head("a", 10).head("b", 10).head("c", 10);
+        assert_eq!(
+            chain.inspected(&[("a", true), ("b", true), ("c", true)]),
+            [
+                event(EventKind::InspectionStopping, "b"),
+                stop("b", Inspection),
+                event(EventKind::InspectionStopping, "c"),
+                stop("c", Inspection)
+            ]
+        );
+        assert_eq!(chain.inspected(&[("a", true), ("b", true), ("c", true)]), [], "the stops are in flight");
+        assert_eq!(chain.stopped("b", Inspection, Ok(hash(10))), [event(EventKind::InspectionStopped, "b")]);
+        assert_eq!(
+            chain.stopped("c", Inspection, Err(timeout())),
+            [event(EventKind::InspectionStopFailed, "c")]
+        );
+        assert_eq!(chain.at(499).inspected(&[("a", true), ("b", false), ("c", true)]), []);
+        assert_eq!(
+            chain.at(500).inspected(&[("a", true), ("b", false), ("c", true)]),
+            [event(EventKind::InspectionStopping, "c"), stop("c", Inspection)]
+        );
+        assert_eq!(
+            chain.stopped("c", Inspection, Err(rpc(AdminError::NotRunning))),
+            [event(EventKind::InspectionStopped, "c")]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn inspection_never_stops_the_node_being_started_or_the_node_being_stopped() {
+        let mut chain = starting_b();
+        assert_eq!(
+            chain.inspected(&[("a", true), ("b", true), ("c", false)]),
+            [event(EventKind::InspectionStopping, "a"), stop("a", Inspection)]
+        );
+        let mut chain = stopping_a();
+        assert_eq!(chain.inspected(&[("a", true), ("b", false), ("c", false)]), []);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn inspection_during_catch_up_stops_every_active_node_including_the_old_leader() {
+        let mut chain = Chain::new(ABC, catching_up("a", 20));
+        chain.head("a", 20).head("b", 19).head("c", 19);
+        assert_eq!(
+            chain.inspected(&[("a", true), ("b", false), ("c", true)]),
+            [
+                event(EventKind::InspectionStopping, "a"),
+                stop("a", Inspection),
+                event(EventKind::InspectionStopping, "c"),
+                stop("c", Inspection)
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn inspection_restarts_a_healthy_leader_found_inactive_at_its_own_head() {
+        let mut chain = Chain::new(ABC, steady("a"));
+        chain.head("a", 10).head("b", 10).head("c", 10);
+        let restarting =
+            ChainState { stopped_hash: Some(hash(10)), phase: starting("a", None), ..steady("a") };
+        assert_eq!(
+            chain.inspected(&[("a", false), ("b", false), ("c", false)]),
+            [persist(restarting.clone()), event(EventKind::LeaderInactive, "a"), start("a", 10)]
+        );
+        assert_eq!(chain.started("a", Ok(())), became_leader(&restarting, "a"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn inspection_restarts_an_inactive_leader_only_once_no_other_node_is_active() {
+        let mut chain = Chain::new(ABC, steady("a"));
+        chain.head("a", 10).head("b", 10).head("c", 10);
+        assert_eq!(
+            chain.inspected(&[("a", false), ("b", true), ("c", false)]),
+            [event(EventKind::InspectionStopping, "b"), stop("b", Inspection)],
+            "starting a while b may still sequence would make two"
+        );
+        assert_eq!(chain.stopped("b", Inspection, Ok(hash(10))), [event(EventKind::InspectionStopped, "b")]);
+        let restarting =
+            ChainState { stopped_hash: Some(hash(10)), phase: starting("a", None), ..steady("a") };
+        assert_eq!(
+            chain.at(500).inspected(&[("a", false), ("b", false), ("c", false)]),
+            [persist(restarting), event(EventKind::LeaderInactive, "a"), start("a", 10)]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn inspection_does_not_restart_an_unhealthy_inactive_leader() {
+        let mut chain = Chain::new(ABC, steady("a"));
+        let lagging_geth = probe(chain.now, 10, 10, 2);
+        chain.probe("a", lagging_geth).head("b", 10).head("c", 10);
+        // Nothing from inspection: the tick rules take over and stop the unhealthy leader.
+        assert_eq!(
+            chain.inspected(&[("a", false), ("b", false), ("c", false)]),
+            [
+                persist(with_phase(&steady("a"), Phase::Stopping { from: "a".into(), target: None })),
+                event(EventKind::LeaderUnhealthy, "a"),
+                stop("a", Failover),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn inspection_does_nothing_while_paused() {
+        let mut chain = Chain::new(ABC, ChainState { paused: true, ..steady("a") });
+        chain.head("a", 10).head("b", 10).head("c", 10);
+        assert_eq!(chain.inspected(&[("a", false), ("b", true), ("c", true)]), []);
+    }
+}
