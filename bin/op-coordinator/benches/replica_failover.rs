@@ -28,10 +28,8 @@ mod support;
 
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use op_sim::{SimConfig, Simulator};
-use opc_wire::{
-    coordinator::{ClusterInfo, CoordinatorApiClient},
-    sim::{FaultKind, FaultParams, LedgerEntry},
-};
+use op_sim_api::{FaultKind, FaultParams, LedgerEntry};
+use opc_wire::coordinator::{ClusterInfo, CoordinatorApiClient};
 use std::{
     fmt::Write as _,
     path::{Path, PathBuf},

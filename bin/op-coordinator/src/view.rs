@@ -24,10 +24,8 @@ use crossterm::{
 };
 use futures::StreamExt as _;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
-use opc_wire::{
-    coordinator::{ChainStatus, CoordinatorApiClient, CoordinatorEvent},
-    sim::{SimControlApiClient, SimNodeInfo},
-};
+use op_sim_api::{SimControlApiClient, SimNodeInfo};
+use opc_wire::coordinator::{ChainStatus, CoordinatorApiClient, CoordinatorEvent};
 use std::{
     io::{self, Write as _},
     path::PathBuf,
@@ -446,7 +444,8 @@ fn give_terminal_back() {
 mod tests {
     use super::*;
     use alloy_primitives::B256;
-    use opc_wire::{BlockId, coordinator::NodeStatus, sim::FaultKind};
+    use op_sim_api::FaultKind;
+    use opc_wire::{BlockId, coordinator::NodeStatus};
 
     fn devnet() -> Devnet {
         Devnet {

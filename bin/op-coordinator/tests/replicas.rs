@@ -14,10 +14,8 @@ mod support;
 
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use op_sim::{SimConfig, Simulator};
-use opc_wire::{
-    coordinator::{ChainStatus, ClusterInfo, CoordinatorApiClient},
-    sim::{ChainInvariants, FaultKind, FaultParams, LedgerEntry},
-};
+use op_sim_api::{ChainInvariants, FaultKind, FaultParams, LedgerEntry};
+use opc_wire::coordinator::{ChainStatus, ClusterInfo, CoordinatorApiClient};
 use std::{
     fmt::Write as _,
     path::{Path, PathBuf},

@@ -38,11 +38,9 @@
 
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use op_coordinator::{Listeners, config::Config};
+use op_sim::api::{FaultKind, FaultParams, FaultTarget, LedgerEntry};
 use op_sim::{SimConfig, Simulator};
-use opc_wire::{
-    coordinator::{ChainStatus, CoordinatorApiClient},
-    sim::{FaultKind, FaultParams, FaultTarget, LedgerEntry},
-};
+use opc_wire::coordinator::{ChainStatus, CoordinatorApiClient};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::Serialize;
 use std::{

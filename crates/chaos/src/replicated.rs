@@ -29,11 +29,9 @@ use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use op_coordinator::{Listeners, StartError, config::Config};
 use op_sim::Simulator;
+use op_sim::api::{FaultKind, IsolateMode, LedgerEntry};
 use opc_cluster::{ClusterError, FaultSpec};
-use opc_wire::{
-    coordinator::{CoordinatorApiClient, CoordinatorEvent},
-    sim::{FaultKind, IsolateMode, LedgerEntry},
-};
+use opc_wire::coordinator::{CoordinatorApiClient, CoordinatorEvent};
 use std::{
     collections::{BTreeMap, BTreeSet},
     net::SocketAddr,

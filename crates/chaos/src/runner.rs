@@ -5,11 +5,9 @@
 use crate::schedule::{RunShape, Scheduled, Step, generate, generate_for};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use op_coordinator::{Listeners, config::Config};
+use op_sim::api::{FaultKind, LedgerEntry};
 use op_sim::{SimConfig, Simulator};
-use opc_wire::{
-    coordinator::CoordinatorApiClient,
-    sim::{FaultKind, LedgerEntry},
-};
+use opc_wire::coordinator::CoordinatorApiClient;
 use serde::Serialize;
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -498,7 +496,7 @@ async fn apply(
 /// started behind the back at exactly the stopped hash is adopted, not stopped), and what it seals
 /// is the coordinator's doing.
 pub(crate) fn safety_violations(
-    report: &opc_wire::sim::ChainInvariants,
+    report: &op_sim::api::ChainInvariants,
     entries: &[LedgerEntry],
     now_ms: u64,
     inspection_bound_ms: u64,
@@ -584,10 +582,8 @@ pub(crate) fn safety_violations(
 mod tests {
     use super::*;
     use alloy_primitives::B256;
-    use opc_wire::{
-        BlockId,
-        sim::{ChainInvariants, ConflictingBlocks},
-    };
+    use op_sim::api::{ChainInvariants, ConflictingBlocks};
+    use opc_wire::BlockId;
 
     const BLOCK_MS: u64 = 250;
     const BOUND_MS: u64 = 3500;

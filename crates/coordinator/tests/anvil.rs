@@ -14,12 +14,12 @@ mod common;
 use alloy_primitives::B256;
 use common::{Harness, active_nodes, node, wait_until};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use op_sim::api::{FaultKind, FaultParams, LedgerEntry};
 use op_sim::{ExecutionBackend, SimConfig, Simulator, anvil::coinbase_of};
 use opc_wire::{
     BlockHeader, BlockId, BlockNumberOrTag,
     api::{EthApiClient, OptimismApiClient},
     coordinator::CoordinatorApiClient,
-    sim::{FaultKind, FaultParams, LedgerEntry},
 };
 use std::{
     collections::BTreeMap,

@@ -5,10 +5,8 @@ mod common;
 
 use common::{BLOCK_TIME_MS, Harness, WAIT, active_nodes, assert_steps_in_order, node};
 use op_sim::SimConfig;
-use opc_wire::{
-    BlockId,
-    sim::{FaultKind, FaultParams, FaultTarget, LedgerEntry},
-};
+use op_sim::api::{FaultKind, FaultParams, FaultTarget, LedgerEntry};
+use opc_wire::BlockId;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_leader_is_replaced_and_fenced_when_it_returns() {

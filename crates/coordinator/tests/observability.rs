@@ -16,7 +16,7 @@ mod common;
 
 use common::{Harness, ONE_REPLICA, WAIT, wait_until};
 use op_coordinator::metrics as m;
-use opc_wire::sim::{FaultKind, FaultParams};
+use op_sim::api::{FaultKind, FaultParams};
 use serde::Deserialize;
 use serde_json::Value as Json;
 use std::{

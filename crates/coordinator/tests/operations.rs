@@ -16,10 +16,8 @@ use op_coordinator::{
     state::{FileStateStore, Phase, StateStore},
 };
 use op_sim::SimConfig;
-use opc_wire::{
-    coordinator::{ChainStatus, CoordinatorApiClient, CoordinatorEvent},
-    sim::{DoubleSequencing, FaultKind, FaultParams, FaultTarget, LedgerEntry},
-};
+use op_sim::api::{DoubleSequencing, FaultKind, FaultParams, FaultTarget, LedgerEntry};
+use opc_wire::coordinator::{ChainStatus, CoordinatorApiClient, CoordinatorEvent};
 use std::{net::SocketAddr, time::Duration};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},

@@ -6,11 +6,9 @@ mod common;
 use common::{BLOCK_TIME_MS, FAST_SETTINGS, WAIT, admin_client, wait_until};
 use jsonrpsee::http_client::HttpClient;
 use op_coordinator::{Listeners, config::Config};
+use op_sim::api::{FaultKind, FaultParams, IsolateMode, LedgerEntry};
 use op_sim::{SimConfig, Simulator};
-use opc_wire::{
-    coordinator::{ClusterInfo, CoordinatorApiClient},
-    sim::{FaultKind, FaultParams, IsolateMode, LedgerEntry},
-};
+use opc_wire::coordinator::{ClusterInfo, CoordinatorApiClient};
 use std::{net::SocketAddr, sync::Arc};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 

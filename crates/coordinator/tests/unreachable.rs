@@ -7,10 +7,8 @@ mod common;
 
 use common::{BLOCK_TIME_MS, Harness, WAIT, active_nodes, node};
 use op_sim::SimConfig;
-use opc_wire::{
-    BlockId,
-    sim::{FaultKind, FaultParams, LedgerEntry},
-};
+use op_sim::api::{FaultKind, FaultParams, LedgerEntry};
+use opc_wire::BlockId;
 
 /// The index of the first ledger entry recorded after `mark` entries that matches `predicate`.
 fn position_after(

@@ -11,7 +11,7 @@ use crate::{
     node::{Imported, NodeOptions, NodeState, Process},
     store::ImportOutcome,
 };
-use opc_wire::sim::{FaultKind, FaultParams, FaultTarget, IsolateMode, LedgerEntry, MalformedMode};
+use op_sim_api::{FaultKind, FaultParams, FaultTarget, IsolateMode, LedgerEntry, MalformedMode};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 use std::{

@@ -6,7 +6,7 @@ use jsonrpsee::{
     core::{RpcResult, async_trait},
     types::ErrorObjectOwned,
 };
-use opc_wire::sim::{
+use op_sim_api::{
     ChainInvariants, FaultKind, FaultParams, IsolateMode, LedgerEntry, SimControlApiServer, SimNodeInfo,
 };
 use std::sync::Arc;

@@ -34,6 +34,10 @@ pub mod rpc;
 pub mod simulator;
 pub mod store;
 
+/// The control contract (`sim_*`) this simulator implements: its own crate, so clients need not
+/// link the simulator.
+pub use op_sim_api as api;
+
 pub use anvil::ExecutionBackend;
 pub use chain::GossipConfig;
 pub use error::SimError;

@@ -7,7 +7,9 @@ use crate::{
     block::{Block, ChainParams},
     store::{BlockStore, ImportOutcome},
 };
-use opc_wire::{BlockId, SyncStatus, SyncStatusShape, sim::FaultKind, sim::FaultParams};
+use op_sim_api::FaultKind;
+use op_sim_api::FaultParams;
+use opc_wire::{BlockId, SyncStatus, SyncStatusShape};
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use tokio::time::Instant;

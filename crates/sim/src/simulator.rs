@@ -10,7 +10,7 @@ use crate::{
     node::NodeOptions,
     rpc::NodeRpc,
 };
-use opc_wire::sim::{ChainInvariants, FaultKind, FaultParams, IsolateMode, LedgerEntry, SimNodeInfo};
+use op_sim_api::{ChainInvariants, FaultKind, FaultParams, IsolateMode, LedgerEntry, SimNodeInfo};
 use serde::{Deserialize, Serialize};
 use std::{
     fmt::Write as _,

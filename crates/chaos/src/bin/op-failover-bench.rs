@@ -13,7 +13,7 @@
 
 use clap::Parser;
 use op_chaos::harness::{CellSummary, Percentiles, Profile, TrialOutcome, TrialSpec, run_trial};
-use opc_wire::sim::FaultKind;
+use op_sim::api::FaultKind;
 use serde::Serialize;
 use std::{
     fmt::Write as _,

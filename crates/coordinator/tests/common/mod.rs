@@ -4,11 +4,9 @@
 
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use op_coordinator::{Listeners, config::Config};
+use op_sim::api::{ChainInvariants, LedgerEntry};
 use op_sim::{SimConfig, Simulator};
-use opc_wire::{
-    coordinator::{ChainStatus, CoordinatorApiClient, CoordinatorEvent, NodeStatus},
-    sim::{ChainInvariants, LedgerEntry},
-};
+use opc_wire::coordinator::{ChainStatus, CoordinatorApiClient, CoordinatorEvent, NodeStatus};
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
