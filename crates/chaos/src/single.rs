@@ -1,6 +1,6 @@
 //! Single mode: one coordinator alone, on the runner's runtime, stopped (killed or shut down) and
-//! started again by the schedule's `restart_coordinator` steps. The runner ([`crate::runner`])
-//! drives it; this file knows only the coordinator process.
+//! started again by the schedule's `restart_coordinator` steps. The runner (`runner.rs`) drives
+//! it; this file knows only the coordinator process.
 
 use crate::{
     invariants::coordinator_alive::{SHUTDOWN_TIMEOUT, StatusChecks, exit_text, shutdown_violation},

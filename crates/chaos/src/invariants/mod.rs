@@ -1,8 +1,7 @@
 //! The invariants of a chaos run, one per file (openraft's `tests-turmoil` is the model): each
 //! file's doc states its invariant and the exact check, and its unit tests sit beside it. The
-//! runner ([`crate::runner`]) and the two coordinator modes ([`crate::single`],
-//! [`crate::replicas`]) call them; nothing here names the runner, so they can be read and tested
-//! alone.
+//! runner (`runner.rs`) and the two coordinator modes (`single.rs`, `replicas/`) call them;
+//! nothing here names them back, so the invariants can be read and tested alone.
 //!
 //! | invariant                                  | file                            | mode     | checked                   | on                                   |
 //! |--------------------------------------------|---------------------------------|----------|---------------------------|--------------------------------------|

@@ -1,6 +1,6 @@
 //! Replica mode: a Raft cluster of coordinator replicas under replica faults (crashes, partitions
 //! between replicas, the acting replica cut off from the sequencers, lost majorities) on top of
-//! the seed's node faults. The runner ([`crate::runner`]) drives it; this module owns the
+//! the seed's node faults. The runner (`runner.rs`) drives it; this module owns the
 //! replicas, their faults and the replica-only invariants, and never names the runner.
 //!
 //! Each replica runs in its own tokio runtime ([`process`]), started from the same config with its
