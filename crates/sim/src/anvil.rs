@@ -39,10 +39,8 @@
 
 use crate::{
     block::{Block, ChainParams},
-    chain::Node,
     error::AnvilError,
-    node::Imported,
-    simulator::ChainSpec,
+    node::{Imported, Node},
 };
 use alloy_primitives::{Address, B256, keccak256};
 use jsonrpsee::{
@@ -119,17 +117,19 @@ pub struct ChainExecution {
     pub genesis_hash: Option<B256>,
 }
 
-/// Starts one anvil per node of `spec` when `backend` asks for it, and checks they share a
-/// genesis. Nothing for the simulated backend.
+/// Starts one anvil per node (`node_names`) of the chain `chain` when `backend` asks for it, and
+/// checks they share a genesis. Nothing for the simulated backend.
 pub async fn start_chain(
     backend: &ExecutionBackend,
-    spec: &ChainSpec,
+    chain: &str,
+    chain_id: u64,
+    node_names: &[&str],
     genesis_time: u64,
 ) -> Result<ChainExecution, AnvilError> {
     let ExecutionBackend::Anvil { binary } = backend else { return Ok(ChainExecution::default()) };
-    let anvils = futures::future::try_join_all(spec.nodes.iter().map(|node| {
-        Anvil::spawn(binary, format!("{}/{}", spec.name, node.name), spec.chain_id, genesis_time)
-    }))
+    let anvils = futures::future::try_join_all(
+        node_names.iter().map(|node| Anvil::spawn(binary, format!("{chain}/{node}"), chain_id, genesis_time)),
+    )
     .await?;
     let mut genesis = None;
     for anvil in &anvils {
@@ -137,7 +137,7 @@ pub async fn start_chain(
         match genesis {
             None => genesis = Some(hash),
             Some(first) if first != hash => {
-                return Err(AnvilError::GenesisMismatch { chain: spec.name.clone(), first, other: hash });
+                return Err(AnvilError::GenesisMismatch { chain: chain.to_owned(), first, other: hash });
             }
             Some(_) => {}
         }
