@@ -4,8 +4,8 @@
 //! - [`schedule`]: a seed becomes a chain shape and a timeline of overlapping faults.
 //! - [`runner`]: runs one seed: the one loop that applies the timeline and checks the invariants
 //!   continuously, in either coordinator mode ([`RunOptions::replicas`](runner::RunOptions)).
-//! - [`single`]: single mode, one coordinator that the schedule restarts.
-//! - [`replicas`]: replica mode (`--replicas 3`), a Raft cluster of coordinator replicas, each in
+//! - `single.rs`: single mode, one coordinator that the schedule restarts.
+//! - `replicas/`: replica mode (`--replicas 3`), a Raft cluster of coordinator replicas, each in
 //!   its own runtime (`replicas/process.rs`), under replica faults (`replicas/raft_faults.rs` for
 //!   the partitions between them).
 //! - [`invariants`]: the invariants, one per file, each with its exact check and its tests.
@@ -29,9 +29,9 @@
 pub mod harness;
 pub mod invariants;
 mod options;
-pub mod replicas;
+mod replicas;
 mod report;
 pub mod runner;
 pub mod schedule;
-pub mod single;
+mod single;
 mod support;

@@ -4,7 +4,7 @@
 //!
 //! One loop serves both modes. Every 50 ms it:
 //! 1. applies the schedule's steps that are due: node faults and p2p partitions here, coordinator
-//!    restarts and replica episodes by the mode ([`crate::single`], [`crate::replicas`]);
+//!    restarts and replica episodes by the mode (`single.rs`, `replicas/`);
 //! 2. checks safety ([`crate::invariants::safety_violations`]);
 //! 3. checks that production resumes ([`ProductionResumes`]), with the mode saying whether the
 //!    coordinator side can act;

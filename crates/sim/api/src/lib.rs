@@ -15,7 +15,7 @@
 //!   `sim_fault` can do and how. Adding a fault starts here (see `op_sim`'s `# Adding a fault`).
 //! - [`LedgerEntry`]: one record of the ground-truth ledger.
 //! - [`ChainInvariants`], [`ConflictingBlocks`], [`DoubleSequencing`]: the invariant report.
-//! - [`SimControlApi`]: the JSON-RPC trait, server and client.
+//! - `SimControlApi`: the JSON-RPC trait ([`SimControlApiServer`], [`SimControlApiClient`]).
 
 use alloy_primitives::B256;
 use jsonrpsee::{core::RpcResult, proc_macros::rpc};
