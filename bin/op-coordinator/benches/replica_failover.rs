@@ -27,10 +27,10 @@ use op_sim::Simulator;
 use opc_test_support::{
     FAST_SETTINGS, NO_METRICS, ReplicaProcess, admin_client_with_timeout, stopped_chain, unix_ms, wait_for,
 };
+use op_sim::api::{FaultKind, FaultParams, LedgerEntry};
 use opc_wire::{
     coordinator::{ClusterInfo, CoordinatorApiClient},
-    sim::{FaultKind, FaultParams, LedgerEntry},
-};
+    };
 use std::{fmt::Write as _, sync::Arc, time::Duration};
 use tokio::time::Instant;
 

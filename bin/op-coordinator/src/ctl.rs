@@ -22,7 +22,7 @@ use jsonrpsee::{
 use opc_wire::coordinator::{ChainStatus, ClusterInfo, CoordinatorApiClient, CoordinatorEvent};
 // `ctl sim` is the simulator's client: only with the `devnet` feature.
 #[cfg(feature = "devnet")]
-use opc_wire::sim::{FaultKind, FaultParams, SimControlApiClient};
+use op_sim_api::{FaultKind, FaultParams, SimControlApiClient};
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 /// `--rpc` when neither the flag nor `OP_COORDINATOR_RPC` is given (devnet's default).
@@ -463,7 +463,7 @@ async fn run_cluster(
 #[cfg(feature = "devnet")]
 async fn run_sim(args: SimArgs, json: bool) -> Result<ExitCode, Failure> {
     let sim = client(&args.control, None, Duration::from_secs(10))?;
-    let target = |target: &str| -> Result<Option<opc_wire::sim::FaultTarget>, Failure> {
+    let target = |target: &str| -> Result<Option<op_sim_api::FaultTarget>, Failure> {
         serde_json::from_value(serde_json::Value::String(target.replace('-', "_")))
             .map(Some)
             .map_err(|_| Failure::Usage(format!("--target {target:?}: expected op_node, op_geth or both")))
@@ -503,7 +503,7 @@ async fn run_sim(args: SimArgs, json: bool) -> Result<ExitCode, Failure> {
                     println!("{report}");
                 }
             }
-            let safe = reports.iter().all(opc_wire::sim::ChainInvariants::is_safe);
+            let safe = reports.iter().all(op_sim_api::ChainInvariants::is_safe);
             return Ok(ExitCode::from(if safe { 0 } else { 4 }));
         }
         SimCommand::Heal { node } => {

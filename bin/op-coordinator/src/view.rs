@@ -24,11 +24,11 @@ use crossterm::{
 };
 use futures::StreamExt as _;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use op_sim_api::{SimControlApiClient, SimNodeInfo};
 use opc_wire::{
     EventKind,
     coordinator::{ChainStatus, CoordinatorApiClient, CoordinatorEvent},
-    sim::{SimControlApiClient, SimNodeInfo},
-};
+    };
 use std::{
     io::{self, Write as _},
     path::PathBuf,
@@ -447,7 +447,8 @@ fn give_terminal_back() {
 mod tests {
     use super::*;
     use alloy_primitives::B256;
-    use opc_wire::{BlockId, coordinator::NodeStatus, health::Reason, sim::FaultKind};
+    use op_sim_api::FaultKind;
+    use opc_wire::{BlockId, coordinator::NodeStatus, health::Reason};
 
     fn devnet() -> Devnet {
         Devnet {

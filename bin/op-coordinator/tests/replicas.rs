@@ -15,10 +15,10 @@ use opc_test_support::{
     BLOCK_TIME_MS, LoggedChild, NO_METRICS, PROCESS_WAIT, ReplicaProcess, fast_settings, stopped_chain, tail,
     unix_ms, wait_for,
 };
+use op_sim::api::{ChainInvariants, FaultKind, FaultParams, LedgerEntry};
 use opc_wire::{
     coordinator::{ClusterInfo, CoordinatorApiClient},
-    sim::{ChainInvariants, FaultKind, FaultParams, LedgerEntry},
-};
+    };
 use std::{
     fmt::Write as _,
     path::PathBuf,

@@ -36,21 +36,21 @@
 //! Events carry unix milliseconds and the ledger its own monotonic milliseconds; both clocks are
 //! sampled right before the fault and the difference converts one into the other (error ~1 ms).
 
-use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
-use op_coordinator::{Listeners, config::Config};
-use op_sim::{SimConfig, Simulator};
+use crate::support::{Spawned, spawn_coordinator, stopped_chain, unix_ms};
+use jsonrpsee::http_client::HttpClient;
+use op_coordinator::config::Config;
+use op_sim::{
+    Simulator,
+    api::{FaultKind, FaultParams, FaultTarget, LedgerEntry},
+};
 use opc_wire::{
-    coordinator::{ChainStatus, CoordinatorApiClient},
-    sim::{FaultKind, FaultParams, FaultTarget, LedgerEntry},
+    EventKind,
+    coordinator::{ChainStatus, CoordinatorApiClient, CoordinatorEvent},
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::Serialize;
-use std::{
-    path::Path,
-    str::FromStr,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle, time::Instant};
+use std::{path::Path, str::FromStr, time::Duration};
+use tokio::{sync::oneshot, task::JoinHandle, time::Instant};
 
 /// Nodes per chain: a leader and two candidates, as the incumbents are usually deployed.
 pub const NODES: usize = 3;
@@ -58,8 +58,6 @@ pub const NODES: usize = 3;
 pub const WARM_BLOCKS: usize = 3;
 /// Period of the ground-truth and status polls while waiting for the fail-over.
 const POLL: Duration = Duration::from_millis(20);
-/// Coordinator event kinds that mark its decision that the leader has failed.
-const DECISION_EVENTS: [&str; 2] = ["leader_unhealthy", "leader_fenced"];
 
 /// Coordinator settings a trial runs with: always our engine, with different timings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -227,7 +225,7 @@ pub struct TrialOutcome {
     /// Fault → the coordinator's decision event.
     pub detection_ms: Option<u64>,
     /// Which decision event (`leader_unhealthy` or `leader_fenced`).
-    pub decision: Option<String>,
+    pub decision: Option<EventKind>,
     /// Last block of the old leader → first block of the new one.
     pub downtime_ms: Option<u64>,
     /// Empty slots in that gap.
@@ -410,20 +408,7 @@ struct RunningCoordinator {
 
 impl RunningCoordinator {
     async fn start(config: Config) -> Result<Self, String> {
-        let rpc = TcpListener::bind("127.0.0.1:0").await.map_err(|err| format!("bind admin API: {err}"))?;
-        let addr = rpc.local_addr().map_err(|err| format!("admin API address: {err}"))?;
-        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(op_coordinator::run(
-            config,
-            Listeners { rpc, metrics: None, raft: None },
-            async move {
-                let _ = shutdown_rx.await;
-            },
-        ));
-        let client = HttpClientBuilder::default()
-            .request_timeout(Duration::from_secs(2))
-            .build(format!("http://{addr}"))
-            .map_err(|err| format!("admin API client: {err}"))?;
+        let Spawned { task, shutdown_tx, client } = spawn_coordinator(config).await?;
         Ok(Self { task, shutdown_tx, client })
     }
 
@@ -464,12 +449,7 @@ async fn trial(
     extra: &[(String, String)],
     outcome: &mut TrialOutcome,
 ) -> Result<(), String> {
-    let mut sim_config = SimConfig::uniform(1, NODES, spec.block_time_ms);
-    sim_config.seed = spec.seed;
-    for node in &mut sim_config.chains[0].nodes {
-        // As operators should run them: --sequencer.stopped everywhere; the coordinator elects.
-        node.options.start_active = false;
-    }
+    let sim_config = stopped_chain(spec.seed, NODES, spec.block_time_ms);
     let sim = Simulator::start(sim_config).await.map_err(|err| format!("simulator did not start: {err}"))?;
     let data_dir = tempfile::tempdir().map_err(|err| format!("temp dir: {err}"))?;
     let config =
@@ -605,14 +585,14 @@ async fn drive(
         .events(None, Some(500))
         .await
         .map_err(|err| format!("coordinator_events: {err}"))?;
-    if let Some(event) = events.iter().find(|event| {
-        event.at_unix_ms >= unix_at_fault_ms
-            && event.node.as_deref() == Some(leader.as_str())
-            && DECISION_EVENTS.contains(&event.kind.as_str())
+    if let Some((event, decision)) = events.iter().find_map(|event| {
+        let decision = decision(event)?;
+        (event.at_unix_ms >= unix_at_fault_ms && event.node.as_deref() == Some(leader.as_str()))
+            .then_some((event, decision))
     }) {
         let event_sim_ms = (event.at_unix_ms + sim_at_fault_ms).saturating_sub(unix_at_fault_ms);
         outcome.detection_ms = Some(event_sim_ms.saturating_sub(fault_at_ms));
-        outcome.decision = Some(event.kind.clone());
+        outcome.decision = Some(decision);
     }
 
     // An isolated leader that was replaced keeps sealing; keep it cut off for a few block times
@@ -659,18 +639,18 @@ async fn drive(
     }
 }
 
+/// The kind of `event` when it marks the coordinator's decision that the leader has failed
+/// (`leader_unhealthy`, `leader_fenced`). The one place the benchmark reads an event's kind.
+fn decision(event: &CoordinatorEvent) -> Option<EventKind> {
+    [EventKind::LeaderUnhealthy, EventKind::LeaderFenced].contains(&event.kind).then(|| event.kind.clone())
+}
+
 /// Blocks `producer` has sealed so far.
 fn blocks_by(sim: &Simulator, producer: &str) -> usize {
     sim.ledger_entries(0)
         .iter()
         .filter(|entry| matches!(entry, LedgerEntry::Block { producer: p, .. } if p == producer))
         .count()
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

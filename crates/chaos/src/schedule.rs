@@ -40,7 +40,7 @@
 //! the same windows the single coordinator's restarts avoid are avoided around it (no hang heals,
 //! and no behind-the-back start within [`INSPECTION_GRACE_MS`] before it).
 
-use opc_wire::sim::{FaultKind, FaultParams, FaultTarget, IsolateMode};
+use op_sim::api::{FaultKind, FaultParams, FaultTarget, IsolateMode};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::Serialize;
 

@@ -11,6 +11,7 @@
 
 use alloy_primitives::B256;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use op_sim::api::{FaultKind, FaultParams, LedgerEntry};
 use op_sim::{ExecutionBackend, SimConfig, Simulator, anvil::coinbase_of};
 use opc_test_support::{Harness, active_nodes, node, wait_until};
 use opc_wire::health::Reason;
@@ -18,7 +19,6 @@ use opc_wire::{
     BlockHeader, BlockId, BlockNumberOrTag,
     api::{EthApiClient, OptimismApiClient},
     coordinator::CoordinatorApiClient,
-    sim::{FaultKind, FaultParams, LedgerEntry},
 };
 use std::{
     collections::BTreeMap,

@@ -7,10 +7,10 @@ use opc_test_support::{
 };
 use opc_wire::health::Reason;
 use opc_wire::EventKind;
+use op_sim::api::{FaultKind, FaultParams, FaultTarget, LedgerEntry};
 use opc_wire::{
     BlockId,
-    sim::{FaultKind, FaultParams, FaultTarget, LedgerEntry},
-};
+    };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_leader_is_replaced_and_fenced_when_it_returns() {

@@ -15,7 +15,7 @@
 use op_coordinator::metrics as m;
 use opc_test_support::{Harness, ONE_REPLICA, WAIT, wait_until};
 use opc_wire::EventKind;
-use opc_wire::sim::{FaultKind, FaultParams};
+use op_sim::api::{FaultKind, FaultParams};
 use serde::Deserialize;
 use serde_json::Value as Json;
 use std::{

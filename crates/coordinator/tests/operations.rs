@@ -16,10 +16,10 @@ use op_sim::SimConfig;
 use opc_test_support::{BLOCK_TIME_MS, Harness, assert_steps_in_order, node, wait_until};
 use opc_wire::health::Reason;
 use opc_wire::EventKind;
+use op_sim::api::{DoubleSequencing, FaultKind, FaultParams, FaultTarget, LedgerEntry};
 use opc_wire::{
     coordinator::{ChainStatus, CoordinatorApiClient, CoordinatorEvent},
-    sim::{DoubleSequencing, FaultKind, FaultParams, FaultTarget, LedgerEntry},
-};
+    };
 use std::{net::SocketAddr, time::Duration};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},

@@ -7,10 +7,10 @@ use op_sim::SimConfig;
 use opc_test_support::{BLOCK_TIME_MS, Harness, WAIT, active_nodes, node};
 use opc_wire::health::Reason;
 use opc_wire::EventKind;
+use op_sim::api::{FaultKind, FaultParams, LedgerEntry};
 use opc_wire::{
     BlockId,
-    sim::{FaultKind, FaultParams, LedgerEntry},
-};
+    };
 
 /// The index of the first ledger entry recorded after `mark` entries that matches `predicate`.
 fn position_after(

@@ -29,11 +29,11 @@
 
 use anyhow::{Context as _, bail};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use op_sim::api::{ChainInvariants, SimControlApiClient as _, SimNodeInfo};
 use opc_test_support::wait_for;
 use opc_wire::{
     BlockNumberOrTag,
     api::{EthApiClient as _, OptimismApiClient as _},
-    sim::{ChainInvariants, SimControlApiClient as _, SimNodeInfo},
 };
 use std::{
     path::{Path, PathBuf},

@@ -39,13 +39,12 @@
 
 use crate::{
     block::{Block, ChainParams},
-    chain::Node,
-    node::Imported,
-    simulator::ChainSpec,
+    error::AnvilError,
+    node::{Imported, Node},
 };
 use alloy_primitives::{Address, B256, keccak256};
 use jsonrpsee::{
-    core::{ClientError, client::ClientT},
+    core::client::ClientT,
     http_client::{HttpClient, HttpClientBuilder},
     rpc_params,
 };
@@ -84,88 +83,6 @@ pub enum ExecutionBackend {
     },
 }
 
-/// Everything that can go wrong with an anvil.
-#[derive(Debug, thiserror::Error)]
-pub enum AnvilError {
-    /// The executable could not be started.
-    #[error("cannot start anvil {binary}: {source} (install it with `npm ci` at the workspace root)")]
-    Spawn {
-        /// The executable.
-        binary: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The process ended or stayed silent before printing its address.
-    #[error("anvil {binary} did not report a listening address within {START_TIMEOUT:?}: {output}")]
-    NoAddress {
-        /// The executable.
-        binary: PathBuf,
-        /// What it printed on stderr.
-        output: String,
-    },
-    /// A JSON-RPC call failed or timed out.
-    #[error("anvil at {url}: {method} failed: {source}")]
-    Call {
-        /// The anvil.
-        url: String,
-        /// The method.
-        method: &'static str,
-        /// Why.
-        source: ClientError,
-    },
-    /// The anvil lacks a block it must have.
-    #[error("anvil at {url} has no block {number}")]
-    MissingBlock {
-        /// The anvil.
-        url: String,
-        /// The height asked for.
-        number: u64,
-    },
-    /// The anvil's chain does not contain the block the node builds on, and cannot be rewound to it.
-    #[error("anvil at {url} diverged from its node: anvil head {anvil_head:?}, node builds on {expected:?}")]
-    Diverged {
-        /// The anvil.
-        url: String,
-        /// The anvil's head.
-        anvil_head: BlockId,
-        /// The block the node builds on.
-        expected: BlockId,
-    },
-    /// The block the anvil mined is not the block the chain holds.
-    #[error(
-        "anvil at {url} mined block {number} with hash {mined}, parent {mined_parent}, time {mined_time}; \
-         the chain's block has hash {expected:?}, parent {expected_parent}, time {expected_time}"
-    )]
-    Mismatch {
-        /// The anvil.
-        url: String,
-        /// Height.
-        number: u64,
-        /// Hash the anvil produced.
-        mined: B256,
-        /// Its parent.
-        mined_parent: B256,
-        /// Its timestamp.
-        mined_time: u64,
-        /// The hash the chain holds (None when sealing: unknown until mined).
-        expected: Option<B256>,
-        /// The parent the chain holds.
-        expected_parent: B256,
-        /// The timestamp the chain holds.
-        expected_time: u64,
-    },
-    /// Two anvils of one chain started from different genesis blocks.
-    #[error("the anvils of chain {chain} disagree on genesis: {first} and {other}")]
-    GenesisMismatch {
-        /// The chain.
-        chain: String,
-        /// The first node's genesis hash.
-        first: B256,
-        /// Another node's.
-        other: B256,
-    },
-}
-
 /// One node's anvil process and the client that drives it. Dropping it kills the process.
 #[derive(Debug)]
 pub struct Anvil {
@@ -200,17 +117,19 @@ pub struct ChainExecution {
     pub genesis_hash: Option<B256>,
 }
 
-/// Starts one anvil per node of `spec` when `backend` asks for it, and checks they share a
-/// genesis. Nothing for the simulated backend.
+/// Starts one anvil per node (`node_names`) of the chain `chain` when `backend` asks for it, and
+/// checks they share a genesis. Nothing for the simulated backend.
 pub async fn start_chain(
     backend: &ExecutionBackend,
-    spec: &ChainSpec,
+    chain: &str,
+    chain_id: u64,
+    node_names: &[&str],
     genesis_time: u64,
 ) -> Result<ChainExecution, AnvilError> {
     let ExecutionBackend::Anvil { binary } = backend else { return Ok(ChainExecution::default()) };
-    let anvils = futures::future::try_join_all(spec.nodes.iter().map(|node| {
-        Anvil::spawn(binary, format!("{}/{}", spec.name, node.name), spec.chain_id, genesis_time)
-    }))
+    let anvils = futures::future::try_join_all(
+        node_names.iter().map(|node| Anvil::spawn(binary, format!("{chain}/{node}"), chain_id, genesis_time)),
+    )
     .await?;
     let mut genesis = None;
     for anvil in &anvils {
@@ -218,7 +137,7 @@ pub async fn start_chain(
         match genesis {
             None => genesis = Some(hash),
             Some(first) if first != hash => {
-                return Err(AnvilError::GenesisMismatch { chain: spec.name.clone(), first, other: hash });
+                return Err(AnvilError::GenesisMismatch { chain: chain.to_owned(), first, other: hash });
             }
             Some(_) => {}
         }
@@ -253,6 +172,7 @@ impl Anvil {
         let (Some(stdout), Some(stderr)) = (stdout, stderr) else {
             let _ = child.start_kill();
             return Err(AnvilError::NoAddress {
+                waited: START_TIMEOUT,
                 binary: binary.to_owned(),
                 output: "no output pipes".into(),
             });
@@ -271,7 +191,11 @@ impl Anvil {
         .flatten();
         let Some(address) = address else {
             let _ = child.start_kill();
-            return Err(AnvilError::NoAddress { binary: binary.to_owned(), output: read_some(stderr).await });
+            return Err(AnvilError::NoAddress {
+                binary: binary.to_owned(),
+                waited: START_TIMEOUT,
+                output: read_some(stderr).await,
+            });
         };
         // anvil logs every call; an undrained pipe would block it once full.
         tokio::spawn(drain(stdout.into_inner(), label.clone()));

@@ -8,10 +8,10 @@ use crate::{
     block::{Block, ChainParams},
     error::SimError,
     ledger::Ledger,
-    node::{Imported, NodeOptions, NodeState, Process},
+    node::{Imported, Node, NodeOptions, NodeState, Process},
     store::ImportOutcome,
 };
-use opc_wire::sim::{FaultKind, FaultParams, FaultTarget, IsolateMode, LedgerEntry, MalformedMode};
+use op_sim_api::{FaultKind, FaultParams, FaultTarget, IsolateMode, LedgerEntry, MalformedMode};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 use std::{
@@ -19,7 +19,7 @@ use std::{
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::Duration,
 };
-use tokio::{sync::Notify, time::Instant};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Blocks fetched per ancestor-sync round trip.
@@ -77,35 +77,6 @@ pub struct EndpointBehaviour {
     pub malformed: Option<(MalformedMode, u64)>,
 }
 
-/// One simulated sequencer node.
-#[derive(Debug)]
-pub struct Node {
-    /// Unique within the chain.
-    pub name: String,
-    /// Its op-node flags.
-    pub options: NodeOptions,
-    state: Mutex<NodeState>,
-    /// Woken on every state change the sequencer loop or a stop waiter cares about.
-    changed: Notify,
-}
-
-impl Node {
-    /// Locks the node's state.
-    pub fn lock(&self) -> MutexGuard<'_, NodeState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Wakes the sequencer loop and anyone waiting for a seal to finish.
-    pub fn notify(&self) {
-        self.changed.notify_waiters();
-    }
-
-    /// Resolves at the next [`Node::notify`]; `enable` it before checking state.
-    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
-        self.changed.notified()
-    }
-}
-
 #[derive(Debug)]
 struct Network {
     /// Group id per node index; `None` when the network is whole.
@@ -151,7 +122,7 @@ impl Chain {
             .map(|(name, options)| {
                 let mut state = NodeState::new(genesis.clone(), &options, now);
                 state.next_seal_at = now + Duration::from_millis(params.block_time_ms);
-                Node { name, options, state: Mutex::new(state), changed: Notify::new() }
+                Node::new(name, options, state)
             })
             .collect();
         for node in &nodes {
@@ -210,7 +181,7 @@ impl Chain {
     async fn run_sequencer(self: Arc<Self>, index: usize, cancel: CancellationToken) {
         let node = &self.nodes[index];
         loop {
-            let mut notified = pin!(node.changed.notified());
+            let mut notified = pin!(node.changed());
             notified.as_mut().enable();
             let wake_at = {
                 let state = node.lock();

@@ -1,15 +1,20 @@
 //! The control API (`sim_*`) over JSON-RPC.
 
-use crate::{error::SimError, simulator::Simulator};
+use crate::{
+    error::SimError,
+    http::{Endpoint, serve_endpoint},
+    simulator::Simulator,
+};
 use jsonrpsee::{
     Methods,
     core::{RpcResult, async_trait},
     types::ErrorObjectOwned,
 };
-use opc_wire::sim::{
+use op_sim_api::{
     ChainInvariants, FaultKind, FaultParams, IsolateMode, LedgerEntry, SimControlApiServer, SimNodeInfo,
 };
 use std::sync::Arc;
+use tokio::net::TcpListener;
 
 /// Serves `sim_*` for one simulator.
 #[derive(Debug, Clone)]
@@ -26,6 +31,17 @@ impl ControlRpc {
     /// The `sim_*` methods.
     pub fn methods(self) -> Methods {
         self.into_rpc().into()
+    }
+}
+
+/// Serving the control API is the control module's business: the façade does not name it, so
+/// the two do not import each other.
+impl Simulator {
+    /// Serves the control API (`sim_*`) on `listener` until shutdown.
+    pub fn serve_control(self: &Arc<Self>, listener: TcpListener) {
+        let methods = ControlRpc::new(self.clone()).methods();
+        let endpoint = Endpoint::new("control".into(), methods);
+        tokio::spawn(serve_endpoint(endpoint, listener, self.cancel_token().clone()));
     }
 }
 

@@ -22,7 +22,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::{Method, Request, Response, StatusCode, body::Incoming, header, service::service_fn};
 use hyper_util::rt::TokioIo;
 use jsonrpsee::Methods;
-use opc_wire::sim::{IsolateMode, LedgerEntry, MalformedMode};
+use op_sim_api::{IsolateMode, LedgerEntry, MalformedMode};
 use serde_json::{Value, json};
 use std::{
     collections::{BTreeMap, HashMap},

@@ -7,7 +7,7 @@
 //! sequencers that record blocks under the same lock.
 
 use alloy_primitives::B256;
-use opc_wire::sim::{ChainInvariants, ConflictingBlocks, DoubleSequencing, LedgerEntry};
+use op_sim_api::{ChainInvariants, ConflictingBlocks, DoubleSequencing, LedgerEntry};
 use std::{
     collections::{BTreeMap, HashMap},
     io::Write,

@@ -7,10 +7,15 @@ use crate::{
     block::{Block, ChainParams},
     store::{BlockStore, ImportOutcome},
 };
-use opc_wire::{BlockId, SyncStatus, SyncStatusShape, sim::FaultKind, sim::FaultParams};
+use op_sim_api::{FaultKind, FaultParams};
+use opc_wire::{BlockId, SyncStatus, SyncStatusShape};
 use serde::{Deserialize, Serialize};
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
-use tokio::time::Instant;
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::Duration,
+};
+use tokio::{sync::Notify, time::Instant};
 
 /// How a node was started: the op-node flags that change its behaviour.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -259,5 +264,39 @@ impl NodeState {
             return Some(cursor);
         }
         self.store.canonical_at(number).cloned()
+    }
+}
+
+/// One simulated sequencer node.
+#[derive(Debug)]
+pub struct Node {
+    /// Unique within the chain.
+    pub name: String,
+    /// Its op-node flags.
+    pub options: NodeOptions,
+    state: Mutex<NodeState>,
+    /// Woken on every state change the sequencer loop or a stop waiter cares about.
+    changed: Notify,
+}
+
+impl Node {
+    /// A node named `name` with `options`, starting from `state`.
+    pub fn new(name: String, options: NodeOptions, state: NodeState) -> Self {
+        Self { name, options, state: Mutex::new(state), changed: Notify::new() }
+    }
+
+    /// Locks the node's state.
+    pub fn lock(&self) -> MutexGuard<'_, NodeState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes the sequencer loop and anyone waiting for a seal to finish.
+    pub fn notify(&self) {
+        self.changed.notify_waiters();
+    }
+
+    /// Resolves at the next [`Node::notify`]; `enable` it before checking state.
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
     }
 }

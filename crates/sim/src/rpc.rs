@@ -1,10 +1,7 @@
 //! The JSON-RPC methods of a simulated node: op-node's `admin_*` and `optimism_syncStatus`,
 //! op-geth's `eth_*`, with op-node's exact check order and error strings.
 
-use crate::{
-    block::Block,
-    chain::{Chain, Node},
-};
+use crate::{block::Block, chain::Chain, node::Node};
 use alloy_primitives::{Address, B256, Bytes, U64, U256, keccak256};
 use jsonrpsee::{
     Methods, RpcModule,

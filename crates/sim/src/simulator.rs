@@ -10,7 +10,7 @@ use crate::{
     node::NodeOptions,
     rpc::NodeRpc,
 };
-use opc_wire::sim::{ChainInvariants, FaultKind, FaultParams, IsolateMode, LedgerEntry, SimNodeInfo};
+use op_sim_api::{ChainInvariants, FaultKind, FaultParams, IsolateMode, LedgerEntry, SimNodeInfo};
 use serde::{Deserialize, Serialize};
 use std::{
     fmt::Write as _,
@@ -188,9 +188,11 @@ impl Simulator {
         let mut chains = Vec::with_capacity(config.chains.len());
         let mut servers = Vec::with_capacity(config.chains.len());
         for (chain_index, spec) in config.chains.iter().enumerate() {
-            let execution = anvil::start_chain(&config.execution, spec, genesis_time)
-                .await
-                .map_err(|err| SimError::Anvil(Box::new(err)))?;
+            let node_names: Vec<&str> = spec.nodes.iter().map(|node| node.name.as_str()).collect();
+            let execution =
+                anvil::start_chain(&config.execution, &spec.name, spec.chain_id, &node_names, genesis_time)
+                    .await
+                    .map_err(|err| SimError::Anvil(Box::new(err)))?;
             let params = ChainParams {
                 chain_id: spec.chain_id,
                 genesis_time,
@@ -483,11 +485,9 @@ impl Simulator {
         servers.op_geth.set_behaviour(self.chains[chain].endpoint_behaviour(index, Service::OpGeth));
     }
 
-    /// Serves the control API (`sim_*`) on `listener` until shutdown.
-    pub fn serve_control(self: &Arc<Self>, listener: TcpListener) {
-        let methods = crate::control::ControlRpc::new(self.clone()).methods();
-        let endpoint = Endpoint::new("control".into(), methods);
-        tokio::spawn(serve_endpoint(endpoint, listener, self.cancel.clone()));
+    /// Cancelled when the simulator shuts down: everything it serves stops then.
+    pub(crate) fn cancel_token(&self) -> &CancellationToken {
+        &self.cancel
     }
 }
 

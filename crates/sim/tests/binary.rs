@@ -5,7 +5,7 @@ mod common;
 
 use anyhow::{Context as _, Result, bail, ensure};
 use common::{DEADLINE, client};
-use opc_wire::sim::SimControlApiClient;
+use op_sim::api::SimControlApiClient;
 use std::process::Stdio;
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, BufReader},

@@ -10,10 +10,8 @@ use jsonrpsee::{
     core::ClientError,
     http_client::{HeaderMap, HeaderValue, HttpClient, HttpClientBuilder},
 };
-use opc_wire::{
-    api::{EthApiClient, OpAdminApiClient},
-    sim::{FaultKind, FaultParams, FaultTarget, IsolateMode, LedgerEntry},
-};
+use op_sim::api::{FaultKind, FaultParams, FaultTarget, IsolateMode, LedgerEntry};
+use opc_wire::api::{EthApiClient, OpAdminApiClient};
 use std::time::Duration;
 
 /// How long a black-holed request is watched for an (unwanted) effect after the heal.

@@ -8,7 +8,7 @@ use common::{
     wait_until_refused,
 };
 use jsonrpsee::http_client::HttpClient;
-use opc_wire::sim::{FaultKind, FaultParams, FaultTarget, LedgerEntry, SimControlApiClient};
+use op_sim::api::{FaultKind, FaultParams, FaultTarget, LedgerEntry, SimControlApiClient};
 use serde_json::json;
 use tokio::net::TcpListener;
 

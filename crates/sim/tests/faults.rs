@@ -8,10 +8,10 @@ use common::{
     wait_until_answering, wait_until_refused,
 };
 use op_sim::NodeOptions;
+use op_sim::api::{FaultKind, FaultParams, FaultTarget, LedgerEntry};
 use opc_wire::{
     BlockNumberOrTag,
     api::{EthApiClient, OpAdminApiClient, OptimismApiClient},
-    sim::{FaultKind, FaultParams, FaultTarget, LedgerEntry},
 };
 use serde_json::{Value, json};
 use std::time::Duration;

@@ -5,10 +5,10 @@ mod common;
 
 use anyhow::{Context as _, Result, ensure};
 use common::{Fixture, config, wait_for};
+use op_sim::api::{FaultKind, FaultParams, FaultTarget, LedgerEntry};
 use opc_wire::{
     BlockNumberOrTag,
     api::{EthApiClient, OpAdminApiClient},
-    sim::{FaultKind, FaultParams, FaultTarget, LedgerEntry},
 };
 
 /// Every block 1..=`number` that `name`'s op-geth serves equals the one `leader` sealed.

@@ -6,12 +6,9 @@ mod common;
 use alloy_primitives::B256;
 use anyhow::{Context as _, Result, ensure};
 use common::{Fixture, config, wait_for};
+use op_sim::api::{ChainInvariants, FaultKind, FaultParams, LedgerEntry};
 use op_sim::check_invariants;
-use opc_wire::{
-    BlockId,
-    api::OpAdminApiClient,
-    sim::{ChainInvariants, FaultKind, FaultParams, LedgerEntry},
-};
+use opc_wire::{BlockId, api::OpAdminApiClient};
 
 fn report(fixture: &Fixture) -> Result<ChainInvariants> {
     fixture.sim.invariants().into_iter().next().context("no chain in the report")

@@ -10,11 +10,11 @@ use common::{
     set_options, wait_for, wait_until_answering, wait_until_refused,
 };
 use op_sim::NodeOptions;
+use op_sim::api::{FaultKind, FaultParams, FaultTarget, LedgerEntry};
 use opc_wire::{
     BlockNumberOrTag, L2BlockRef, SyncStatusShape,
     api::{EthApiClient, OpAdminApiClient, OptimismApiClient},
     op_node_errors::{self, APPLICATION_ERROR_CODE, METHOD_NOT_FOUND_CODE},
-    sim::{FaultKind, FaultParams, FaultTarget, LedgerEntry},
 };
 use serde_json::{Value, json};
 use std::collections::BTreeSet;

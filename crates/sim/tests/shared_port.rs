@@ -4,11 +4,9 @@ mod common;
 
 use anyhow::{Context as _, Result, ensure};
 use common::{client, raw_call, raw_post, split_url, wait_for};
+use op_sim::api::{FaultKind, FaultParams};
 use op_sim::{Routing, SimConfig, Simulator};
-use opc_wire::{
-    api::{EthApiClient, OpAdminApiClient, OptimismApiClient},
-    sim::{FaultKind, FaultParams},
-};
+use opc_wire::api::{EthApiClient, OpAdminApiClient, OptimismApiClient};
 use serde_json::json;
 use std::sync::Arc;
 

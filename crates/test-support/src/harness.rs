@@ -4,12 +4,12 @@
 use crate::{BLOCK_TIME_MS, FAST_SETTINGS, wait_until};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use op_coordinator::{Listeners, config::Config};
+use op_sim::api::{ChainInvariants, LedgerEntry};
 use op_sim::{SimConfig, Simulator};
 use opc_wire::{
     EventKind,
     coordinator::{ChainStatus, CoordinatorApiClient, CoordinatorEvent, NodeStatus},
-    sim::{ChainInvariants, LedgerEntry},
-};
+    };
 use std::{fmt::Display, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 

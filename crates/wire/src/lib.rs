@@ -10,7 +10,6 @@
 //!   `op-alloy-rpc-jsonrpsee`. Servers (the simulator) and clients (the coordinator) share them.
 //! - [`event`]: the kinds of the coordinator's timeline events, typed, named only on the wire.
 //! - [`op_node_errors`]: the error strings op-node returns and how a client classifies them.
-//! - [`sim`]: the simulator's control API, used by `op-sim`, the chaos runner and `ctl sim`.
 //!
 //! Every type here accepts replies from older and newer nodes: missing keys take their default and
 //! unknown keys are ignored, because a coordinator that fails to parse a reply cannot tell a healthy
@@ -25,7 +24,6 @@ pub mod jsonrpc;
 pub mod op_node_errors;
 pub mod refs;
 mod serde_helpers;
-pub mod sim;
 pub mod sync_status;
 
 pub use alloy_primitives::{B256, U64};

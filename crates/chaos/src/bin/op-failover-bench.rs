@@ -13,7 +13,8 @@
 
 use clap::Parser;
 use op_chaos::harness::{CellSummary, Percentiles, Profile, TrialOutcome, TrialSpec, run_trial};
-use opc_wire::sim::FaultKind;
+use op_sim::api::FaultKind;
+use opc_wire::EventKind;
 use serde::Serialize;
 use std::{
     fmt::Write as _,
@@ -349,7 +350,7 @@ fn progress_line(outcome: &TrialOutcome) -> String {
         ms(outcome.fault_phase_ms),
         ms(outcome.verdict_ms),
         ms(outcome.detection_ms),
-        outcome.decision.as_deref().unwrap_or("no decision event"),
+        outcome.decision.as_ref().map_or("no decision event", EventKind::as_str),
         ms(outcome.downtime_ms),
         ms(outcome.missed_slots),
         outcome.unsafe_reorgs,

@@ -11,11 +11,11 @@ use jsonrpsee::{
     core::ClientError,
     http_client::{HttpClient, HttpClientBuilder},
 };
+use op_sim::api::{LedgerEntry, SimNodeInfo};
 use op_sim::{NodeOptions, SimConfig, Simulator};
 use opc_wire::{
     BlockId,
     api::{EthApiClient, OptimismApiClient},
-    sim::{LedgerEntry, SimNodeInfo},
 };
 use serde_json::{Value, json};
 use std::{fmt::Debug, sync::Arc, time::Duration};

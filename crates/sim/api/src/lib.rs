@@ -1,12 +1,25 @@
-//! The simulator's control API: fault injection, partitions and the ground-truth ledger.
+//! op-sim-api: the simulator's control contract (`sim_*`): fault injection, partitions and the
+//! ground-truth ledger.
 //!
 //! These names and shapes are a stable contract so outside tools (the chaos runner, `ctl sim`,
 //! operators' own rehearsal scripts) can drive a simulated chain. Times are milliseconds since the
 //! simulator started (`t_ms`), from one monotonic clock shared by every node.
+//!
+//! It is its own crate, beside the simulator (`crates/sim/api`), so that a client such as the
+//! `op-coordinator` binary speaks the contract without linking the simulator; `op-sim` implements
+//! it ([`SimControlApiServer`] in `op_sim::control`) and re-exports it as `op_sim::api`.
+//!
+//! # Layout
+//! - [`SimNodeInfo`]: one node as `sim_nodes` reports it.
+//! - [`FaultKind`], [`FaultTarget`], [`MalformedMode`], [`IsolateMode`], [`FaultParams`]: what
+//!   `sim_fault` can do and how. Adding a fault starts here (see `op_sim`'s `# Adding a fault`).
+//! - [`LedgerEntry`]: one record of the ground-truth ledger.
+//! - [`ChainInvariants`], [`ConflictingBlocks`], [`DoubleSequencing`]: the invariant report.
+//! - `SimControlApi`: the JSON-RPC trait ([`SimControlApiServer`], [`SimControlApiClient`]).
 
-use crate::BlockId;
 use alloy_primitives::B256;
 use jsonrpsee::{core::RpcResult, proc_macros::rpc};
+use opc_wire::BlockId;
 use serde::{Deserialize, Serialize};
 
 /// One simulated sequencer node as `sim_nodes` reports it.
