@@ -24,13 +24,11 @@
 //! Every figure is printed as n / p50 / p95 / p99 / max / mean in milliseconds.
 
 use op_sim::Simulator;
+use op_sim::api::{FaultKind, FaultParams, LedgerEntry};
 use opc_test_support::{
     FAST_SETTINGS, NO_METRICS, ReplicaProcess, admin_client_with_timeout, stopped_chain, unix_ms, wait_for,
 };
-use op_sim::api::{FaultKind, FaultParams, LedgerEntry};
-use opc_wire::{
-    coordinator::{ClusterInfo, CoordinatorApiClient},
-    };
+use opc_wire::coordinator::{ClusterInfo, CoordinatorApiClient};
 use std::{fmt::Write as _, sync::Arc, time::Duration};
 use tokio::time::Instant;
 

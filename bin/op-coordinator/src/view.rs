@@ -28,7 +28,7 @@ use op_sim_api::{SimControlApiClient, SimNodeInfo};
 use opc_wire::{
     EventKind,
     coordinator::{ChainStatus, CoordinatorApiClient, CoordinatorEvent},
-    };
+};
 use std::{
     io::{self, Write as _},
     path::PathBuf,

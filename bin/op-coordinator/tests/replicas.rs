@@ -11,14 +11,12 @@
 //! logging to a file whose tail is printed when a wait times out.
 
 use op_sim::Simulator;
+use op_sim::api::{ChainInvariants, FaultKind, FaultParams, LedgerEntry};
 use opc_test_support::{
     BLOCK_TIME_MS, LoggedChild, NO_METRICS, PROCESS_WAIT, ReplicaProcess, fast_settings, stopped_chain, tail,
     unix_ms, wait_for,
 };
-use op_sim::api::{ChainInvariants, FaultKind, FaultParams, LedgerEntry};
-use opc_wire::{
-    coordinator::{ClusterInfo, CoordinatorApiClient},
-    };
+use opc_wire::coordinator::{ClusterInfo, CoordinatorApiClient};
 use std::{
     fmt::Write as _,
     path::PathBuf,

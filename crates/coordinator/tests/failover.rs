@@ -2,15 +2,13 @@
 //! by checking ground truth: no re-org of the unsafe chain, no double sequencing.
 
 use op_sim::SimConfig;
+use op_sim::api::{FaultKind, FaultParams, FaultTarget, LedgerEntry};
 use opc_test_support::{
     BLOCK_TIME_MS, Harness, WAIT, active_nodes, assert_steps_in_order, node, unix_ms, wait_until,
 };
-use opc_wire::health::Reason;
+use opc_wire::BlockId;
 use opc_wire::EventKind;
-use op_sim::api::{FaultKind, FaultParams, FaultTarget, LedgerEntry};
-use opc_wire::{
-    BlockId,
-    };
+use opc_wire::health::Reason;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_leader_is_replaced_and_fenced_when_it_returns() {

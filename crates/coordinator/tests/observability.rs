@@ -13,9 +13,9 @@
 //! must cover the conditions operators page on.
 
 use op_coordinator::metrics as m;
+use op_sim::api::{FaultKind, FaultParams};
 use opc_test_support::{Harness, ONE_REPLICA, WAIT, wait_until};
 use opc_wire::EventKind;
-use op_sim::api::{FaultKind, FaultParams};
 use serde::Deserialize;
 use serde_json::Value as Json;
 use std::{

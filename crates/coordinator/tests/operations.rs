@@ -13,13 +13,11 @@ use op_coordinator::{
     state::{FileStateStore, Phase, StateStore},
 };
 use op_sim::SimConfig;
-use opc_test_support::{BLOCK_TIME_MS, Harness, assert_steps_in_order, node, wait_until};
-use opc_wire::health::Reason;
-use opc_wire::EventKind;
 use op_sim::api::{DoubleSequencing, FaultKind, FaultParams, FaultTarget, LedgerEntry};
-use opc_wire::{
-    coordinator::{ChainStatus, CoordinatorApiClient, CoordinatorEvent},
-    };
+use opc_test_support::{BLOCK_TIME_MS, Harness, assert_steps_in_order, node, wait_until};
+use opc_wire::EventKind;
+use opc_wire::coordinator::{ChainStatus, CoordinatorApiClient, CoordinatorEvent};
+use opc_wire::health::Reason;
 use std::{net::SocketAddr, time::Duration};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},

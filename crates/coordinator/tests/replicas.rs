@@ -4,11 +4,9 @@
 use jsonrpsee::http_client::HttpClient;
 use op_coordinator::{Listeners, config::Config};
 use op_sim::Simulator;
-use opc_test_support::{FAST_SETTINGS, WAIT, admin_client, stopped_chain, wait_until};
 use op_sim::api::{FaultKind, FaultParams, IsolateMode, LedgerEntry};
-use opc_wire::{
-    coordinator::{ClusterInfo, CoordinatorApiClient},
-    };
+use opc_test_support::{FAST_SETTINGS, WAIT, admin_client, stopped_chain, wait_until};
+use opc_wire::coordinator::{ClusterInfo, CoordinatorApiClient};
 use std::{net::SocketAddr, sync::Arc};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 

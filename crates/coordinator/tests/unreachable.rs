@@ -4,13 +4,11 @@
 //! unsafe chain, no double sequencing), except the one that documents the hang-resume window.
 
 use op_sim::SimConfig;
-use opc_test_support::{BLOCK_TIME_MS, Harness, WAIT, active_nodes, node};
-use opc_wire::health::Reason;
-use opc_wire::EventKind;
 use op_sim::api::{FaultKind, FaultParams, LedgerEntry};
-use opc_wire::{
-    BlockId,
-    };
+use opc_test_support::{BLOCK_TIME_MS, Harness, WAIT, active_nodes, node};
+use opc_wire::BlockId;
+use opc_wire::EventKind;
+use opc_wire::health::Reason;
 
 /// The index of the first ledger entry recorded after `mark` entries that matches `predicate`.
 fn position_after(

@@ -9,7 +9,7 @@ use op_sim::{SimConfig, Simulator};
 use opc_wire::{
     EventKind,
     coordinator::{ChainStatus, CoordinatorApiClient, CoordinatorEvent, NodeStatus},
-    };
+};
 use std::{fmt::Display, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
