@@ -1,12 +1,13 @@
 //! The daemon without the simulator: built with `--no-default-features` (no `devnet` feature),
-//! `op-coordinator` links neither op-sim nor the live view's terminal library. This reads the
-//! resolved dependency tree (no build), so it stays cheap; `.ci/run` also builds that way.
+//! `op-coordinator` links neither op-sim, nor its control contract, nor the live view's terminal
+//! library. This reads the resolved dependency tree (no build), so it stays cheap; `.ci/run` also
+//! builds and tests that way.
 
 use opc_test_support::text;
 use std::process::Command;
 
 /// Crates only the `devnet` feature may bring into the binary.
-const DEVNET_ONLY: [&str; 2] = ["op-sim", "crossterm"];
+const DEVNET_ONLY: [&str; 3] = ["op-sim", "op-sim-api", "crossterm"];
 
 /// The package names in the normal (non-dev, non-build) dependency tree of the binary's package.
 fn normal_dependencies(features: &[&str]) -> Vec<String> {
