@@ -388,7 +388,8 @@ pub async fn run_prober(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy_primitives::{B256, U64};
+    use crate::testing;
+    use alloy_primitives::B256;
 
     fn settings() -> HealthSettings {
         HealthSettings {
@@ -400,28 +401,10 @@ mod tests {
         }
     }
 
+    /// A probe at `at`: op-node's unsafe head `head` (hash byte `head`), op-geth at `geth`.
     fn probe_at(at: Instant, head: u64, geth: u64) -> Probe {
-        let unsafe_l2 =
-            L2BlockRef { hash: B256::with_last_byte(head as u8), number: head, ..Default::default() };
-        Probe {
-            at,
-            sync: Timed {
-                result: Ok(SyncStatus { unsafe_l2, ..Default::default() }),
-                latency: Duration::from_millis(2),
-            },
-            geth: Timed {
-                result: Ok(BlockHeader { number: U64::from(geth), ..Default::default() }),
-                latency: Duration::from_millis(3),
-            },
-        }
-    }
-
-    fn failed_at(at: Instant, err: CallError) -> Probe {
-        Probe {
-            at,
-            sync: Timed { result: Err(err), latency: Duration::from_millis(250) },
-            geth: Timed { result: Ok(BlockHeader::default()), latency: Duration::from_millis(1) },
-        }
+        let hash = B256::with_last_byte(u8::try_from(head).expect("test heads are below 256"));
+        testing::probe(at, head, hash, geth)
     }
 
     #[tokio::test(start_paused = true)]
@@ -430,10 +413,10 @@ mod tests {
         let t0 = Instant::now();
         health.observe_probe("a", &probe_at(t0, 10, 10));
         assert!(health.nodes["a"].healthy);
-        health.observe_probe("a", &failed_at(t0, CallError::Timeout(250)));
+        health.observe_probe("a", &testing::failed_probe(t0, CallError::Timeout(250)));
         assert!(health.nodes["a"].healthy, "one failure is tolerated");
         assert_eq!(health.nodes["a"].reason, Reason::OpNodeTimeout, "but explained");
-        health.observe_probe("a", &failed_at(t0, CallError::Unreachable("refused".into())));
+        health.observe_probe("a", &testing::failed_probe(t0, CallError::Unreachable("refused".into())));
         assert!(!health.nodes["a"].healthy);
         assert_eq!(health.nodes["a"].reason, Reason::OpNodeUnreachable);
     }
@@ -444,12 +427,12 @@ mod tests {
         let t0 = Instant::now();
         health.observe_probe("a", &probe_at(t0, 10, 10));
         for _ in 0..2 {
-            health.observe_probe("a", &failed_at(t0, CallError::Timeout(250)));
+            health.observe_probe("a", &testing::failed_probe(t0, CallError::Timeout(250)));
         }
         health.observe_probe("a", &probe_at(t0, 11, 11));
         health.observe_probe("a", &probe_at(t0, 12, 12));
         assert!(!health.nodes["a"].healthy, "two successes are not enough");
-        health.observe_probe("a", &failed_at(t0, CallError::Timeout(250)));
+        health.observe_probe("a", &testing::failed_probe(t0, CallError::Timeout(250)));
         health.observe_probe("a", &probe_at(t0, 13, 13));
         health.observe_probe("a", &probe_at(t0, 14, 14));
         assert!(!health.nodes["a"].healthy, "a failure resets the count");
@@ -495,7 +478,7 @@ mod tests {
         health.mark_not_sequencer("a");
         health.observe_probe("a", &probe_at(t0, 11, 11));
         assert!(health.nodes["a"].not_sequencer, "still the same process");
-        health.observe_probe("a", &failed_at(t0, CallError::Unreachable("refused".into())));
+        health.observe_probe("a", &testing::failed_probe(t0, CallError::Unreachable("refused".into())));
         health.observe_probe("a", &probe_at(t0, 12, 12));
         assert!(!health.nodes["a"].not_sequencer, "restarted: maybe with --sequencer.enabled now");
     }
@@ -509,7 +492,7 @@ mod tests {
         health.observe_probe("a", &zero);
         assert_eq!(health.nodes["a"].reason, Reason::EngineNotInitialised);
         assert!(!health.nodes["a"].healthy);
-        health.observe_probe("a", &failed_at(t0, CallError::Malformed("expected u64".into())));
+        health.observe_probe("a", &testing::failed_probe(t0, CallError::Malformed("expected u64".into())));
         assert_eq!(health.nodes["a"].reason, Reason::OpNodeMalformed);
         assert!(health.nodes["a"].reachable, "a malformed reply is still an answer");
     }

@@ -111,31 +111,29 @@ impl Validator<'_> {
             }
         }
         let block_time_key = format!("{chain_path}.block_time_ms");
-        if let Some(block_time_ms) = chain.block_time_ms
-            && block_time_ms > 0
-            && self.config.health.unsafe_stall_ms <= block_time_ms
-            && !self.already_reported.contains("health.unsafe_stall_ms")
-            && !self.already_reported.contains(&block_time_key)
+        let stall_key = "health.unsafe_stall_ms";
+        let unsafe_stall_ms = self.config.health.unsafe_stall_ms;
+        if let Some(block_time_ms) =
+            self.not_above_block_time(stall_key, unsafe_stall_ms, &block_time_key, chain.block_time_ms)
         {
             self.errors.push(ConfigError::StallNotAboveBlockTime {
-                unsafe_stall_ms: self.config.health.unsafe_stall_ms,
+                unsafe_stall_ms,
                 chain: chain_name.to_owned(),
                 block_time_ms,
-                stall_origin: self.origin("health.unsafe_stall_ms"),
+                stall_origin: self.origin(stall_key),
                 block_time_origin: self.origin(&block_time_key),
             });
         }
-        if let Some(block_time_ms) = chain.block_time_ms
-            && block_time_ms > 0
-            && self.config.failover.chain_liveness_window_ms <= block_time_ms
-            && !self.already_reported.contains("failover.chain_liveness_window_ms")
-            && !self.already_reported.contains(&block_time_key)
+        let window_key = "failover.chain_liveness_window_ms";
+        let window_ms = self.config.failover.chain_liveness_window_ms;
+        if let Some(block_time_ms) =
+            self.not_above_block_time(window_key, window_ms, &block_time_key, chain.block_time_ms)
         {
             self.errors.push(ConfigError::LivenessWindowNotAboveBlockTime {
-                window_ms: self.config.failover.chain_liveness_window_ms,
+                window_ms,
                 chain: chain_name.to_owned(),
                 block_time_ms,
-                window_origin: self.origin("failover.chain_liveness_window_ms"),
+                window_origin: self.origin(window_key),
                 block_time_origin: self.origin(&block_time_key),
             });
         }
@@ -191,6 +189,24 @@ impl Validator<'_> {
     }
 
     /// Ranges from [`KEYS`], then the cluster crate's rules across keys and replicas.
+    /// The chain's block time when the duration at `key` (`value_ms`) is not above it (a healthy
+    /// chain's pause between two blocks would already trip it); `None` when it is above, when
+    /// either key was already reported, or when the chain sets no (or a zero) block time.
+    fn not_above_block_time(
+        &self,
+        key: &str,
+        value_ms: u64,
+        block_time_key: &str,
+        block_time_ms: Option<u64>,
+    ) -> Option<u64> {
+        block_time_ms.filter(|&block_time_ms| {
+            block_time_ms > 0
+                && value_ms <= block_time_ms
+                && !self.already_reported.contains(key)
+                && !self.already_reported.contains(block_time_key)
+        })
+    }
+
     fn check_cluster(&mut self, cluster: &ClusterConfig) {
         for doc in KEYS {
             match &doc.binding {

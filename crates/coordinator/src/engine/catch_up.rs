@@ -217,14 +217,7 @@ mod tests {
         // priority but sits on another block 20; e is more advanced on another branch.
         let other_branch = probe(chain.now, 20, 0x77, 20);
         chain.head("a", 20).probe("b", other_branch).head("d", 20).head("c", 20).head("e", 21);
-        assert_eq!(
-            chain.tick(),
-            [
-                persist(with_phase(&catching_up("a", 20), starting("c", Some("a")))),
-                event(EventKind::CaughtUp, "c"),
-                start("c", 20)
-            ]
-        );
+        assert_eq!(chain.tick(), caught_up(&catching_up("a", 20), "c", Some("a"), 20));
     }
 
     #[tokio::test(start_paused = true)]
@@ -289,14 +282,7 @@ mod tests {
         assert_eq!(chain.at(4000).tick(), [], "said loudly once");
         // Leaderless, a node reaching the stopped hash is started there.
         chain.at(5000).head("c", 20);
-        assert_eq!(
-            chain.tick(),
-            [
-                persist(with_phase(&leaderless, starting("c", None))),
-                event(EventKind::CaughtUp, "c"),
-                start("c", 20)
-            ]
-        );
+        assert_eq!(chain.tick(), caught_up(&leaderless, "c", None, 20));
     }
 
     #[tokio::test(start_paused = true)]
@@ -318,21 +304,7 @@ mod tests {
         let state = ChainState { fenced: fenced(&["c"]), ..catching_up("a", 20) };
         let mut chain = Chain::new(ABC, state.clone());
         chain.fail("a", unreachable()).head("b", 20).head("c", 20);
-        assert_eq!(chain.tick(), [event(EventKind::FenceStopping, "c"), stop("c", Fence)]);
-        assert_eq!(chain.at(100).tick(), []);
-        let released = ChainState { fenced: fenced(&[]), ..state };
-        assert_eq!(
-            chain.stopped("c", Fence, Ok(hash(20))),
-            [persist(released.clone()), event(EventKind::FenceReleased, "c")]
-        );
-        assert_eq!(
-            chain.tick(),
-            [
-                persist(with_phase(&released, starting("b", Some("a")))),
-                event(EventKind::CaughtUp, "b"),
-                start("b", 20)
-            ]
-        );
+        fenced_node_stopped_first_then_b_started_at_20(&mut chain, "c", state, 100);
     }
 
     #[tokio::test(start_paused = true)]
@@ -343,14 +315,7 @@ mod tests {
         chain.fail("a", unreachable()).head("b", 19).head("c", 19);
         assert_eq!(chain.tick(), [chain_event(EventKind::Leaderless)]);
         chain.at(500).head("b", 20);
-        assert_eq!(
-            chain.tick(),
-            [
-                persist(with_phase(&state, starting("b", None))),
-                event(EventKind::CaughtUp, "b"),
-                start("b", 20)
-            ]
-        );
+        assert_eq!(chain.tick(), caught_up(&state, "b", None, 20));
     }
 
     #[tokio::test(start_paused = true)]
@@ -362,14 +327,7 @@ mod tests {
         chain.fail("a", unreachable()).head("b", 21).head("c", 21);
         let moved = ChainState { stopped_hash: Some(hash(21)), ..state.clone() };
         assert_eq!(chain.tick(), [persist(moved.clone()), event(EventKind::StoppedHashReestimated, "b")]);
-        assert_eq!(
-            chain.tick(),
-            [
-                persist(with_phase(&moved, starting("b", Some("a")))),
-                event(EventKind::CaughtUp, "b"),
-                start("b", 21)
-            ]
-        );
+        assert_eq!(chain.tick(), caught_up(&moved, "b", Some("a"), 21));
     }
 
     #[tokio::test(start_paused = true)]

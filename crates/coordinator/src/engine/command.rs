@@ -194,14 +194,7 @@ mod tests {
         let stopped = chain.state.clone();
         // The fixture's clock is at 100 ms: the catch-up deadline is 3100 ms.
         assert_eq!(chain.at(3099).tick(), []);
-        assert_eq!(
-            chain.at(3100).tick(),
-            [
-                persist(with_phase(&stopped, starting("a", None))),
-                event(EventKind::CatchUpTimeout, "a"),
-                start("a", 20)
-            ]
-        );
+        assert_eq!(chain.at(3100).tick(), catch_up_timed_out(&stopped, "a", 20));
     }
 
     #[tokio::test(start_paused = true)]
@@ -243,14 +236,7 @@ mod tests {
         assert_eq!(chain.tick(), []);
         assert_eq!(chain.at(10_000).tick(), []);
         assert_eq!(chain.set_paused(false), [persist(steady("a")), chain_event(EventKind::Resumed)]);
-        assert_eq!(
-            chain.tick(),
-            [
-                persist(with_phase(&steady("a"), Phase::Stopping { from: "a".into(), target: None })),
-                event(EventKind::LeaderUnhealthy, "a"),
-                stop("a", Failover),
-            ]
-        );
+        assert_eq!(chain.tick(), a_stopped_as_unhealthy());
     }
 
     #[tokio::test(start_paused = true)]

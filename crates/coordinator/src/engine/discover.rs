@@ -99,6 +99,16 @@ impl FailoverEngine {
 mod tests {
     use crate::engine::fixtures::*;
 
+    /// A discovery that elects `b` at its head 12.
+    fn electing_b_at_12() -> ChainState {
+        ChainState {
+            leader: None,
+            stopped_hash: Some(hash(12)),
+            phase: starting("b", None),
+            ..Default::default()
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn discovery_adopts_the_single_active_sequencer_once_every_reachable_node_was_inspected() {
         let mut chain = Chain::new(ABC, ChainState::default());
@@ -158,12 +168,7 @@ mod tests {
         chain.active("a", Ok(false)).active("b", Ok(false)).active("c", Ok(false));
         assert_eq!(chain.tick(), []);
         assert_eq!(chain.at(1999).tick(), [], "heads may still converge");
-        let electing = ChainState {
-            leader: None,
-            stopped_hash: Some(hash(12)),
-            phase: starting("b", None),
-            ..Default::default()
-        };
+        let electing = electing_b_at_12();
         assert_eq!(
             chain.at(2000).tick(),
             [persist(electing.clone()), event(EventKind::Electing, "b"), start("b", 12)],
@@ -182,12 +187,7 @@ mod tests {
         assert_eq!(chain.tick(), [chain_event(EventKind::HiddenSequencer)]);
         assert_eq!(chain.at(3000).tick(), [], "said once");
         // The chain stopped moving for the liveness window: nobody sequences, so electing is safe.
-        let electing = ChainState {
-            leader: None,
-            stopped_hash: Some(hash(12)),
-            phase: starting("b", None),
-            ..Default::default()
-        };
+        let electing = electing_b_at_12();
         assert_eq!(
             chain.at(3501).tick(),
             [persist(electing), event(EventKind::Electing, "b"), start("b", 12)]
@@ -196,10 +196,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn discovery_with_nobody_eligible_persists_leaderless_and_says_so_every_ten_seconds() {
-        let mut chain = Chain::new(&[("a", 1, true), ("b", 1, false), ("c", 1, true)], ChainState::default());
-        let lagging_geth = probe(chain.now, 20, 20, 4);
-        chain.probe("a", lagging_geth).head("b", 20).fail("c", unreachable());
-        chain.active("a", Ok(false)).active("b", Ok(false));
+        let mut chain = discovery_with_nobody_eligible();
         let leaderless = ChainState { phase: Phase::Leaderless, ..Default::default() };
         assert_eq!(chain.at(2000).tick(), [persist(leaderless), chain_event(EventKind::Leaderless)]);
         assert_eq!(chain.at(3000).tick(), []);

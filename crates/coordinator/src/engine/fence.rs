@@ -43,12 +43,18 @@ impl FailoverEngine {
 mod tests {
     use crate::engine::fixtures::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn a_fenced_node_that_answers_again_is_stopped_once_and_released_when_stopped() {
+    /// `a`, fenced while `b` leads, answers at block 10 like everyone else: its fence stop is sent.
+    fn a_fenced_under_leader_b_answers_and_is_fence_stopped() -> Chain {
         let state = ChainState { fenced: fenced(&["a"]), ..steady("b") };
         let mut chain = Chain::new(ABC, state);
         chain.head("a", 10).head("b", 10).head("c", 10);
         assert_eq!(chain.tick(), [event(EventKind::FenceStopping, "a"), stop("a", Fence)]);
+        chain
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fenced_node_that_answers_again_is_stopped_once_and_released_when_stopped() {
+        let mut chain = a_fenced_under_leader_b_answers_and_is_fence_stopped();
         assert_eq!(chain.at(100).tick(), [], "the fence stop is in flight: not sent twice");
         assert_eq!(
             chain.stopped("a", Fence, Ok(hash(10))),
@@ -67,10 +73,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_failed_fence_stop_is_retried_after_a_back_off_and_not_running_releases_the_node() {
-        let state = ChainState { fenced: fenced(&["a"]), ..steady("b") };
-        let mut chain = Chain::new(ABC, state);
-        chain.head("a", 10).head("b", 10).head("c", 10);
-        assert_eq!(chain.tick(), [event(EventKind::FenceStopping, "a"), stop("a", Fence)]);
+        let mut chain = a_fenced_under_leader_b_answers_and_is_fence_stopped();
         assert_eq!(chain.stopped("a", Fence, Err(timeout())), [event(EventKind::FenceStopFailed, "a")]);
         assert_eq!(chain.at(499).tick(), []);
         assert_eq!(chain.at(500).tick(), [event(EventKind::FenceStopping, "a"), stop("a", Fence)]);

@@ -345,21 +345,122 @@ impl Chain {
     }
 }
 
+/// What leader `a` of `steady("a")`, found unhealthy, leads to: stopping persisted, then
+/// `Stop(a)` for a fail-over.
+pub(crate) fn a_stopped_as_unhealthy() -> Vec<Step> {
+    vec![
+        persist(with_phase(&steady("a"), Phase::Stopping { from: "a".into(), target: None })),
+        event(EventKind::LeaderUnhealthy, "a"),
+        stop("a", Failover),
+    ]
+}
+
+/// What a candidate `node` reaching the stopped hash (block `head`) of `state` leads to: its
+/// start persisted (from the old leader `from`), then `Start(node, head)`.
+pub(crate) fn caught_up(state: &ChainState, node: &str, from: Option<&str>, head: u64) -> Vec<Step> {
+    vec![
+        persist(with_phase(state, starting(node, from))),
+        event(EventKind::CaughtUp, node),
+        start(node, head),
+    ]
+}
+
+/// What the catch-up timeout of `state` leads to: the old leader `node` restarted at block `head`.
+pub(crate) fn catch_up_timed_out(state: &ChainState, node: &str, head: u64) -> Vec<Step> {
+    vec![
+        persist(with_phase(state, starting(node, None))),
+        event(EventKind::CatchUpTimeout, node),
+        start(node, head),
+    ]
+}
+
+/// Inspection stopping each of `nodes`, in order.
+pub(crate) fn inspection_stops(nodes: &[&str]) -> Vec<Step> {
+    nodes
+        .iter()
+        .flat_map(|node| [event(EventKind::InspectionStopping, node), stop(node, Inspection)])
+        .collect()
+}
+
+/// Leader `a` silent through the liveness window, fenced, with the stopped hash estimated at its
+/// last probed head `head`.
+pub(crate) fn a_fenced_at(head: u64) -> ChainState {
+    ChainState {
+        fenced: fenced(&["a"]),
+        leader: None,
+        stopped_hash: Some(hash(head)),
+        stopped_hash_estimated: true,
+        phase: Phase::CatchingUp { from: "a".into(), target: None },
+        ..steady("a")
+    }
+}
+
+/// Leader `a`, `b` and `c` all healthy at block 10.
+pub(crate) fn a_leading_at_10() -> Chain {
+    let mut chain = Chain::new(ABC, steady("a"));
+    chain.head("a", 10).head("b", 10).head("c", 10);
+    chain
+}
+
+/// Leader `a` and `b` at 12, `c` (priority 2) at 11; at 1500 ms `a` stops answering, a whole
+/// liveness window after anyone last moved. Nothing is ticked yet.
+pub(crate) fn a_silent_at_1500_with_the_chain_stopped_at_12() -> Chain {
+    let mut chain = Chain::new(&[("a", 1, true), ("b", 1, true), ("c", 2, true)], steady("a"));
+    chain.head("a", 12).head("b", 12).head("c", 11);
+    chain.at(1500).fail("a", unreachable());
+    chain
+}
+
+/// A discovery in which nobody may lead: `a`'s op-geth lags, `b` is no candidate, `c` does not
+/// answer; `a` and `b` were inspected inactive. Nothing is ticked yet.
+pub(crate) fn discovery_with_nobody_eligible() -> Chain {
+    let mut chain = Chain::new(&[("a", 1, true), ("b", 1, false), ("c", 1, true)], ChainState::default());
+    let lagging_geth = probe(chain.now, 20, 20, 4);
+    chain.probe("a", lagging_geth).head("b", 20).fail("c", unreachable());
+    chain.active("a", Ok(false)).active("b", Ok(false));
+    chain
+}
+
 /// Leader `a` at block 20 with op-geth 16 blocks behind (unhealthy, but it answers); `b` at 20,
 /// `c` at 19; the engine has persisted stopping and sent `Stop(a)`.
 pub(crate) fn stopping_a() -> Chain {
     let mut chain = Chain::new(ABC, steady("a"));
     let lagging_geth = probe(chain.now, 20, 20, 4);
     chain.probe("a", lagging_geth).head("b", 20).head("c", 19);
-    assert_eq!(
-        chain.tick(),
-        [
-            persist(with_phase(&steady("a"), Phase::Stopping { from: "a".into(), target: None })),
-            event(EventKind::LeaderUnhealthy, "a"),
-            stop("a", Failover),
-        ]
-    );
+    assert_eq!(chain.tick(), a_stopped_as_unhealthy());
     chain
+}
+
+/// `a`, being stopped for a fail-over, answers that its sequencer is not running: its current
+/// head is read, and the 20 read is persisted as the stopped hash.
+pub(crate) fn a_already_stopped_is_stopped_at_its_head_20(chain: &mut Chain) {
+    assert_eq!(
+        chain.stopped("a", Failover, Err(rpc(AdminError::NotRunning))),
+        [event(EventKind::AlreadyStopped, "a"), read_head("a")]
+    );
+    assert_eq!(
+        chain.head_read("a", Ok(hash(20))),
+        [persist(a_stopped_at(20)), event(EventKind::Stopped, "a")]
+    );
+}
+
+/// `node`, fenced in `state` and answering, is fence-stopped before anyone starts; nothing happens
+/// while that stop is in flight (a tick at `in_flight_at_ms`); its answer 20 releases the fence,
+/// and `b`, at the stopped hash 20, is started.
+pub(crate) fn fenced_node_stopped_first_then_b_started_at_20(
+    chain: &mut Chain,
+    node: &str,
+    state: ChainState,
+    in_flight_at_ms: u64,
+) {
+    assert_eq!(chain.tick(), [event(EventKind::FenceStopping, node), stop(node, Fence)]);
+    assert_eq!(chain.at(in_flight_at_ms).tick(), []);
+    let released = ChainState { fenced: fenced(&[]), ..state };
+    assert_eq!(
+        chain.stopped(node, Fence, Ok(hash(20))),
+        [persist(released.clone()), event(EventKind::FenceReleased, node)]
+    );
+    assert_eq!(chain.tick(), caught_up(&released, "b", Some("a"), 20));
 }
 
 /// Old leader `a` stopped at 20; `b` (priority 2) and `c` at 20: the engine has persisted
@@ -367,14 +468,7 @@ pub(crate) fn stopping_a() -> Chain {
 pub(crate) fn starting_b() -> Chain {
     let mut chain = Chain::new(&[("a", 1, true), ("b", 2, true), ("c", 1, true)], catching_up("a", 20));
     chain.head("a", 20).head("b", 20).head("c", 20);
-    assert_eq!(
-        chain.tick(),
-        [
-            persist(with_phase(&catching_up("a", 20), starting("b", Some("a")))),
-            event(EventKind::CaughtUp, "b"),
-            start("b", 20),
-        ]
-    );
+    assert_eq!(chain.tick(), caught_up(&catching_up("a", 20), "b", Some("a"), 20));
     chain
 }
 

@@ -78,17 +78,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn inspection_stops_every_active_node_but_the_leader_and_retries_failed_stops_after_a_back_off() {
-        let mut chain = Chain::new(ABC, steady("a"));
-        chain.head("a", 10).head("b", 10).head("c", 10);
-        assert_eq!(
-            chain.inspected(&[("a", true), ("b", true), ("c", true)]),
-            [
-                event(EventKind::InspectionStopping, "b"),
-                stop("b", Inspection),
-                event(EventKind::InspectionStopping, "c"),
-                stop("c", Inspection)
-            ]
-        );
+        let mut chain = a_leading_at_10();
+        assert_eq!(chain.inspected(&[("a", true), ("b", true), ("c", true)]), inspection_stops(&["b", "c"]));
         assert_eq!(chain.inspected(&[("a", true), ("b", true), ("c", true)]), [], "the stops are in flight");
         assert_eq!(chain.stopped("b", Inspection, Ok(hash(10))), [event(EventKind::InspectionStopped, "b")]);
         assert_eq!(
@@ -121,21 +112,12 @@ mod tests {
     async fn inspection_during_catch_up_stops_every_active_node_including_the_old_leader() {
         let mut chain = Chain::new(ABC, catching_up("a", 20));
         chain.head("a", 20).head("b", 19).head("c", 19);
-        assert_eq!(
-            chain.inspected(&[("a", true), ("b", false), ("c", true)]),
-            [
-                event(EventKind::InspectionStopping, "a"),
-                stop("a", Inspection),
-                event(EventKind::InspectionStopping, "c"),
-                stop("c", Inspection)
-            ]
-        );
+        assert_eq!(chain.inspected(&[("a", true), ("b", false), ("c", true)]), inspection_stops(&["a", "c"]));
     }
 
     #[tokio::test(start_paused = true)]
     async fn inspection_restarts_a_healthy_leader_found_inactive_at_its_own_head() {
-        let mut chain = Chain::new(ABC, steady("a"));
-        chain.head("a", 10).head("b", 10).head("c", 10);
+        let mut chain = a_leading_at_10();
         let restarting =
             ChainState { stopped_hash: Some(hash(10)), phase: starting("a", None), ..steady("a") };
         assert_eq!(
@@ -147,8 +129,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn inspection_restarts_an_inactive_leader_only_once_no_other_node_is_active() {
-        let mut chain = Chain::new(ABC, steady("a"));
-        chain.head("a", 10).head("b", 10).head("c", 10);
+        let mut chain = a_leading_at_10();
         assert_eq!(
             chain.inspected(&[("a", false), ("b", true), ("c", false)]),
             [event(EventKind::InspectionStopping, "b"), stop("b", Inspection)],
@@ -169,14 +150,7 @@ mod tests {
         let lagging_geth = probe(chain.now, 10, 10, 2);
         chain.probe("a", lagging_geth).head("b", 10).head("c", 10);
         // Nothing from inspection: the tick rules take over and stop the unhealthy leader.
-        assert_eq!(
-            chain.inspected(&[("a", false), ("b", false), ("c", false)]),
-            [
-                persist(with_phase(&steady("a"), Phase::Stopping { from: "a".into(), target: None })),
-                event(EventKind::LeaderUnhealthy, "a"),
-                stop("a", Failover),
-            ]
-        );
+        assert_eq!(chain.inspected(&[("a", false), ("b", false), ("c", false)]), a_stopped_as_unhealthy());
     }
 
     #[tokio::test(start_paused = true)]

@@ -596,14 +596,7 @@ mod tests {
         let mut chain = Chain::new(ABC, state);
         chain.head("a", 20).head("b", 20).head("c", 20);
         assert_eq!(chain.tick(), [event(EventKind::Resuming, "a"), stop("a", Failover)]);
-        assert_eq!(
-            chain.stopped("a", Failover, Err(rpc(AdminError::NotRunning))),
-            [event(EventKind::AlreadyStopped, "a"), read_head("a")]
-        );
-        assert_eq!(
-            chain.head_read("a", Ok(hash(20))),
-            [persist(a_stopped_at(20)), event(EventKind::Stopped, "a")]
-        );
+        a_already_stopped_is_stopped_at_its_head_20(&mut chain);
     }
 
     #[tokio::test(start_paused = true)]
@@ -629,14 +622,7 @@ mod tests {
         let mut chain = Chain::new(ABC, catching_up("a", 20));
         // c is the most advanced, but only the stopped hash counts.
         chain.fail("a", unreachable()).head("b", 20).head("c", 21);
-        assert_eq!(
-            chain.tick(),
-            [
-                persist(with_phase(&catching_up("a", 20), starting("b", Some("a")))),
-                event(EventKind::CaughtUp, "b"),
-                start("b", 20)
-            ]
-        );
+        assert_eq!(chain.tick(), caught_up(&catching_up("a", 20), "b", Some("a"), 20));
     }
 
     #[tokio::test(start_paused = true)]
@@ -671,8 +657,7 @@ mod tests {
         );
         assert_eq!(chain.stopped("a", Failover, Ok(hash(20))), [], "a duplicate is ignored too");
 
-        let mut chain = Chain::new(ABC, steady("a"));
-        chain.head("a", 10).head("b", 10).head("c", 10);
+        let mut chain = a_leading_at_10();
         assert_eq!(chain.started("b", Ok(())), []);
         assert_eq!(chain.active_checked("b", Ok(true)), []);
         assert_eq!(chain.stopped("a", Handover, Ok(hash(10))), []);
@@ -686,13 +671,6 @@ mod tests {
         chain.state = steady("a");
         assert_eq!(chain.handle(Input::PersistFailed), []);
         assert_eq!(chain.at(199).tick(), []);
-        assert_eq!(
-            chain.at(200).tick(),
-            [
-                persist(with_phase(&steady("a"), Phase::Stopping { from: "a".into(), target: None })),
-                event(EventKind::LeaderUnhealthy, "a"),
-                stop("a", Failover),
-            ]
-        );
+        assert_eq!(chain.at(200).tick(), a_stopped_as_unhealthy());
     }
 }

@@ -172,18 +172,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_fenced_leaders_stop_answer_replaces_the_estimated_stopped_hash() {
-        let mut chain = Chain::new(&[("a", 1, true), ("b", 1, true), ("c", 2, true)], steady("a"));
-        chain.head("a", 12).head("b", 12).head("c", 11);
-        chain.at(1500).fail("a", unreachable());
+        let mut chain = a_silent_at_1500_with_the_chain_stopped_at_12();
         let _ = chain.tick();
-        let fenced_state = ChainState {
-            fenced: fenced(&["a"]),
-            leader: None,
-            stopped_hash: Some(hash(12)),
-            stopped_hash_estimated: true,
-            phase: Phase::CatchingUp { from: "a".into(), target: None },
-            ..steady("a")
-        };
+        let fenced_state = a_fenced_at(12);
         assert_eq!(
             chain.at(1501).tick(),
             [persist(fenced_state.clone()), event(EventKind::LeaderFenced, "a")]
@@ -245,14 +236,7 @@ mod tests {
         let mut chain = a_crashed_at_20_while_c_sealed_to_23_and_inspection_stopped_c();
         // `a` answers again, stopped at its old head: stalled, so it is failed over from.
         chain.at(2600).head("a", 20).head("b", 23).head("c", 23);
-        assert_eq!(
-            chain.tick(),
-            [
-                persist(with_phase(&steady("a"), Phase::Stopping { from: "a".into(), target: None })),
-                event(EventKind::LeaderUnhealthy, "a"),
-                stop("a", Failover),
-            ]
-        );
+        assert_eq!(chain.tick(), a_stopped_as_unhealthy());
         assert_eq!(
             chain.at(2610).stopped("a", Failover, Err(rpc(AdminError::NotRunning))),
             [event(EventKind::AlreadyStopped, "a"), read_head("a")]
@@ -268,11 +252,7 @@ mod tests {
         );
         assert_eq!(
             chain.tick(),
-            [
-                persist(with_phase(&catching_up("a", 23), starting("b", Some("a")))),
-                event(EventKind::CaughtUp, "b"),
-                start("b", 23),
-            ],
+            caught_up(&catching_up("a", 23), "b", Some("a"), 23),
             "no catch-up timeout, no leaderless wait"
         );
     }
@@ -294,14 +274,7 @@ mod tests {
                 event(EventKind::StoppedHashFromInspection, "c"),
             ]
         );
-        assert_eq!(
-            chain.tick(),
-            [
-                persist(with_phase(&catching_up("a", 23), starting("b", Some("a")))),
-                event(EventKind::CaughtUp, "b"),
-                start("b", 23),
-            ]
-        );
+        assert_eq!(chain.tick(), caught_up(&catching_up("a", 23), "b", Some("a"), 23));
     }
 
     #[tokio::test(start_paused = true)]

@@ -160,11 +160,7 @@ mod tests {
         assert_eq!(chain.at(999).tick(), []);
         assert_eq!(
             chain.at(1000).tick(),
-            [
-                persist(with_phase(&catching_up("a", 20), starting("a", None))),
-                event(EventKind::CatchUpTimeout, "a"),
-                start("a", 20)
-            ],
+            catch_up_timed_out(&catching_up("a", 20), "a", 20),
             "1 s left of the countdown, not a fresh 3 s"
         );
     }
@@ -177,24 +173,14 @@ mod tests {
         chain.at(2000).tick();
         chain.engine = chain.engine.renewed(chain.now);
         assert_eq!(chain.at(2999).tick(), []);
-        assert_eq!(
-            chain.at(3000).tick(),
-            [
-                persist(with_phase(&a_stopped_at(20), starting("a", None))),
-                event(EventKind::CatchUpTimeout, "a"),
-                start("a", 20)
-            ]
-        );
+        assert_eq!(chain.at(3000).tick(), catch_up_timed_out(&a_stopped_at(20), "a", 20));
         let outcome = FailoverOutcome::RestartedOldLeader;
         assert_eq!(chain.outcomes, [Outcome::Failover { outcome, duration: None }]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_leaderless_episode_is_counted_once_however_often_it_is_announced() {
-        let mut chain = Chain::new(&[("a", 1, true), ("b", 1, false), ("c", 1, true)], ChainState::default());
-        let lagging_geth = probe(chain.now, 20, 20, 4);
-        chain.probe("a", lagging_geth).head("b", 20).fail("c", unreachable());
-        chain.active("a", Ok(false)).active("b", Ok(false));
+        let mut chain = discovery_with_nobody_eligible();
         chain.at(2000).tick();
         chain.at(12_000).tick();
         chain.at(22_000).tick();

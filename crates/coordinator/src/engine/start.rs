@@ -179,14 +179,7 @@ mod tests {
             [persist(catching_up("a", 20)), event(EventKind::StartHashMismatch, "b")]
         );
         chain.at(100).head("b", 21);
-        assert_eq!(
-            chain.tick(),
-            [
-                persist(with_phase(&catching_up("a", 20), starting("c", Some("a")))),
-                event(EventKind::CaughtUp, "c"),
-                start("c", 20)
-            ]
-        );
+        assert_eq!(chain.tick(), caught_up(&catching_up("a", 20), "c", Some("a"), 20));
     }
 
     #[tokio::test(start_paused = true)]
@@ -208,15 +201,7 @@ mod tests {
                 [mark_not_sequencer("b"), persist(catching_up("a", 20)), event(EventKind::StartRefused, "b")],
                 "{kind:?}"
             );
-            assert_eq!(
-                chain.tick(),
-                [
-                    persist(with_phase(&catching_up("a", 20), starting("c", Some("a")))),
-                    event(EventKind::CaughtUp, "c"),
-                    start("c", 20),
-                ],
-                "{kind:?}"
-            );
+            assert_eq!(chain.tick(), caught_up(&catching_up("a", 20), "c", Some("a"), 20), "{kind:?}");
         }
     }
 
@@ -266,11 +251,7 @@ mod tests {
         chain.stopped("b", Fence, Err(timeout()));
         assert_eq!(
             chain.tick(),
-            [
-                persist(with_phase(&fenced_state, starting("c", Some("a")))),
-                event(EventKind::CaughtUp, "c"),
-                start("c", 20)
-            ],
+            caught_up(&fenced_state, "c", Some("a"), 20),
             "b no longer answers: the documented window, c takes over"
         );
     }

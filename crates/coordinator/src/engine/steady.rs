@@ -147,24 +147,15 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_stalled_leader_is_stopped() {
-        let mut chain = Chain::new(ABC, steady("a"));
-        chain.head("a", 10).head("b", 10).head("c", 10);
+        let mut chain = a_leading_at_10();
         assert_eq!(chain.tick(), []);
         chain.at(2600).head("a", 10);
-        assert_eq!(
-            chain.tick(),
-            [
-                persist(with_phase(&steady("a"), Phase::Stopping { from: "a".into(), target: None })),
-                event(EventKind::LeaderUnhealthy, "a"),
-                stop("a", Failover),
-            ]
-        );
+        assert_eq!(chain.tick(), a_stopped_as_unhealthy());
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_unreachable_leader_is_not_replaced_while_a_follower_still_advances() {
-        let mut chain = Chain::new(ABC, steady("a"));
-        chain.head("a", 10).head("b", 10).head("c", 10);
+        let mut chain = a_leading_at_10();
         chain.at(1000).fail("a", unreachable()).head("b", 11);
         assert_eq!(chain.tick(), [event(EventKind::LeaderCutOff, "a")]);
         chain.at(2000).head("b", 12);
@@ -177,30 +168,20 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_leader_with_a_disabled_admin_api_counts_as_cut_off_not_as_stoppable() {
-        let mut chain = Chain::new(ABC, steady("a"));
-        chain.head("a", 10).head("b", 10).head("c", 10);
+        let mut chain = a_leading_at_10();
         chain.at(500).active("a", Err(rpc(AdminError::AdminDisabled))).head("a", 11).head("b", 11);
         assert_eq!(chain.tick(), [event(EventKind::LeaderCutOff, "a")]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_unreachable_leader_of_a_stopped_chain_is_fenced_and_the_most_advanced_candidate_takes_over() {
-        let mut chain = Chain::new(&[("a", 1, true), ("b", 1, true), ("c", 2, true)], steady("a"));
-        chain.head("a", 12).head("b", 12).head("c", 11);
-        chain.at(1500).fail("a", unreachable());
+        let mut chain = a_silent_at_1500_with_the_chain_stopped_at_12();
         assert_eq!(
             chain.tick(),
             [],
             "followers last moved before the leader went silent: no evidence it lives, waiting out the window"
         );
-        let fenced_state = ChainState {
-            fenced: fenced(&["a"]),
-            leader: None,
-            stopped_hash: Some(hash(12)),
-            stopped_hash_estimated: true,
-            phase: Phase::CatchingUp { from: "a".into(), target: None },
-            ..steady("a")
-        };
+        let fenced_state = a_fenced_at(12);
         assert_eq!(
             chain.at(1501).tick(),
             [persist(fenced_state.clone()), event(EventKind::LeaderFenced, "a")]
@@ -258,15 +239,7 @@ mod tests {
         });
         chain.at(1600).fail("a", unreachable());
         let actions = chain.tick();
-        let fenced_state = ChainState {
-            fenced: fenced(&["a"]),
-            leader: None,
-            stopped_hash: Some(hash(13)),
-            stopped_hash_estimated: true,
-            phase: Phase::CatchingUp { from: "a".into(), target: None },
-            ..steady("a")
-        };
-        assert_eq!(actions, [persist(fenced_state), event(EventKind::LeaderFenced, "a")]);
+        assert_eq!(actions, [persist(a_fenced_at(13)), event(EventKind::LeaderFenced, "a")]);
         // c is not at 13: nobody starts it at 11 (that would re-org block 13).
         assert_eq!(chain.tick(), []);
         chain.at(1700).head("c", 13);

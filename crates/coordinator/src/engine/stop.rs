@@ -143,14 +143,7 @@ mod tests {
             chain.stopped("a", Failover, Ok(hash(20))),
             [persist(a_stopped_at(20)), event(EventKind::Stopped, "a")]
         );
-        assert_eq!(
-            chain.tick(),
-            [
-                persist(with_phase(&a_stopped_at(20), starting("b", Some("a")))),
-                event(EventKind::CaughtUp, "b"),
-                start("b", 20)
-            ]
-        );
+        assert_eq!(chain.tick(), caught_up(&a_stopped_at(20), "b", Some("a"), 20));
     }
 
     #[tokio::test(start_paused = true)]
@@ -170,14 +163,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_leader_whose_sequencer_is_not_running_has_its_current_head_read() {
         let mut chain = stopping_a();
-        assert_eq!(
-            chain.stopped("a", Failover, Err(rpc(AdminError::NotRunning))),
-            [event(EventKind::AlreadyStopped, "a"), read_head("a")]
-        );
-        assert_eq!(
-            chain.head_read("a", Ok(hash(20))),
-            [persist(a_stopped_at(20)), event(EventKind::Stopped, "a")]
-        );
+        a_already_stopped_is_stopped_at_its_head_20(&mut chain);
     }
 
     #[tokio::test(start_paused = true)]
@@ -201,34 +187,13 @@ mod tests {
         // a still answers probes but cannot be stopped: while b and c moved within 1.5 s, it is alive.
         assert_eq!(chain.at(200).tick(), [event(EventKind::LeaderCutOff, "a")]);
         // The chain stopped: fence a, fail over from the most advanced candidate's head.
-        let fenced_state = ChainState {
-            fenced: fenced(&["a"]),
-            leader: None,
-            stopped_hash: Some(hash(20)),
-            stopped_hash_estimated: true,
-            phase: Phase::CatchingUp { from: "a".into(), target: None },
-            ..steady("a")
-        };
+        let fenced_state = a_fenced_at(20);
         assert_eq!(
             chain.at(1501).tick(),
             [persist(fenced_state.clone()), event(EventKind::LeaderFenced, "a")]
         );
         // a answers, so its fence stop goes first; nobody starts before that stop returns.
-        assert_eq!(chain.tick(), [event(EventKind::FenceStopping, "a"), stop("a", Fence)]);
-        assert_eq!(chain.at(1600).tick(), []);
-        let released = ChainState { fenced: fenced(&[]), ..fenced_state };
-        assert_eq!(
-            chain.stopped("a", Fence, Ok(hash(20))),
-            [persist(released.clone()), event(EventKind::FenceReleased, "a")]
-        );
-        assert_eq!(
-            chain.tick(),
-            [
-                persist(with_phase(&released, starting("b", Some("a")))),
-                event(EventKind::CaughtUp, "b"),
-                start("b", 20)
-            ]
-        );
+        fenced_node_stopped_first_then_b_started_at_20(&mut chain, "a", fenced_state, 1600);
     }
 
     #[tokio::test(start_paused = true)]
@@ -241,14 +206,7 @@ mod tests {
         chain.at(4999).head("b", 21);
         assert_eq!(chain.tick(), [event(EventKind::LeaderCutOff, "a")]);
         chain.at(5000).head("b", 22);
-        assert_eq!(
-            chain.tick(),
-            [
-                persist(with_phase(&steady("a"), Phase::Stopping { from: "a".into(), target: None })),
-                event(EventKind::LeaderUnhealthy, "a"),
-                stop("a", Failover),
-            ]
-        );
+        assert_eq!(chain.tick(), a_stopped_as_unhealthy());
     }
 
     #[tokio::test(start_paused = true)]
@@ -288,14 +246,7 @@ mod tests {
         let mut chain = Chain::new(ABC, steady("a"));
         chain.fail("a", malformed()).head("b", 20).head("c", 20);
         chain.active("b", Ok(false)).active("c", Ok(false));
-        assert_eq!(
-            chain.tick(),
-            [
-                persist(with_phase(&steady("a"), Phase::Stopping { from: "a".into(), target: None })),
-                event(EventKind::LeaderUnhealthy, "a"),
-                stop("a", Failover),
-            ]
-        );
+        assert_eq!(chain.tick(), a_stopped_as_unhealthy());
         for retry_at in [200, 400] {
             chain.stopped("a", Failover, Err(rpc(AdminError::NotRunning)));
             assert_eq!(chain.head_read("a", Err(timeout())), [event(EventKind::ReadHeadFailed, "a")]);
