@@ -6,14 +6,23 @@
 //!   ([`config::settings`]) the settings every subsystem below is built with.
 //! - [`client`]: calls to one node's op-node and op-geth, each with a deadline.
 //! - [`health`]: probe loops and verdicts with reasons and thresholds.
-//! - [`engine`]: the pure fail-over engine and its decision table.
+//! - [`engine`]: the pure fail-over engine and its decision tables; one module per phase or
+//!   concern (`discover`, `steady`, `stop`, `catch_up`, `start`, `inspect`, `node_stop`, `fence`,
+//!   `command`, `record`), each with its table tests beside it. It reads its clock from the
+//!   [`engine::View`], writes its own persisted deadlines, and returns typed
+//!   [`engine::Outcome`]s for what the actor must account (metrics, an operator's answer).
 //! - [`state`]: durable per-chain state behind [`state::StateStore`]: a file per chain alone.
 //! - [`replication`]: with `[cluster]`, the state goes through Raft ([`opc_cluster`]) and only the
 //!   replica holding a quorum-confirmed leadership acts.
-//! - [`actor`]: one actor per chain that wires probes, engine, state and RPCs together.
+//! - [`actor`]: one actor per chain that wires probes, engine, state and RPCs together; it
+//!   executes the engine's actions in order and never inspects one to decide something.
 //! - [`api`]: the admin JSON-RPC API, health/readiness endpoints and `/metrics`.
-//! - [`metrics`]: every exported metric name.
+//! - [`metrics`]: every exported metric name, and the one place that publishes them.
+//! - [`handover`]: a blind acting replica hands its Raft leadership to one that sees the nodes.
 //! - [`jwt`]: HS256 tokens for mutating admin calls.
+//!
+//! Where to add a health check, a config key, an admin method or a timeline event, with the
+//! places each touches: the README's "Where to add things".
 //!
 //! The binary only parses flags and calls [`run`] with already-bound listeners and a shutdown
 //! future, so tests bind port 0 and run the real thing.
