@@ -74,19 +74,22 @@ impl FailoverEngine {
     }
 
     /// A fenced node stopped: it is released. If it is the deposed leader of the fail-over in
-    /// progress, where its chain ends is now known and replaces the estimate.
+    /// progress, where its chain ends is now known and replaces the estimate. That holds while a
+    /// successor is being started too (a start a previous engine persisted at the estimate, not
+    /// verified yet): the start must not go ahead below the deposed leader's blocks, so the chain
+    /// goes back to catching up, at the real end.
     fn fence_released(&mut self, view: &View<'_>, node: &str, answer: Option<B256>, out: &mut Vec<Action>) {
-        let ends_at = match (answer, &view.state.phase) {
-            (Some(hash), Phase::CatchingUp { from, .. })
-                if from == node
-                    && view.state.stopped_hash_estimated
-                    && !hash.is_zero()
-                    && view.state.stopped_hash != Some(hash) =>
-            {
-                Some(hash)
-            }
-            _ => None,
+        let deposed_here = match &view.state.phase {
+            Phase::CatchingUp { from, .. } => from == node,
+            Phase::Starting { from, .. } => from.as_deref() == Some(node),
+            _ => false,
         };
+        let ends_at = answer.filter(|hash| {
+            deposed_here
+                && view.state.stopped_hash_estimated
+                && !hash.is_zero()
+                && view.state.stopped_hash != Some(*hash)
+        });
         let higher = match (ends_at, view.state.stopped_hash, &view.state.phase) {
             (None, Some(stopped), Phase::CatchingUp { from, .. }) => {
                 self.higher_stop_answer(view, stopped, from)
@@ -98,6 +101,9 @@ impl FailoverEngine {
             if let Some(hash) = ends_at.or(higher.as_ref().map(|answer| answer.hash)) {
                 state.stopped_hash = Some(hash);
                 state.stopped_hash_estimated = false;
+            }
+            if ends_at.is_some() && matches!(state.phase, Phase::Starting { .. }) {
+                state.phase = Phase::CatchingUp { from: node.to_owned(), target: None };
             }
         });
         let detail = "fenced node stopped; it may follow and be elected again";
@@ -208,6 +214,32 @@ mod tests {
             ChainState { phase: Phase::CatchingUp { from: "a".into(), target: None }, ..resumed };
         assert_eq!(chain.active_checked("b", Ok(false)), [persist(catching_up.clone())]);
         fence_stop_of_a_at_13_moves_the_stopped_hash_and_starts_nobody(&mut chain, catching_up);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fence_stop_answer_before_the_check_of_a_resumed_start_means_catching_up_again() {
+        // Replica seed 57 again, in the other order (found by the 3-replica sweep after the
+        // engine was split): the fenced leader's stop answers before the activity check of the
+        // start the previous engine persisted at the estimate. `a` ended at 13; `b`, at 12, must
+        // not be started there.
+        let resumed = ChainState {
+            fenced: fenced(&["a"]),
+            leader: None,
+            stopped_hash: Some(hash(12)),
+            stopped_hash_estimated: true,
+            phase: Phase::Starting { target: "b".into(), from: Some("a".into()) },
+            ..steady("a")
+        };
+        let mut chain = Chain::new(&[("a", 1, true), ("b", 1, true), ("c", 2, true)], resumed.clone());
+        chain.head("a", 13).head("b", 12).head("c", 12);
+        let steps = chain.tick();
+        assert!(steps.contains(&check_active("b")), "{steps:?}");
+        assert!(steps.contains(&stop("a", Fence)), "{steps:?}");
+        let catching_up =
+            ChainState { phase: Phase::CatchingUp { from: "a".into(), target: None }, ..resumed };
+        fence_stop_of_a_at_13_moves_the_stopped_hash_and_starts_nobody(&mut chain, catching_up);
+        assert_eq!(chain.active_checked("b", Ok(false)), [], "the start at 12 is dropped, not repeated");
+        assert!(chain.tick().iter().all(|step| !matches!(step, Step::Start(..))), "b is still at 12");
     }
 
     /// The 3-replica chaos run that stalled its chain 5 s: leader `a` crashed at block 20; `c`,
