@@ -89,15 +89,25 @@ impl Replicas {
         process::install_panic_hook();
         let timings = RaftTimings::for_block_time(shape.block_time_ms);
         let mut addresses = Vec::new();
+        // Every listener stays open until all addresses are chosen, so the kernel cannot hand one
+        // port out twice (replica sweep seed 137: two replicas got the same Raft port).
+        let mut held = Vec::new();
         for id in 1..=count as u64 {
-            let bind = || {
-                std::net::TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).map_err(
-                    |err| format!("replicas did not start: cannot bind a port for replica {id}: {err}"),
-                )
+            let mut bind = || {
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|err| {
+                    format!("replicas did not start: cannot bind a port for replica {id}: {err}")
+                })?;
+                let addr = listener.local_addr().map_err(|err| {
+                    format!("replicas did not start: no local address for replica {id}: {err}")
+                })?;
+                held.push(listener);
+                Ok::<_, String>(addr)
             };
             // Only the address is kept: each incarnation binds it again.
-            addresses.push((id, bind()?, bind()?));
+            let (raft_addr, api_addr) = (bind()?, bind()?);
+            addresses.push((id, raft_addr, api_addr));
         }
+        drop(held);
         let text = replica_config_text(coordinator_toml, timings, &addresses);
         let mut slots = Vec::new();
         for (id, raft_addr, api_addr) in addresses {
