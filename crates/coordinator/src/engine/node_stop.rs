@@ -191,12 +191,11 @@ mod tests {
         fence_stop_of_a_at_13_moves_the_stopped_hash_and_starts_nobody(&mut chain, fenced_state);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_start_resumed_from_another_engine_waits_for_the_stop_of_a_fenced_leader_that_answers() {
-        // Replica seed 57: a replica that could reach no node judged the leader `a` dead from stale
-        // observations, fenced it, estimated the stopped hash at 12 and persisted the start of `b`
-        // there. The replica that acts next sees `a` answer at 13 (it sealed on, partitioned away from
-        // the others). It must stop `a` first, not start `b` below `a`'s blocks.
+    /// Replica seed 57: a replica that could reach no node judged the leader `a` dead from stale
+    /// observations, fenced it, estimated the stopped hash at 12 and persisted the start of `b`
+    /// there. The engine that acts next sees `a` answer at 13 and asks both at once: is `b`
+    /// active, and `a` stopped. Returns the chain and the catching-up state it must go back to.
+    fn a_resumed_start_of_b_at_12_checked_while_fenced_a_is_stopped_at_13() -> (Chain, ChainState) {
         let resumed = ChainState {
             fenced: fenced(&["a"]),
             leader: None,
@@ -212,6 +211,16 @@ mod tests {
         assert!(steps.contains(&stop("a", Fence)), "{steps:?}");
         let catching_up =
             ChainState { phase: Phase::CatchingUp { from: "a".into(), target: None }, ..resumed };
+        (chain, catching_up)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_start_resumed_from_another_engine_waits_for_the_stop_of_a_fenced_leader_that_answers() {
+        // Replica seed 57: a replica that could reach no node judged the leader `a` dead from stale
+        // observations, fenced it, estimated the stopped hash at 12 and persisted the start of `b`
+        // there. The replica that acts next sees `a` answer at 13 (it sealed on, partitioned away from
+        // the others). It must stop `a` first, not start `b` below `a`'s blocks.
+        let (mut chain, catching_up) = a_resumed_start_of_b_at_12_checked_while_fenced_a_is_stopped_at_13();
         assert_eq!(chain.active_checked("b", Ok(false)), [persist(catching_up.clone())]);
         fence_stop_of_a_at_13_moves_the_stopped_hash_and_starts_nobody(&mut chain, catching_up);
     }
@@ -222,21 +231,7 @@ mod tests {
         // engine was split): the fenced leader's stop answers before the activity check of the
         // start the previous engine persisted at the estimate. `a` ended at 13; `b`, at 12, must
         // not be started there.
-        let resumed = ChainState {
-            fenced: fenced(&["a"]),
-            leader: None,
-            stopped_hash: Some(hash(12)),
-            stopped_hash_estimated: true,
-            phase: Phase::Starting { target: "b".into(), from: Some("a".into()) },
-            ..steady("a")
-        };
-        let mut chain = Chain::new(&[("a", 1, true), ("b", 1, true), ("c", 2, true)], resumed.clone());
-        chain.head("a", 13).head("b", 12).head("c", 12);
-        let steps = chain.tick();
-        assert!(steps.contains(&check_active("b")), "{steps:?}");
-        assert!(steps.contains(&stop("a", Fence)), "{steps:?}");
-        let catching_up =
-            ChainState { phase: Phase::CatchingUp { from: "a".into(), target: None }, ..resumed };
+        let (mut chain, catching_up) = a_resumed_start_of_b_at_12_checked_while_fenced_a_is_stopped_at_13();
         fence_stop_of_a_at_13_moves_the_stopped_hash_and_starts_nobody(&mut chain, catching_up);
         assert_eq!(chain.active_checked("b", Ok(false)), [], "the start at 12 is dropped, not repeated");
         assert!(chain.tick().iter().all(|step| !matches!(step, Step::Start(..))), "b is still at 12");
