@@ -20,13 +20,25 @@
 //!   sequencer (the simulator's ledger: ground truth).
 //! - commit latency: `coordinator_stopElection` / `startElection` round trips, each committing
 //!   one Raft entry, sent to the leader replica, then to a follower that forwards them.
+//! - `rolling restart`: SIGTERM the acting replica, as a supervisor restarting it for an upgrade
+//!   does. From the signal to the first poll in which another replica reports `acting`, and to
+//!   the process's exit; first with the hand-over on shutdown (the default), then with
+//!   `cluster.handover_on_shutdown = false` (the replica just leaves), on the same cluster.
+//!
+//! `--rolling-only` runs only the rolling restart case (the figures of docs/benchmarks.md's
+//! rolling restart table):
+//!
+//! ```text
+//! nice -n 19 cargo bench -p op-coordinator-cli --bench replica_failover -- --trials 5 --rolling-only
+//! ```
 //!
 //! Every figure is printed as n / p50 / p95 / p99 / max / mean in milliseconds.
 
 use op_sim::Simulator;
 use op_sim::api::{FaultKind, FaultParams, LedgerEntry};
 use opc_test_support::{
-    FAST_SETTINGS, NO_METRICS, ReplicaProcess, admin_client_with_timeout, stopped_chain, unix_ms, wait_for,
+    FAST_SETTINGS, LoggedChild, NO_METRICS, ReplicaProcess, admin_client_with_timeout, stopped_chain,
+    unix_ms, wait_for,
 };
 use opc_wire::coordinator::{ClusterInfo, CoordinatorApiClient};
 use std::{fmt::Write as _, sync::Arc, time::Duration};
@@ -49,13 +61,22 @@ const IDS: [u64; 3] = [1, 2, 3];
 struct Profile {
     name: &'static str,
     keys: &'static str,
+    /// `election_timeout_max_ms`: the leader lease. A leader elected less than this ago refuses
+    /// a hand-over's vote, so a rolling trial starts only once the acting replica has led longer,
+    /// as the last replica of a real rolling restart has.
+    lease_ms: u64,
 }
 
 const PROFILES: [Profile; 2] = [
-    Profile { name: "default timings (heartbeat 100 ms, election timeout 300-600 ms)", keys: "" },
+    Profile {
+        name: "default timings (heartbeat 100 ms, election timeout 300-600 ms)",
+        keys: "",
+        lease_ms: 600,
+    },
     Profile {
         name: "tuned timings (heartbeat 25 ms, election timeout 100-150 ms)",
         keys: "heartbeat_interval_ms = 25\nelection_timeout_min_ms = 100\nelection_timeout_max_ms = 150\n",
+        lease_ms: 150,
     },
 ];
 
@@ -70,6 +91,8 @@ struct Bench {
     /// The config file and the replicas' data and logs, removed at the end.
     _dir: tempfile::TempDir,
     replicas: Vec<ReplicaProcess>,
+    /// `cluster.handover_on_shutdown` of the replicas started from now on.
+    handover_on_shutdown: bool,
 }
 
 impl Bench {
@@ -77,7 +100,7 @@ impl Bench {
         let sim = Arc::new(Simulator::start(stopped_chain()).await.expect("simulator starts"));
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("coordinator.toml");
-        let mut replicas: Vec<ReplicaProcess> = IDS
+        let replicas: Vec<ReplicaProcess> = IDS
             .iter()
             .map(|id| {
                 let mut replica = ReplicaProcess::new(BINARY, *id, config.clone(), dir.path());
@@ -101,10 +124,29 @@ impl Bench {
             );
         }
         std::fs::write(&config, text).expect("write config");
-        for replica in &mut replicas {
-            replica.spawn();
+        let mut bench = Self { sim, _dir: dir, replicas, handover_on_shutdown: true };
+        for id in IDS {
+            bench.spawn(id);
         }
-        Self { sim, _dir: dir, replicas }
+        bench
+    }
+
+    /// Starts replica `id` with this bench's `cluster.handover_on_shutdown`.
+    fn spawn(&mut self, id: u64) {
+        let flag = self.handover_on_shutdown.to_string();
+        let replica = &mut self.replicas[IDS.iter().position(|known| *known == id).expect("known id")];
+        let mut command = replica.command();
+        command.env("OP_COORDINATOR_CLUSTER__HANDOVER_ON_SHUTDOWN", flag);
+        replica.child = Some(LoggedChild::spawn(&mut command, &replica.log));
+    }
+
+    /// Restarts every replica with `handover_on_shutdown` (SIGKILL, then start from its data dir).
+    fn restart_all(&mut self, handover_on_shutdown: bool) {
+        self.handover_on_shutdown = handover_on_shutdown;
+        for id in IDS {
+            self.replicas[IDS.iter().position(|known| *known == id).expect("known id")].kill();
+            self.spawn(id);
+        }
     }
 
     fn replica(&self, id: u64) -> &ReplicaProcess {
@@ -180,10 +222,27 @@ impl Bench {
         }
     }
 
+    /// When `id` last started acting (its latest `started_acting` event).
+    async fn last_started_acting(&self, id: u64) -> u64 {
+        self.wait_for("a started_acting event", async || {
+            let events = self.replica(id).admin.events(None, Some(100), None, None).await;
+            let observed = format!("{events:?}");
+            let at = events.ok().and_then(|events| {
+                events
+                    .iter()
+                    .filter(|event| event.kind == opc_wire::EventKind::StartedActing)
+                    .map(|event| event.at_unix_ms)
+                    .max()
+            });
+            (at, observed)
+        })
+        .await
+    }
+
     /// The `started_acting` event of `id` recorded at or after `since_unix_ms`.
     async fn started_acting_at(&self, id: u64, since_unix_ms: u64) -> u64 {
         self.wait_for("the started_acting event", async || {
-            let events = self.replica(id).admin.events(None, Some(100)).await;
+            let events = self.replica(id).admin.events(None, Some(100), None, None).await;
             let observed = format!("{events:?}");
             let at = events.ok().and_then(|events| {
                 events
@@ -236,9 +295,59 @@ impl Bench {
             samples.block.push(block_ms as f64);
             self.sim.heal(&sequencer, None).expect("heal");
         }
-        self.replicas[IDS.iter().position(|id| *id == leader).expect("known")].spawn();
+        self.spawn(leader);
         let report = self.sim.invariants().remove(0);
         assert!(report.is_safe(), "safety violated: {report:#?}");
+    }
+
+    /// One rolling-restart step: once the acting replica has led for longer than `lease_ms`,
+    /// SIGTERM it, time the gap and its exit (polled together), start it again. The sequencer
+    /// must not notice: no (de)activation on the ledger.
+    async fn rolling_trial(&mut self, lease_ms: u64, samples: &mut RollingSamples) {
+        let leader = self.wait_until_settled().await;
+        let elected_unix_ms = self.last_started_acting(leader).await;
+        while unix_ms() < elected_unix_ms + lease_ms + 50 {
+            tokio::time::sleep(SETTLE_POLL).await;
+        }
+        let ledger_from = self.sim.ledger().len();
+        let index = IDS.iter().position(|id| *id == leader).expect("known");
+        let signalled = Instant::now();
+        self.replica(leader).terminate();
+        let (mut acting, mut exit) = (None, None);
+        while acting.is_none() || exit.is_none() {
+            assert!(
+                signalled.elapsed() < WAIT,
+                "no new acting replica or no exit {WAIT:?} after SIGTERM\n{}",
+                self.diagnostics()
+            );
+            if acting.is_none() {
+                for replica in self.replicas.iter().filter(|replica| replica.id != leader) {
+                    if let Ok(info) = replica.admin.cluster_membership().await
+                        && info.acting
+                    {
+                        acting = Some(ms(signalled.elapsed()));
+                    }
+                }
+            }
+            if exit.is_none()
+                && let Some(status) = self.replicas[index].exited()
+            {
+                assert!(status.success(), "replica {leader} exited with {status}\n{}", self.diagnostics());
+                exit = Some(ms(signalled.elapsed()));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        samples.acting.extend(acting);
+        samples.exit.extend(exit);
+        let changes: Vec<LedgerEntry> = self
+            .sim
+            .ledger_entries(ledger_from)
+            .into_iter()
+            .filter(|entry| matches!(entry, LedgerEntry::Activated { .. } | LedgerEntry::Deactivated { .. }))
+            .collect();
+        assert!(changes.is_empty(), "a rolling restart moved the sequencer: {changes:?}");
+        self.replicas[index].kill();
+        self.spawn(leader);
     }
 
     /// Round trips of stop/startElection pairs through replica `via`.
@@ -275,6 +384,14 @@ struct Samples {
     block: Vec<f64>,
 }
 
+#[derive(Default)]
+struct RollingSamples {
+    /// SIGTERM to another replica reporting `acting` (polled).
+    acting: Vec<f64>,
+    /// SIGTERM to the process's exit.
+    exit: Vec<f64>,
+}
+
 /// `n p50 p95 p99 max mean` of `values` (nearest rank).
 fn row(name: &str, values: &[f64]) -> String {
     let mut sorted = values.to_vec();
@@ -295,6 +412,11 @@ fn row(name: &str, values: &[f64]) -> String {
     )
 }
 
+/// `--rolling-only`: only the rolling restart case.
+fn rolling_only_from_args() -> bool {
+    std::env::args().skip(1).any(|arg| arg == "--rolling-only")
+}
+
 fn trials_from_args() -> usize {
     let mut args = std::env::args().skip(1);
     let mut trials = std::env::var("REPLICA_FAILOVER_TRIALS").ok().and_then(|value| value.parse().ok());
@@ -311,6 +433,7 @@ fn trials_from_args() -> usize {
 
 fn main() {
     let trials = trials_from_args();
+    let rolling_only = rolling_only_from_args();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -320,33 +443,65 @@ fn main() {
         for profile in &PROFILES {
             let started = Instant::now();
             let mut bench = Bench::start(profile).await;
-            let leader = bench.wait_until_settled().await;
-            let follower = IDS.into_iter().find(|id| *id != leader).expect("a follower");
-            let (mut direct, mut forwarded) = (Vec::new(), Vec::new());
-            bench.commit_latency(leader, &mut direct).await;
-            bench.commit_latency(follower, &mut forwarded).await;
-
-            let mut replica_only = Samples::default();
-            for _ in 0..trials {
-                bench.trial(false, &mut replica_only).await;
+            let mut rows = Vec::new();
+            if !rolling_only {
+                rows.extend(failover_rows(&mut bench, trials).await);
             }
-            let mut with_sequencer = Samples::default();
-            for _ in 0..trials {
-                bench.trial(true, &mut with_sequencer).await;
-            }
+            rows.extend(rolling_rows(&mut bench, profile.lease_ms, trials).await);
             println!("\nReplica fail-over, {}, {trials} trials per scenario (ms)\n", profile.name);
             println!(
                 "| {:<48} | {:>4} | {:>7} | {:>7} | {:>7} | {:>7} | {:>7} |",
                 "measure", "n", "p50", "p95", "p99", "max", "mean"
             );
             println!("|{:-<50}|{:->6}|{:->9}|{:->9}|{:->9}|{:->9}|{:->9}|", "", "", "", "", "", "", "");
-            println!("{}", row("replica: kill -> new replica acting (polled)", &replica_only.acting));
-            println!("{}", row("replica: kill -> started_acting event", &replica_only.event));
-            println!("{}", row("replica+seq: kill -> new replica acting", &with_sequencer.acting));
-            println!("{}", row("replica+seq: crash -> new sequencer's 1st block", &with_sequencer.block));
-            println!("{}", row("stop/startElection on the leader", &direct));
-            println!("{}", row("stop/startElection via a follower (forwarded)", &forwarded));
+            for line in rows {
+                println!("{line}");
+            }
             println!("({:.0} s for this profile)", started.elapsed().as_secs_f64());
         }
     });
+}
+
+/// Commit latency and the SIGKILL scenarios, as table rows.
+async fn failover_rows(bench: &mut Bench, trials: usize) -> Vec<String> {
+    let leader = bench.wait_until_settled().await;
+    let follower = IDS.into_iter().find(|id| *id != leader).expect("a follower");
+    let (mut direct, mut forwarded) = (Vec::new(), Vec::new());
+    bench.commit_latency(leader, &mut direct).await;
+    bench.commit_latency(follower, &mut forwarded).await;
+
+    let mut replica_only = Samples::default();
+    for _ in 0..trials {
+        bench.trial(false, &mut replica_only).await;
+    }
+    let mut with_sequencer = Samples::default();
+    for _ in 0..trials {
+        bench.trial(true, &mut with_sequencer).await;
+    }
+    vec![
+        row("replica: kill -> new replica acting (polled)", &replica_only.acting),
+        row("replica: kill -> started_acting event", &replica_only.event),
+        row("replica+seq: kill -> new replica acting", &with_sequencer.acting),
+        row("replica+seq: crash -> new sequencer's 1st block", &with_sequencer.block),
+        row("stop/startElection on the leader", &direct),
+        row("stop/startElection via a follower (forwarded)", &forwarded),
+    ]
+}
+
+/// Rolling restarts with the hand-over on shutdown, then without it, as table rows.
+async fn rolling_rows(bench: &mut Bench, lease_ms: u64, trials: usize) -> Vec<String> {
+    let mut rows = Vec::new();
+    for (handover, name) in [(true, "hand-over"), (false, "plain shutdown")] {
+        if bench.handover_on_shutdown != handover {
+            bench.restart_all(handover);
+        }
+        let mut samples = RollingSamples::default();
+        for _ in 0..trials {
+            bench.rolling_trial(lease_ms, &mut samples).await;
+        }
+        rows.push(row(&format!("rolling, {name}: SIGTERM -> new replica acting"), &samples.acting));
+        rows.push(row(&format!("rolling, {name}: SIGTERM -> process exit"), &samples.exit));
+    }
+    bench.restart_all(true);
+    rows
 }

@@ -1,12 +1,16 @@
 //! `op-coordinator ctl`: the operator's client of the admin API and of the simulator's control API.
 //!
 //! Exit codes scripts can rely on:
-//! - 0: done (for `status`: every chain steady with a healthy leader);
-//! - 1: the server refused the request (JSON-RPC error, e.g. an unhealthy hand-over target);
+//! - 0: done, or nothing to do (`pause` of a paused chain says "already paused", `resume` of a
+//!   running one "not paused"); for `status`: every chain steady with a healthy leader;
+//! - 1: the server refused the request (JSON-RPC error, e.g. an unhealthy hand-over target; a
+//!   missing or wrong JWT; a busy server);
 //! - 2: bad usage or a bad local file (clap's own code for usage errors);
-//! - 3: the server could not be reached;
-//! - 4: `status` and `cluster status` only: a chain has no leader, is mid-fail-over, or its leader
-//!   is unhealthy; or, for a coordinator running as a Raft cluster, no replica is known to lead
+//! - 3: the server could not be reached (the message names the URL tried);
+//! - 4: `status` and `cluster status` only: a chain has no leader, is mid-fail-over, its leader
+//!   is unhealthy, its state cannot be written (`cannot persist`), it is held (its block time
+//!   unknown or contradicted), or it is not acted on because its stored state names nodes the
+//!   config lacks; or, for a coordinator running as a Raft cluster, no replica is known to lead
 //!   or the leader replica does not act.
 //!
 //! Against a cluster, any replica answers: reads come from the replica asked, changes are
@@ -58,9 +62,13 @@ enum CtlCommand {
     Status,
     /// The fail-over timeline with timings.
     Events {
-        /// At most this many (latest).
+        /// At most this many (latest; the coordinator answers at most 1000 a call).
         #[arg(long, default_value_t = 20)]
         limit: u64,
+        /// Only events older than this position (`seq` in `--json`): pages back through the
+        /// timeline.
+        #[arg(long, value_name = "SEQ")]
+        before: Option<u64>,
     },
     /// Hand the sequencer role to NODE (stop, catch up, start at the stopped hash).
     Transfer {
@@ -68,10 +76,14 @@ enum CtlCommand {
         #[arg(long)]
         to: String,
     },
-    /// Pause automatic fail-over and inspection (persisted).
+    /// Pause automatic fail-over and inspection (persisted); `transfer` still hands over.
     Pause,
     /// Resume automatic fail-over and inspection.
     Resume,
+    /// Forget the leader, fenced or hand-over nodes the stored state names but the config does
+    /// not have (renamed away at another URL, or removed), after the coordinator checked that no
+    /// sequencer outside the config produces blocks; the chain is then acted on again.
+    ForgetStaleNodes,
     /// The coordinator's Raft replicas: membership, leader, indexes; add, remove, move leadership.
     Cluster(ClusterArgs),
     /// Drive the simulator (devnet / op-sim) through its control API.
@@ -206,24 +218,89 @@ struct Target {
 
 /// What went wrong, mapped to an exit code.
 enum Failure {
-    Refused(String),
     Usage(String),
-    Unreachable(String),
+    /// A call failed; rendered in [`Failure::explain`] with the URL it went to.
+    Client(ClientError),
 }
 
 impl From<ClientError> for Failure {
     fn from(err: ClientError) -> Self {
-        match err {
-            ClientError::Call(object) => Self::Refused(object.message().to_owned()),
-            // An HTTP error status means the server answered and said no (401: no or bad token).
-            ClientError::Transport(err) if err.to_string().contains("rejected") => {
-                Self::Refused(err.to_string())
+        Self::Client(err)
+    }
+}
+
+/// Where the failed call went and what the operator passed, for messages that say what to do.
+struct CallTarget {
+    /// The URL tried (`--rpc`, or `--control` for `ctl sim`).
+    url: String,
+    /// The flag that sets it.
+    flag: &'static str,
+    /// What should be listening there.
+    server: &'static str,
+    /// A JWT was sent (`--jwt-secret-file` given).
+    token_sent: bool,
+}
+
+impl Failure {
+    /// The failure with a message naming what to do and the URL tried, and its exit code.
+    fn explain(self, target: &CallTarget) -> (String, u8) {
+        let url = target.url.trim_end_matches('/');
+        match self {
+            Failure::Usage(message) => (format!("ctl: {message}"), 2),
+            Failure::Client(ClientError::Call(object)) => (format!("refused: {}", object.message()), 1),
+            Failure::Client(ClientError::Transport(err)) => transport_failure(err.as_ref(), url, target),
+            Failure::Client(ClientError::RequestTimeout) => (
+                format!("no answer from {url} in time; `op-coordinator ctl events` shows what it is doing"),
+                3,
+            ),
+            Failure::Client(ClientError::ParseError(err)) => {
+                (format!("cannot read the answer of {url}: {err} (is {} listening there?)", target.server), 3)
             }
-            ClientError::Transport(err) => Self::Unreachable(err.to_string()),
-            ClientError::RequestTimeout => Self::Unreachable("request timed out".into()),
-            other => Self::Refused(other.to_string()),
+            Failure::Client(other) => (format!("refused by {url}: {other}"), 1),
         }
     }
+}
+
+/// A transport failure: an HTTP status the server answered with, or why it was not reached.
+fn transport_failure(
+    err: &(dyn std::error::Error + 'static),
+    url: &str,
+    target: &CallTarget,
+) -> (String, u8) {
+    let mut source = Some(err);
+    while let Some(err) = source {
+        if let Some(jsonrpsee::http_client::transport::Error::Rejected { status_code }) = err.downcast_ref() {
+            return rejected(*status_code, url, target);
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            let kind = io.kind().to_string();
+            let hint = format!("is {} running? check {}", target.server, target.flag);
+            return (format!("cannot reach {url}: {kind} ({hint})"), 3);
+        }
+        source = err.source();
+    }
+    (format!("cannot reach {url}: {err} (is {} running? check {})", target.server, target.flag), 3)
+}
+
+/// The message of an HTTP status the server refused the call with.
+fn rejected(status_code: u16, url: &str, target: &CallTarget) -> (String, u8) {
+    let message = match status_code {
+        401 if target.token_sent => format!(
+            "unauthorized: {url} refused the JWT made from --jwt-secret-file; use the coordinator's \
+             rpc.jwt_secret_file, and check that this machine's clock is right (tokens are valid 60 s)"
+        ),
+        401 => format!(
+            "unauthorized: this coordinator requires a JWT; pass --jwt-secret-file or set \
+             OP_COORDINATOR_JWT_SECRET_FILE (at {url})"
+        ),
+        413 => format!("refused: the request is larger than the rpc.max_request_bytes of {url}"),
+        503 => format!(
+            "busy: {url} already serves its rpc.max_connections connections; retry in a moment, or close idle \
+             clients"
+        ),
+        code => format!("refused: {url} answered HTTP {code}"),
+    };
+    (message, 1)
 }
 
 pub(crate) fn ctl(args: CtlArgs) -> ExitCode {
@@ -234,21 +311,47 @@ pub(crate) fn ctl(args: CtlArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let target = match &args.command {
+        #[cfg(feature = "devnet")]
+        CtlCommand::Sim(sim) => CallTarget {
+            url: sim.control.clone(),
+            flag: "--control",
+            server: "op-sim (devnet)",
+            token_sent: false,
+        },
+        _ => CallTarget {
+            url: args.rpc.clone(),
+            flag: "--rpc",
+            server: "op-coordinator",
+            token_sent: args.jwt_secret_file.is_some(),
+        },
+    };
     match runtime.block_on(run(args)) {
         Ok(code) => code,
-        Err(Failure::Refused(message)) => {
-            eprintln!("refused: {message}");
-            ExitCode::from(1)
-        }
-        Err(Failure::Usage(message)) => {
-            eprintln!("ctl: {message}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Unreachable(message)) => {
-            eprintln!("unreachable: {message}");
-            ExitCode::from(3)
+        Err(failure) => {
+            let (message, code) = failure.explain(&target);
+            eprintln!("{message}");
+            ExitCode::from(code)
         }
     }
+}
+
+/// Pause or resume: a request for what already holds is said, not failed.
+async fn set_paused(coordinator: &HttpClient, chain: Option<String>, paused: bool) -> Result<(), Failure> {
+    let result =
+        if paused { coordinator.stop_election(chain).await } else { coordinator.start_election(chain).await };
+    match result {
+        Ok(()) if paused => {
+            println!("automation paused: no fail-over or inspection until `op-coordinator ctl resume`");
+            println!("`op-coordinator ctl transfer` still hands over");
+        }
+        Ok(()) => println!("automation resumed"),
+        Err(ClientError::Call(object)) if object.code() == op_coordinator::api::UNCHANGED_CODE => {
+            println!("{}", object.message());
+        }
+        Err(err) => return Err(err.into()),
+    }
+    Ok(())
 }
 
 fn client(url: &str, token: Option<String>, timeout: Duration) -> Result<HttpClient, Failure> {
@@ -269,15 +372,8 @@ fn token(path: Option<&PathBuf>) -> Result<Option<String>, Failure> {
     let Some(path) = path else { return Ok(None) };
     let text = std::fs::read_to_string(path)
         .map_err(|err| Failure::Usage(format!("cannot read --jwt-secret-file {}: {err}", path.display())))?;
-    let hex = text.trim().trim_start_matches("0x");
-    let bytes: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| hex.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
-        .collect::<Option<_>>()
-        .ok_or_else(|| Failure::Usage(format!("{} does not hold hex", path.display())))?;
-    let secret: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| Failure::Usage(format!("{} must hold 32 bytes (64 hex digits)", path.display())))?;
+    let secret = op_coordinator::jwt::parse_secret(&text)
+        .map_err(|err| Failure::Usage(format!("--jwt-secret-file {}: {err}", path.display())))?;
     Ok(Some(op_coordinator::jwt::issue(&secret)))
 }
 
@@ -322,7 +418,11 @@ async fn run(args: CtlArgs) -> Result<ExitCode, Failure> {
                 let leader_healthy = status.leader.as_ref().is_some_and(|leader| {
                     status.nodes.iter().any(|node| &node.name == leader && node.healthy)
                 });
-                status.phase != "steady" || !leader_healthy
+                status.phase != "steady"
+                    || !leader_healthy
+                    || status.persist_error.is_some()
+                    || status.config_mismatch.is_some()
+                    || status.held.is_some()
             });
             let cluster_degraded = cluster.as_ref().is_some_and(|view| !view.leader_acts());
             return Ok(ExitCode::from(if degraded || cluster_degraded { 4 } else { 0 }));
@@ -330,8 +430,8 @@ async fn run(args: CtlArgs) -> Result<ExitCode, Failure> {
         CtlCommand::Cluster(ClusterArgs { command }) => {
             return run_cluster(&coordinator, command, json).await;
         }
-        CtlCommand::Events { limit } => {
-            let events = coordinator.events(chain, Some(limit)).await?;
+        CtlCommand::Events { limit, before } => {
+            let events = coordinator.events(chain, Some(limit), before, None).await?;
             if json {
                 print_json(&events);
             } else {
@@ -346,13 +446,19 @@ async fn run(args: CtlArgs) -> Result<ExitCode, Failure> {
                 println!("{to} is the active sequencer");
             }
         }
-        CtlCommand::Pause => {
-            coordinator.stop_election(chain).await?;
-            println!("automation paused: no fail-over or inspection until `ctl resume`");
-        }
-        CtlCommand::Resume => {
-            coordinator.start_election(chain).await?;
-            println!("automation resumed");
+        CtlCommand::Pause => set_paused(&coordinator, chain, true).await?,
+        CtlCommand::Resume => set_paused(&coordinator, chain, false).await?,
+        CtlCommand::ForgetStaleNodes => {
+            let names = coordinator.forget_stale_nodes(chain).await?;
+            if json {
+                print_json(&serde_json::json!({"forgotten": names}));
+            } else {
+                println!(
+                    "forgot {}; the coordinator acts on the chain again (it adopts the active sequencer \
+                     or elects one)",
+                    names.join(", ")
+                );
+            }
         }
         #[cfg(feature = "devnet")]
         CtlCommand::Sim(_) => {}
@@ -557,6 +663,13 @@ async fn run_sim(args: SimArgs, json: bool) -> Result<ExitCode, Failure> {
 fn print_status(chains: &[ChainStatus]) {
     for status in chains {
         println!("{}", table::chain_line(status));
+        match (status.block_time_ms, status.block_time_source.as_deref()) {
+            (Some(block_time_ms), Some(source)) => println!("  block time {block_time_ms} ms ({source})"),
+            _ => println!("  block time not known yet"),
+        }
+        for why in [&status.held, &status.config_mismatch].into_iter().flatten() {
+            println!("  NOT ACTING: {why}");
+        }
         println!("{}", table::node_header());
         for node in &status.nodes {
             println!("{}", table::node_line(status, node));

@@ -125,6 +125,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     let raft_listen_flag = args.config.raft_listen;
     let explicit_rpc =
         args.config.rpc_listen.is_some() || std::env::var_os("OP_COORDINATOR_RPC__LISTEN").is_some();
+    // Before binding: a second instance from the same config would otherwise only hear that its
+    // ports are taken, not that another coordinator owns the data dir.
+    op_coordinator::data_dir::ensure_unlocked(&op_coordinator::replica_data_dir(&config))?;
     runtime.block_on(async move {
         // A listed replica serves its API and Raft on the addresses its entry gives, so one file
         // describes the whole cluster; --rpc-listen still wins (e.g. 0.0.0.0 behind a NAT).
@@ -170,7 +173,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
             chains = config.chains.len(),
             sequencers = config.chains.values().map(|chain| chain.sequencers.len()).sum::<usize>(),
             data_dir = %op_coordinator::replica_data_dir(&config).display(),
-            replica = ?config.cluster.as_ref().map(|cluster| cluster.id),
+            replica = %opc_wire::text::or_none(config.cluster.as_ref().map(|cluster| cluster.id)),
             api = %rpc_listen,
             "starting op-coordinator"
         );
@@ -181,7 +184,11 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
 
 pub(crate) fn check(args: CheckArgs) -> anyhow::Result<()> {
     let config = args.config.load()?;
+    // The directory `run` would lock and write (a replica's own one in a cluster): a config that
+    // passes here must not fail at start-up on its data_dir.
+    let data_dir = op_coordinator::data_dir::check(&op_coordinator::replica_data_dir(&config))?;
     print!("{}", config.to_toml_string());
+    eprintln!("{data_dir}");
     eprintln!("config OK: {} chain(s)", config.chains.len());
     Ok(())
 }

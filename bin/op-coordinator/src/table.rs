@@ -10,14 +10,33 @@ pub(crate) fn short_hash(hash: &B256) -> String {
     format!("{}…{}", &text[..8], &text[text.len() - 6..])
 }
 
-/// `chain NAME  leader NODE  phase PHASE  epoch N  stopped hash H`.
+/// The leader's row when the leader is judged unhealthy.
+pub(crate) fn unhealthy_leader(status: &ChainStatus) -> Option<&NodeStatus> {
+    let leader = status.leader.as_deref()?;
+    status.nodes.iter().find(|node| node.name == leader && !node.healthy)
+}
+
+/// The phase as an operator needs it: the engine stays `steady` while it waits out the failure
+/// threshold, the liveness window or a pause before it acts on an unhealthy leader, so `steady`
+/// alone would hide that the leader is failing: `steady (leader unhealthy: stalled)`.
+pub(crate) fn phase_text(status: &ChainStatus) -> String {
+    match unhealthy_leader(status) {
+        Some(leader) if status.phase == "steady" => format!("steady (leader unhealthy: {})", leader.reason),
+        _ => status.phase.clone(),
+    }
+}
+
+/// `chain NAME  leader NODE  phase PHASE  epoch N  stopped hash H`, then `  cannot persist: WHY`
+/// while the chain's state cannot be written (the phase alone would look healthy).
 pub(crate) fn chain_line(status: &ChainStatus) -> String {
     let stopped = status.stopped_hash.as_ref().map(short_hash).unwrap_or_else(|| "-".into());
+    let persist =
+        status.persist_error.as_deref().map(|why| format!("  cannot persist: {why}")).unwrap_or_default();
     format!(
-        "chain {}  leader {}  phase {}  epoch {}  {}stopped hash {}",
+        "chain {}  leader {}  phase {}  epoch {}  {}stopped hash {}{persist}",
         status.chain,
         status.leader.as_deref().unwrap_or("NONE"),
-        status.phase,
+        phase_text(status),
         status.epoch,
         if status.paused { "PAUSED  " } else { "" },
         stopped
@@ -43,7 +62,7 @@ pub(crate) fn node_line(status: &ChainStatus, node: &NodeStatus) -> String {
     let reason =
         if node.fenced { format!("{} (fenced)", node.reason) } else { node.reason.code().to_owned() };
     format!(
-        "{:<10} {:<8} {:<24} {:<7} {:<11} {:>9}  {:<16} {:>7}ms",
+        "{:<10} {:<8} {:<24} {:<7} {:<11} {:>9}  {:<16} {:>9}",
         node.name,
         node.healthy,
         reason,
@@ -51,7 +70,8 @@ pub(crate) fn node_line(status: &ChainStatus, node: &NodeStatus) -> String {
         sequencing,
         node.unsafe_head.map_or("-".into(), |head| head.number.to_string()),
         node.unsafe_head.map_or("-".into(), |head| short_hash(&head.hash)),
-        node.op_node_latency_ms.map_or("-".into(), |ms| ms.to_string()),
+        // `-` when the last probe got no answer: a refused connection is no latency.
+        node.op_node_latency_ms.map_or("-".into(), |ms| format!("{ms}ms")),
     )
 }
 
@@ -155,4 +175,71 @@ pub(crate) fn replica_line(
         replica.api_addr,
         or_dash(lag)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{chain_line, node_header, node_line};
+    use opc_wire::{
+        coordinator::{ChainStatus, NodeStatus},
+        health::Reason,
+    };
+
+    fn node(name: &str, reason: Reason, op_node_latency_ms: Option<u64>) -> NodeStatus {
+        NodeStatus {
+            name: name.into(),
+            healthy: reason == Reason::Ok,
+            reason,
+            detail: String::new(),
+            unsafe_head: None,
+            safe_head: None,
+            execution_head: None,
+            active: None,
+            op_node_latency_ms,
+            op_geth_latency_ms: None,
+            priority: 0,
+            candidate: true,
+            fenced: false,
+            head_age_ms: None,
+        }
+    }
+
+    fn chain(phase: &str, nodes: Vec<NodeStatus>) -> ChainStatus {
+        ChainStatus {
+            chain: "devnet".into(),
+            leader: Some("seq-0".into()),
+            phase: phase.into(),
+            epoch: 1,
+            paused: false,
+            stopped_hash: None,
+            nodes,
+            ..ChainStatus::default()
+        }
+    }
+
+    #[test]
+    fn a_node_that_did_not_answer_shows_no_latency() {
+        let status = chain(
+            "steady",
+            vec![node("seq-0", Reason::Ok, Some(3)), node("seq-1", Reason::OpNodeUnreachable, None)],
+        );
+        let answered = node_line(&status, &status.nodes[0]);
+        let dead = node_line(&status, &status.nodes[1]);
+        assert!(answered.ends_with("      3ms"), "{answered}");
+        assert!(dead.ends_with(" -") && !dead.contains("ms"), "{dead}");
+        assert_eq!(answered.len(), dead.len(), "columns stay aligned:\n{answered}\n{dead}");
+        assert_eq!(node_header().len(), answered.len(), "the header spans the row");
+    }
+
+    #[test]
+    fn a_steady_chain_whose_leader_is_unhealthy_says_so() {
+        let healthy = chain("steady", vec![node("seq-0", Reason::Ok, Some(3))]);
+        assert!(chain_line(&healthy).contains("phase steady  epoch"), "{}", chain_line(&healthy));
+        let failing = chain("steady", vec![node("seq-0", Reason::Stalled, Some(3))]);
+        let line = chain_line(&failing);
+        assert!(line.contains("phase steady (leader unhealthy: stalled)  epoch 1"), "{line}");
+        // Other phases already say what is going on.
+        let stopping = chain("stopping", vec![node("seq-0", Reason::Stalled, Some(3))]);
+        assert!(chain_line(&stopping).contains("phase stopping  epoch"), "{}", chain_line(&stopping));
+    }
 }

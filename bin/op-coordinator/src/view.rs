@@ -159,7 +159,7 @@ async fn poll(coordinator: HttpClient, sim: HttpClient, snapshot_tx: watch::Send
         ticks.tick().await;
         let (status, events, sim_nodes) = tokio::join!(
             coordinator.status(None),
-            coordinator.events(None, Some(EVENTS_FETCHED)),
+            coordinator.events(None, Some(EVENTS_FETCHED), None, None),
             sim.nodes()
         );
         let snapshot = Snapshot {
@@ -285,7 +285,9 @@ fn render(devnet: &Devnet, snapshot: &Snapshot, now_unix_ms: u64, width: usize, 
         Err(err) => lines.push(Line::new(Tone::Bad, format!("admin API: {err}"))),
         Ok(chains) => {
             for status in chains {
-                let steady = status.phase == "steady" && status.leader.is_some();
+                let steady = status.phase == "steady"
+                    && status.leader.is_some()
+                    && table::unhealthy_leader(status).is_none();
                 lines.push(Line::new(
                     if steady { Tone::Heading } else { Tone::Bad },
                     table::chain_line(status),
@@ -482,6 +484,7 @@ mod tests {
 
     fn event(at_unix_ms: u64, kind: EventKind, node: &str, duration_ms: Option<u64>) -> CoordinatorEvent {
         CoordinatorEvent {
+            seq: None,
             at_unix_ms,
             chain: "devnet".into(),
             kind,
@@ -520,6 +523,11 @@ mod tests {
                     node("seq-1", true, true),
                     node("seq-2", true, false),
                 ],
+                block_time_ms: None,
+                block_time_source: None,
+                held: None,
+                persist_error: None,
+                config_mismatch: None,
             }]),
             events: Ok((0..20)
                 .map(|i| event(i * 100, EventKind::CaughtUp, "seq-1", Some(1)))

@@ -1,6 +1,8 @@
 //! The real `op-coordinator` binary as an operator runs it: a config with many mistakes is one
-//! report naming every key and exit code 2; `check-config` prints the effective TOML; `run`
-//! against a simulated chain answers the admin API and exits 0 promptly on SIGTERM.
+//! report naming every key and exit code 2; `check-config` prints the effective TOML and says
+//! whether the data_dir is usable; `run` against a simulated chain answers the admin API and exits
+//! 0 promptly on SIGTERM, and refuses a data_dir that another instance holds, that cannot be used,
+//! or whose state a newer release wrote.
 
 use op_coordinator::config::Config;
 use op_sim::{SimConfig, Simulator};
@@ -211,4 +213,231 @@ async fn run_serves_the_admin_api_for_a_simulated_chain_and_exits_0_on_sigterm()
     for report in sim.invariants() {
         assert!(report.is_safe(), "{report:#?}");
     }
+}
+
+/// A config of one chain whose nodes need not exist: what is tested fails before any probe.
+fn unreachable_chain(data_dir: &Path) -> String {
+    format!(
+        "data_dir = {:?}\n[metrics]\nenabled = false\n\n[chains.main.sequencers.a]\n\
+         op_node_url = \"http://127.0.0.1:9\"\nop_geth_url = \"http://127.0.0.1:19\"\n",
+        data_dir.display().to_string()
+    )
+}
+
+#[test]
+fn check_config_says_what_the_data_dir_is_and_refuses_an_unusable_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let check = |data_dir: &Path| {
+        let config = write(dir.path(), "c.toml", &unreachable_chain(data_dir));
+        let output = output_of(coordinator().arg("check-config").arg("--config").arg(&config));
+        (output.status.code(), text(&output.stderr))
+    };
+    let (code, stderr) = check(dir.path());
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("a writable directory"), "{stderr}");
+
+    let missing = dir.path().join("new/data");
+    let (code, stderr) = check(&missing);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("does not exist yet; run creates it"), "{stderr}");
+    assert!(!missing.exists(), "check-config creates nothing");
+
+    let file = write(dir.path(), "a-file", "");
+    let (code, stderr) = check(&file);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("is a file, not a directory"), "{stderr}");
+
+    let (code, stderr) = check(Path::new("/proc/1/nope"));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("data_dir /proc/1/nope does not exist and cannot be created in /proc/1"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn run_calls_an_unusable_data_dir_a_directory_and_prints_the_os_error_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = write(dir.path(), "a-file", "");
+    let config = write(dir.path(), "c.toml", &unreachable_chain(&file.join("data")));
+    let output = output_of(
+        coordinator().arg("run").arg("--config").arg(&config).args(["--rpc-listen", "127.0.0.1:0"]),
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let error = stderr.lines().find(|line| line.starts_with("op-coordinator: ")).unwrap_or_default();
+    assert!(error.contains("data_dir ") && !error.contains("state file"), "{stderr}");
+    assert!(error.contains("is a file, not a directory"), "{stderr}");
+
+    let config = write(dir.path(), "c.toml", &unreachable_chain(Path::new("/proc/1/nope")));
+    let output = output_of(
+        coordinator().arg("run").arg("--config").arg(&config).args(["--rpc-listen", "127.0.0.1:0"]),
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("data_dir /proc/1/nope does not exist and cannot be created in /proc/1: "),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("os error").count(), 1, "the OS error once: {stderr}");
+}
+
+#[test]
+fn run_refuses_a_state_file_from_a_newer_version_with_its_own_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    std::fs::create_dir(&data_dir).expect("data dir");
+    let state = r#"{"version": 99, "chain": "main", "state": {"leader": null, "epoch": 0,
+        "phase": {"phase": "discovering"}, "stopped_hash": null, "paused": false, "fenced": []}}"#;
+    write(&data_dir, "chain-main.json", state);
+    let config = write(dir.path(), "c.toml", &unreachable_chain(&data_dir));
+    let output = output_of(
+        coordinator().arg("run").arg("--config").arg(&config).args(["--rpc-listen", "127.0.0.1:0"]),
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "was written by a newer op-coordinator (version 99, this build reads 1): upgrade, or restore"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("corrupt"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_on_one_data_dir_exits_at_once_naming_the_lock_file_and_the_first_ones_pid() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let rpc_addr = free_addr();
+    let config = write(dir.path(), "c.toml", &unreachable_chain(&data_dir));
+    let start = || {
+        let mut command = coordinator();
+        command.arg("run").arg("--config").arg(&config).args(["--rpc-listen", &rpc_addr]);
+        command
+    };
+    let first_log = dir.path().join("first.log");
+    let mut first = LoggedChild::spawn(&mut start(), &first_log);
+    let lock = data_dir.join("LOCK");
+    let pid = first.id().to_string();
+    let deadline = Instant::now() + PROCESS_WAIT;
+    while std::fs::read_to_string(&lock).unwrap_or_default().trim() != pid {
+        assert!(first.exited().is_none(), "the first exited:\n{}", first.log_text());
+        assert!(Instant::now() < deadline, "no PID in {}:\n{}", lock.display(), first.log_text());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Same config, so the same ports too: the data dir is what it must be told about.
+    let second = output_of(&mut start());
+    let stderr = text(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&lock.display().to_string()), "names the lock file: {stderr}");
+    assert!(stderr.contains(&format!("PID {pid}")), "names the holder: {stderr}");
+    assert!(first.exited().is_none(), "the first still runs:\n{}", first.log_text());
+    let kill = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    assert!(kill.success(), "kill -TERM failed");
+    assert!(first.exit_within(PROCESS_WAIT).await.is_some_and(|status| status.success()));
+}
+
+// ------------------------------------------------------------------------------------------------
+// ctl: errors that say what to do, pause versus transfer
+// ------------------------------------------------------------------------------------------------
+
+/// `op-coordinator ctl --rpc http://ADDR ARGS` with no `OP_COORDINATOR_*` from the caller:
+/// (exit code, stdout, stderr).
+async fn ctl(rpc: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut command = tokio::process::Command::new(BINARY);
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("OP_COORDINATOR_")) {
+        command.env_remove(name);
+    }
+    let output = command.arg("ctl").args(["--rpc", rpc]).args(args).output().await.expect("run ctl");
+    (output.status.code(), text(&output.stdout), text(&output.stderr))
+}
+
+fn rpc_url(harness: &opc_test_support::Harness) -> String {
+    format!("http://{}", harness.coordinator.as_ref().expect("coordinator running").rpc_addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctl_errors_name_the_url_tried_and_what_to_do_never_a_debug_dump() {
+    let nobody = format!("http://{}", free_addr());
+    let (code, _, stderr) = ctl(&nobody, &["status"]).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        format!("cannot reach {nobody}: connection refused (is op-coordinator running? check --rpc)")
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let secret_file = write(dir.path(), "jwt.hex", &"5a".repeat(32));
+    let wrong_file = write(dir.path(), "wrong.hex", &"11".repeat(32));
+    let harness = opc_test_support::Harness::start(&format!(
+        "[rpc]\njwt_secret_file = {:?}\n",
+        secret_file.display().to_string()
+    ))
+    .await;
+    harness.wait_for_leader("seq-0", PROCESS_WAIT).await;
+    let rpc = rpc_url(&harness);
+
+    let (code, _, stderr) = ctl(&rpc, &["pause"]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "unauthorized: this coordinator requires a JWT; pass --jwt-secret-file or set \
+             OP_COORDINATOR_JWT_SECRET_FILE (at {rpc})"
+        )
+    );
+    let wrong = wrong_file.display().to_string();
+    let (code, _, stderr) = ctl(&rpc, &["--jwt-secret-file", &wrong, "pause"]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.starts_with(&format!("unauthorized: {rpc} refused the JWT")), "{stderr}");
+
+    // The server's own message, whole and plain.
+    let secret = secret_file.display().to_string();
+    let (code, _, stderr) = ctl(&rpc, &["--jwt-secret-file", &secret, "transfer", "--to", "seq-9"]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "refused: no sequencer named \"seq-9\" in this chain; its sequencers are seq-0, seq-1, seq-2"
+    );
+    for debug in ["ErrorObject", "Call(", "Transport(", "Some(", "rejected `"] {
+        assert!(!stderr.contains(debug), "{stderr}");
+    }
+    harness.assert_safe();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctl_transfer_works_while_paused_and_pause_and_resume_say_when_nothing_changes() {
+    let harness = opc_test_support::Harness::start("").await;
+    harness.wait_for_leader("seq-0", PROCESS_WAIT).await;
+    harness
+        .wait_for("every node healthy", PROCESS_WAIT, |status, _| {
+            status.nodes.iter().all(|node| node.healthy)
+        })
+        .await;
+    let rpc = rpc_url(&harness);
+
+    let (code, stdout, stderr) = ctl(&rpc, &["pause"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.starts_with("automation paused"), "{stdout}");
+    let (code, stdout, stderr) = ctl(&rpc, &["pause"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "already paused: automation stays off until `op-coordinator ctl resume`");
+
+    // Pause stops automation, not the operator: the hand-over runs while paused.
+    let (code, stdout, stderr) = ctl(&rpc, &["transfer", "--to", "seq-2"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "seq-2 is the active sequencer");
+    let status = harness.status().await;
+    assert_eq!((status.leader.as_deref(), status.paused), (Some("seq-2"), true), "{status:#?}");
+    assert_eq!(harness.active_nodes(), ["seq-2"], "ground truth");
+
+    let (code, stdout, stderr) = ctl(&rpc, &["resume"]).await;
+    assert_eq!((code, stdout.trim()), (Some(0), "automation resumed"), "{stderr}");
+    let (code, stdout, stderr) = ctl(&rpc, &["resume"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "not paused: automation is running (`op-coordinator ctl pause` stops it)");
+    harness.wait_for_blocks(3, PROCESS_WAIT).await;
+    harness.assert_safe();
 }

@@ -1,17 +1,21 @@
 //! `op-coordinator devnet` and `ctl` as a new user runs them, in a real terminal: the devnet's
-//! live view runs in a tmux pane (a pseudo-terminal with a screen we can read back), `ctl` runs
-//! as a process from "another terminal". The test reads what the user reads: the rendered screen
-//! and `ctl`'s output and exit codes.
+//! live view runs on a pseudo-terminal (`portable-pty`) whose output a terminal emulator (`vt100`)
+//! turns back into the screen the user would see; `ctl` runs as a process from "another terminal".
+//! The test reads what the user reads: the rendered screen and `ctl`'s output and exit codes.
 //!
-//! tmux must be installed (`apt-get install -y tmux`; `.ci/run` does it). The devnet exists only
-//! with the `devnet` feature (a default one).
+//! Nothing outside Cargo is needed (no tmux). The devnet exists only with the `devnet` feature (a
+//! default one).
 #![cfg(feature = "devnet")]
 
 use opc_test_support::{PROCESS_WAIT, free_addr, text, wait_for};
 use opc_wire::coordinator::ChainStatus;
+use portable_pty::{CommandBuilder, MasterPty, PtySize};
 use std::{
+    io::{Read as _, Write as _},
+    num::NonZeroU16,
     path::{Path, PathBuf},
     process::{Command, Output},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::Duration,
 };
 use tokio::time::Instant;
@@ -19,16 +23,20 @@ use tokio::time::Instant;
 const BINARY: &str = env!("CARGO_BIN_EXE_op-coordinator");
 /// How often a wait looks again (the view redraws every 250 ms).
 const POLL: Duration = Duration::from_millis(100);
-/// The pane: wide enough for the node table and the event timings.
+/// The terminal: wide enough for the node table and the event timings.
 const COLUMNS: u16 = 160;
 const ROWS: u16 = 50;
-/// The pane's shell prints this after devnet's exit status and the terminal modes.
-const SHELL_DONE: &str = "end-of-pane-shell";
+/// Rows kept above the screen, for output that scrolled off it (what `transcript` reads).
+const SCROLLBACK_ROWS: usize = 1_000;
+/// The terminal's shell prints this after devnet's exit status and the terminal modes.
+const SHELL_DONE: &str = "end-of-shell";
+/// Prefixes of the caller's variables a child must not see, so only the flags under test choose
+/// endpoints.
+const CALLER_VARIABLES: &[&str] = &["OP_COORDINATOR_", "OP_SIM_"];
 
-/// A command without the caller's `OP_COORDINATOR_*`, `OP_SIM_*` or `TMUX` variables, so only
-/// the flags under test choose endpoints.
+/// A command without the caller's `OP_COORDINATOR_*` or `OP_SIM_*` variables.
 fn hermetic(program: &str) -> Command {
-    opc_test_support::hermetic(program, &["OP_COORDINATOR_", "OP_SIM_", "TMUX"])
+    opc_test_support::hermetic(program, CALLER_VARIABLES)
 }
 
 /// Polls `probe` every [`POLL`] until it returns a value or [`PROCESS_WAIT`] passes; the failure
@@ -37,68 +45,101 @@ fn wait_until<T>(what: &str, probe: impl FnMut() -> (Option<T>, String)) -> T {
     wait_for(what).timeout(PROCESS_WAIT).poll(POLL).until_blocking(probe)
 }
 
-/// A private tmux server (its own socket and config) with one pane; killed on drop.
-struct Tmux {
-    socket: PathBuf,
+/// A `COLUMNS`x`ROWS` terminal running one shell command: a pseudo-terminal whose output a thread
+/// feeds to a terminal emulator, and whose input is the keyboard. The shell is its session leader,
+/// so dropping it hangs up the shell and everything the shell started.
+struct Terminal {
+    /// What the emulator made of everything written to the terminal so far.
+    emulator: Arc<Mutex<vt100::Parser>>,
+    /// Bytes written here arrive as typed keys.
+    keyboard: Box<dyn std::io::Write + Send>,
+    /// The shell, hung up (then killed) on drop.
+    shell: Box<dyn portable_pty::Child + Send + Sync>,
+    /// The terminal's master side; closing it is the hang-up the shell's children get.
+    _master: Box<dyn MasterPty + Send>,
 }
 
-impl Tmux {
-    /// Starts `shell_command` in a `COLUMNS`x`ROWS` pane that stays readable after it exits.
+impl Terminal {
+    /// Starts `shell_command` under `/bin/sh` with `TERM=xterm-256color` and `TMPDIR=dir`.
     fn start(dir: &Path, shell_command: &str) -> Self {
-        let version = Command::new("tmux").arg("-V").output();
-        assert!(
-            version.as_ref().is_ok_and(|output| output.status.success()),
-            "this test drives the devnet in tmux; install it (apt-get install -y tmux): {version:?}"
-        );
-        let config = dir.join("tmux.conf");
-        std::fs::write(
-            &config,
-            "set -g remain-on-exit on\nset -g status off\nset -g default-shell /bin/sh\n",
-        )
-        .expect("write tmux.conf");
-        let tmux = Self { socket: dir.join("tmux.sock") };
-        let output = hermetic("tmux")
-            .arg("-S")
-            .arg(&tmux.socket)
-            .arg("-f")
-            .arg(&config)
-            .args(["new-session", "-d", "-s", "devnet", "-x", &COLUMNS.to_string(), "-y", &ROWS.to_string()])
-            .arg(shell_command)
-            // The devnet's log file lands here, and goes with the test's temp dir.
-            .env("TMPDIR", dir)
-            .env("TERM", "xterm-256color")
-            .output()
-            .expect("run tmux");
-        assert!(output.status.success(), "tmux new-session: {}", text(&output.stderr));
-        tmux
+        let size = PtySize { rows: ROWS, cols: COLUMNS, pixel_width: 0, pixel_height: 0 };
+        let pty = portable_pty::native_pty_system().openpty(size).expect("open a pseudo-terminal");
+        let mut command = CommandBuilder::new("/bin/sh");
+        command.args(["-c", shell_command]);
+        for (name, _) in std::env::vars()
+            .filter(|(name, _)| CALLER_VARIABLES.iter().any(|prefix| name.starts_with(prefix)))
+        {
+            command.env_remove(name);
+        }
+        command.env("TERM", "xterm-256color");
+        // The devnet's log file lands here, and goes with the test's temp dir.
+        command.env("TMPDIR", dir);
+        // Where the test runs, as a shell opened there would (portable-pty's default is $HOME).
+        command.cwd(std::env::current_dir().expect("the test's working directory"));
+        let shell = pty.slave.spawn_command(command).expect("start the shell on the pseudo-terminal");
+        // Only the shell holds the slave side now, so reads end when its last process exits.
+        drop(pty.slave);
+        let (rows, columns) = (NonZeroU16::new(ROWS), NonZeroU16::new(COLUMNS));
+        let (rows, columns) = rows.zip(columns).expect("a terminal has rows and columns");
+        let emulator = Arc::new(Mutex::new(vt100::Parser::new(rows, columns, SCROLLBACK_ROWS)));
+        let mut output = pty.master.try_clone_reader().expect("read the pseudo-terminal");
+        let screen = Arc::clone(&emulator);
+        // Reads as fast as the programs write, as a terminal does, so they never block on output.
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 8192];
+            while let Ok(read @ 1..) = output.read(&mut buffer) {
+                lock(&screen).process(&buffer[..read]);
+            }
+        });
+        let keyboard = pty.master.take_writer().expect("write to the pseudo-terminal");
+        Self { emulator, keyboard, shell, _master: pty.master }
     }
 
-    fn run(&self, args: &[&str]) -> String {
-        let output = Command::new("tmux").arg("-S").arg(&self.socket).args(args).output().expect("run tmux");
-        assert!(output.status.success(), "tmux {args:?}: {}", text(&output.stderr));
-        text(&output.stdout)
+    /// Types `keys`.
+    fn type_keys(&mut self, keys: &[u8]) {
+        self.keyboard.write_all(keys).and_then(|()| self.keyboard.flush()).expect("type into the terminal");
     }
 
-    /// What the user sees in the pane right now.
+    /// What the user sees on the terminal right now.
     fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "devnet"])
+        lock(&self.emulator).screen().contents()
     }
 
-    /// The pane's screen and its scrollback, which output after the view may have scrolled into.
+    /// The screen and the rows that scrolled off above it, which output after the view may have
+    /// scrolled into.
     fn transcript(&self) -> String {
-        self.run(&["capture-pane", "-p", "-S", "-", "-t", "devnet"])
+        let mut emulator = lock(&self.emulator);
+        let screen = emulator.screen_mut();
+        let scrolled_off = screen.scrollback_len();
+        let mut rows = Vec::new();
+        // At scrollback offset `n` the top row shown is the `n`th row above the screen.
+        for offset in (1..=scrolled_off).rev() {
+            screen.set_scrollback(offset);
+            rows.extend(screen.rows(0, COLUMNS).next());
+        }
+        screen.set_scrollback(0);
+        rows.extend(screen.rows(0, COLUMNS));
+        rows.join("\n")
     }
 
-    /// A tmux format about the pane, e.g. `#{pane_dead}`.
-    fn format(&self, format: &str) -> String {
-        self.run(&["display-message", "-p", "-t", "devnet", format]).trim().to_owned()
+    /// Whether the alternate screen is on and whether the cursor is shown.
+    fn modes(&self) -> (bool, bool) {
+        let emulator = lock(&self.emulator);
+        (emulator.screen().alternate_screen(), !emulator.screen().hide_cursor())
     }
 }
 
-impl Drop for Tmux {
+impl Drop for Terminal {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").arg("-S").arg(&self.socket).arg("kill-server").output();
+        // SIGHUP, then SIGKILL if the shell is still there; its session's processes get the hang-up.
+        let _ = self.shell.kill();
+        let _ = self.shell.wait();
     }
+}
+
+/// The emulator, also after a panic of the reader thread (its screen is still worth showing).
+fn lock(emulator: &Mutex<vt100::Parser>) -> MutexGuard<'_, vt100::Parser> {
+    emulator.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The leader the screen (or `ctl status`) names on its `chain ... leader X ...` line.
@@ -131,8 +172,8 @@ fn in_a_terminal_devnet_shows_a_crashed_leader_replaced_ctl_agrees_and_ctrl_c_re
     let (rpc_addr, metrics_addr, control_addr) = (free_addr(), free_addr(), free_addr());
     let (rpc, control) = (format!("http://{rpc_addr}"), format!("http://{control_addr}"));
     // Once devnet has returned, the shell reports its exit status and the terminal modes, then
-    // keeps the pane open (`cat` reads the terminal) so tmux still shows the pane's modes.
-    let tmux = Tmux::start(
+    // keeps the terminal open (`cat` reads it) as a shell prompt would.
+    let mut terminal = Terminal::start(
         dir.path(),
         &format!(
             "'{BINARY}' devnet --rpc-listen {rpc_addr} --metrics-listen {metrics_addr} --control {control_addr}; \
@@ -141,7 +182,7 @@ fn in_a_terminal_devnet_shows_a_crashed_leader_replaced_ctl_agrees_and_ctrl_c_re
     );
 
     let screen = wait_until("the live view to show seq-0 leading a steady chain", || {
-        let screen = tmux.screen();
+        let screen = terminal.screen();
         let steady = screen.lines().any(|line| line.starts_with("chain ") && line.contains("phase steady"));
         ((steady && leader_in(&screen).as_deref() == Some("seq-0")).then(|| screen.clone()), screen)
     });
@@ -161,7 +202,7 @@ fn in_a_terminal_devnet_shows_a_crashed_leader_replaced_ctl_agrees_and_ctrl_c_re
 
     let (view_leader, failover_row) =
         wait_until("the view to show a new leader and the fail-over's timing", || {
-            let screen = tmux.screen();
+            let screen = terminal.screen();
             let leader = leader_in(&screen).filter(|leader| leader != "seq-0" && leader != "NONE");
             (leader.zip(failover_with_timing(&screen)), screen)
         });
@@ -183,7 +224,7 @@ fn in_a_terminal_devnet_shows_a_crashed_leader_replaced_ctl_agrees_and_ctrl_c_re
         status.contains("seq-0") && status.contains("false"),
         "ctl status shows seq-0 unhealthy:\n{status}"
     );
-    let screen = tmux.screen();
+    let screen = terminal.screen();
     assert_eq!(leader_in(&screen).as_deref(), Some(view_leader.as_str()), "the view still agrees:\n{screen}");
 
     let json = ctl(&rpc, &["--json", "status"]);
@@ -195,10 +236,9 @@ fn in_a_terminal_devnet_shows_a_crashed_leader_replaced_ctl_agrees_and_ctrl_c_re
     assert_eq!(chains[0].leader.as_deref(), Some(view_leader.as_str()), "{chains:?}");
 
     // Ctrl-C as the user types it.
-    tmux.run(&["send-keys", "-t", "devnet", "C-c"]);
-    // The pane may be reported dead before tmux has read its last output: wait for the text.
+    terminal.type_keys(b"\x03");
     let screen = wait_until("devnet to exit and the shell to print the terminal modes", || {
-        let screen = tmux.transcript();
+        let screen = terminal.transcript();
         (screen.contains(SHELL_DONE).then(|| screen.clone()), screen)
     });
     assert!(screen.contains("devnet exited with status 0"), "devnet exits 0 on Ctrl-C:\n{screen}");
@@ -212,7 +252,7 @@ fn in_a_terminal_devnet_shows_a_crashed_leader_replaced_ctl_agrees_and_ctrl_c_re
             "the terminal is back in cooked mode ({mode}):\n{screen}"
         );
     }
-    assert_eq!(tmux.format("#{alternate_on} #{cursor_flag}"), "0 1", "main screen, cursor shown:\n{screen}");
+    assert_eq!(terminal.modes(), (false, true), "main screen, cursor shown:\n{screen}");
 
     let logs: Vec<PathBuf> = std::fs::read_dir(dir.path())
         .expect("read temp dir")

@@ -446,7 +446,7 @@ async fn killing_the_acting_replica_mid_failover_lets_the_next_one_finish_it_at_
     let next = cluster.wait_for_acting_leader(&survivors).await;
     let resumed = cluster
         .wait_for("the new acting replica to record started_acting", async || {
-            let events = cluster.replica(next).admin.events(None, Some(50)).await;
+            let events = cluster.replica(next).admin.events(None, Some(50), None, None).await;
             let observed = format!("{events:#?}");
             (
                 events.ok().and_then(|events| {

@@ -582,7 +582,7 @@ async fn drive(
     // The decision, from the coordinator's own timeline, in ledger time.
     let events = coordinator
         .client
-        .events(None, Some(500))
+        .events(None, Some(500), None, None)
         .await
         .map_err(|err| format!("coordinator_events: {err}"))?;
     if let Some((event, decision)) = events.iter().find_map(|event| {
@@ -740,19 +740,21 @@ mod tests {
 
     #[test]
     fn a_fixed_liveness_window_below_the_block_time_is_refused_naming_the_key() {
-        let refused = Profile::Defaults.check(2000, &[]).expect_err("1500 ms window at 2 s blocks");
+        assert!(Profile::Defaults.check(2000, &[]).is_ok(), "the defaults follow the block time");
+        let extra = [("failover.chain_liveness_window_ms".to_owned(), "1500".to_owned())];
+        let refused = Profile::Defaults.check(2000, &extra).expect_err("1500 ms window at 2 s blocks");
         assert!(refused.contains("failover.chain_liveness_window_ms"), "{refused}");
     }
 
     #[test]
     fn extra_settings_win_over_the_profile() {
-        let extra = [("failover.chain_liveness_window_ms".to_owned(), "2150".to_owned())];
+        let extra = [("failover.chain_liveness_window_ms".to_owned(), "2600".to_owned())];
         assert!(Profile::Defaults.check(2000, &extra).is_ok());
         let chains = "[chains.devnet]\nblock_time_ms = 2000\n[chains.devnet.sequencers.seq-0]\n\
                       op_node_url = \"http://127.0.0.1:1\"\nop_geth_url = \"http://127.0.0.1:2\"\n";
         let config = Profile::Tuned.config(2000, Path::new("/tmp/x"), chains, &extra).expect("valid");
-        assert_eq!(config.failover.chain_liveness_window_ms, 2150);
-        assert_eq!(config.health.unsafe_stall_ms, 3000);
+        assert_eq!(config.failover.chain_liveness_window_ms, Some(2600));
+        assert_eq!(config.health.unsafe_stall_ms, Some(3000));
     }
 
     #[test]
@@ -762,9 +764,9 @@ mod tests {
         let config = Profile::OpConductor.config(1000, Path::new("/tmp/x"), chains, &[]).expect("valid");
         assert_eq!(config.health.interval_ms, 1000);
         assert_eq!(config.health.failure_threshold, 1);
-        assert_eq!(config.failover.chain_liveness_window_ms, 5000);
+        assert_eq!(config.failover.chain_liveness_window_ms, Some(5000));
         let config = Profile::Tuned.config(1000, Path::new("/tmp/x"), chains, &[]).expect("valid");
-        assert_eq!(config.failover.chain_liveness_window_ms, 1250);
-        assert_eq!(config.health.unsafe_stall_ms, 1500);
+        assert_eq!(config.failover.chain_liveness_window_ms, Some(1250));
+        assert_eq!(config.health.unsafe_stall_ms, Some(1500));
     }
 }

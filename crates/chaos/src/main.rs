@@ -13,6 +13,7 @@ use op_chaos::{
     runner::{RunOptions, SeedReport, run_seed},
     schedule,
 };
+use opc_wire::text::count;
 use std::{collections::BTreeMap, process::ExitCode, sync::Arc, time::Duration};
 use tokio::sync::Semaphore;
 
@@ -111,12 +112,12 @@ async fn main() -> ExitCode {
         let (shape, schedule) =
             schedule::generate_for(seed, cli.nodes, cli.block_time_ms, options.duration_ms, options.replicas);
         println!(
-            "seed {seed}: {} nodes, {} ms blocks, gossip {}+{} ms, {} steps",
-            shape.nodes,
+            "seed {seed}: {}, {} ms blocks, gossip {}+{} ms, {}",
+            count(shape.nodes as u64, "node"),
             shape.block_time_ms,
             shape.gossip_latency_ms,
             shape.gossip_jitter_ms,
-            schedule.len()
+            count(schedule.len() as u64, "step")
         );
         for step in &schedule {
             println!("  {:>6} ms  {}", step.at_ms, serde_json::to_string(&step.step).unwrap_or_default());
@@ -227,9 +228,9 @@ fn print_summary(cli: &Cli, reports: &[SeedReport]) {
     if cli.replicas > 1 {
         println!();
         println!(
-            "replica mode: {} replicas, {} terms in which a replica acted",
-            cli.replicas,
-            reports.iter().map(|r| r.acting_terms).sum::<u64>()
+            "replica mode: {}, {} in which a replica acted",
+            count(cli.replicas, "replica"),
+            count(reports.iter().map(|r| r.acting_terms).sum::<u64>(), "term")
         );
     }
     println!();
@@ -240,8 +241,10 @@ fn print_summary(cli: &Cli, reports: &[SeedReport]) {
     for report in &failed {
         println!();
         println!(
-            "VIOLATION in seed {} ({} nodes, {} ms blocks):",
-            report.seed, report.shape.nodes, report.shape.block_time_ms
+            "VIOLATION in seed {} ({}, {} ms blocks):",
+            report.seed,
+            count(report.shape.nodes as u64, "node"),
+            report.shape.block_time_ms
         );
         for violation in &report.violations {
             println!("  - {violation}");

@@ -38,7 +38,8 @@
 //! Every episode may move the acting role, so for its length plus [`REPLICA_SETTLE_MS`] after a
 //! new election could take ([`RaftTimings::election_timeout_max_ms`]) nobody may be there to act:
 //! the same windows the single coordinator's restarts avoid are avoided around it (no hang heals,
-//! and no behind-the-back start within [`INSPECTION_GRACE_MS`] before it).
+//! nor any in the [`REPLICA_SETTLE_MS`] before it, and no behind-the-back start within
+//! [`INSPECTION_GRACE_MS`] before it).
 
 use op_sim::api::{FaultKind, FaultParams, FaultTarget, IsolateMode};
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -419,7 +420,10 @@ pub fn generate_replicated(
         };
         let held = held.min(duration_ms - t);
         let disrupted = (t, t + held + settle_ms);
-        let clear = hang_heals.iter().all(|heal| !(disrupted.0..=disrupted.1).contains(heal))
+        // A hang that heals just before the episode is as bad as one that heals in it: the
+        // resumed process needs an acting replica to stop it (replica seed 98).
+        let heal_free = (t.saturating_sub(REPLICA_SETTLE_MS), disrupted.1);
+        let clear = hang_heals.iter().all(|heal| !(heal_free.0..=heal_free.1).contains(heal))
             && behind_back_starts
                 .iter()
                 .all(|start| !overlaps((*start, start + INSPECTION_GRACE_MS), disrupted));
@@ -626,7 +630,7 @@ mod tests {
                         Step::Fault { kind: FaultKind::Hang, heal_after_ms: Some(hold), node, .. } => {
                             let heal = s.at_ms + hold;
                             assert!(
-                                !(*from..=to + settle).contains(&heal),
+                                !(from.saturating_sub(REPLICA_SETTLE_MS)..=to + settle).contains(&heal),
                                 "seed {seed}: hang on {node} heals in {fault:?}"
                             );
                         }

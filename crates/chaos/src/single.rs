@@ -45,7 +45,7 @@ impl SingleCoordinator {
     /// does not stop cleanly. Its event timeline is saved first.
     async fn stop(&mut self, abrupt: bool) -> Option<String> {
         if let Some(running) = &self.running
-            && let Ok(events) = running.client.events(None, Some(1000)).await
+            && let Ok(events) = running.client.events(None, Some(1000), None, None).await
         {
             self.events.extend(events);
         }

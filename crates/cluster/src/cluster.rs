@@ -291,7 +291,7 @@ impl Cluster {
         self.admin_call(&op, deadline, self.inner.raft.change_membership(change, false))
             .await?
             .map_err(|e| self.admin_error("change_membership", e))?;
-        tracing::info!(id, voters = ?self.membership().voter_ids(), "replica added");
+        tracing::info!(id, voters = %self.membership().voter_ids().iter().map(u64::to_string).collect::<Vec<_>>().join(", "), "replica added");
         Ok(())
     }
 
@@ -314,7 +314,7 @@ impl Cluster {
         self.admin_call(&op, deadline, self.inner.raft.change_membership(change, false))
             .await?
             .map_err(|e| self.admin_error("change_membership", e))?;
-        tracing::info!(id, voters = ?self.membership().voter_ids(), "replica removed");
+        tracing::info!(id, voters = %self.membership().voter_ids().iter().map(u64::to_string).collect::<Vec<_>>().join(", "), "replica removed");
         Ok(())
     }
 
@@ -326,9 +326,17 @@ impl Cluster {
     /// `to` over the Raft transport to campaign until it wins. See the crate docs for why each
     /// step is needed. Heartbeats resume however the transfer ends.
     pub async fn transfer_leadership(&self, to: u64) -> Result<(), ClusterError> {
+        self.transfer_leadership_within(to, Duration::from_millis(self.inner.config.transfer_timeout_ms))
+            .await
+    }
+
+    /// [`Cluster::transfer_leadership`] with its own deadline `within`: a shutdown has less time
+    /// than an operator's transfer, and the target must stop campaigning when the caller gives
+    /// up (its campaign deadline is derived from this one), not seconds later.
+    pub async fn transfer_leadership_within(&self, to: u64, within: Duration) -> Result<(), ClusterError> {
         let op = format!("transfer_leadership({to})");
-        let after_ms = self.inner.config.transfer_timeout_ms;
-        let deadline = Instant::now() + Duration::from_millis(after_ms);
+        let after_ms = u64::try_from(within.as_millis()).unwrap_or(u64::MAX);
+        let deadline = Instant::now() + within;
         self.require_leader("transfer_leadership")?;
         if to == self.id() {
             return Ok(());
@@ -521,7 +529,7 @@ fn spawn_status_task(raft: &Raft) -> (watch::Receiver<ClusterStatus>, JoinHandle
                     id = status.id,
                     role = ?status.role,
                     term = status.term,
-                    leader = ?status.leader.as_ref().map(|l| l.id),
+                    leader = %status.leader.as_ref().map_or_else(|| "none".to_owned(), |l| l.id.to_string()),
                     "cluster role changed"
                 );
             }

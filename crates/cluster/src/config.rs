@@ -74,6 +74,11 @@ pub struct ClusterConfig {
     /// Deadline of `transfer_leadership`, from the call until the target is seen leading.
     #[serde(default = "default_transfer_timeout_ms")]
     pub transfer_timeout_ms: u64,
+    /// On a graceful shutdown, the acting leader first hands its leadership to a peer and waits
+    /// (bounded) until that peer acts, so a rolling restart leaves no gap of an election. False
+    /// keeps the plain shutdown (the others elect a leader once its lease lapses), for comparison.
+    #[serde(default = "default_true")]
+    pub handover_on_shutdown: bool,
     /// Serve `POST /fault` and `POST /fault/heal` on the Raft server, for fault-injection tests
     /// with replica processes. Off in production: anyone reaching the port could partition us.
     #[serde(default)]
@@ -135,6 +140,7 @@ impl ClusterConfig {
             write_timeout_ms: default_write_timeout_ms(),
             membership_timeout_ms: default_membership_timeout_ms(),
             transfer_timeout_ms: default_transfer_timeout_ms(),
+            handover_on_shutdown: true,
             fault_injection: false,
         }
     }

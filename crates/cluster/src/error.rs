@@ -20,6 +20,30 @@ pub struct LeaderInfo {
     pub api_addr: Option<String>,
 }
 
+/// `replica 2 at 127.0.0.1:8560`, or `replica 2` when its address is not known.
+impl std::fmt::Display for LeaderInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.api_addr {
+            Some(addr) => write!(f, "replica {} at {addr}", self.id),
+            None => write!(f, "replica {}", self.id),
+        }
+    }
+}
+
+/// The leader for an error message: plain words, `none` when there is none.
+fn leader_text(leader: &Option<LeaderInfo>) -> String {
+    leader.as_ref().map_or_else(|| "none".to_owned(), ToString::to_string)
+}
+
+/// `1, 2, 3`, or `none`.
+fn ids_text(ids: &[u64]) -> String {
+    if ids.is_empty() {
+        "none".to_owned()
+    } else {
+        ids.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+    }
+}
+
 /// Failures of [`Cluster`](crate::Cluster) lifecycle and administration calls.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -87,7 +111,7 @@ pub enum ClusterError {
     },
 
     /// The call must be made on the leader.
-    #[error("{op} must run on the leader; this replica is not the leader (leader: {leader:?})")]
+    #[error("{op} must run on the leader; this replica is not the leader (leader: {})", leader_text(.leader))]
     NotLeader {
         /// The operation.
         op: &'static str,
@@ -96,7 +120,7 @@ pub enum ClusterError {
     },
 
     /// The replica id is not a member.
-    #[error("{op}: replica {id} is not a voter of the cluster (voters: {voters:?})")]
+    #[error("{op}: replica {id} is not a voter of the cluster (voters: {})", ids_text(.voters))]
     NotAVoter {
         /// The operation.
         op: &'static str,
@@ -130,7 +154,7 @@ pub enum ClusterError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WriteError {
     /// This replica is not the leader; retry on `leader` if known.
-    #[error("this replica is not the leader (leader: {leader:?})")]
+    #[error("this replica is not the leader (leader: {})", leader_text(.leader))]
     NotLeader {
         /// The leader this replica knows of, if any.
         leader: Option<LeaderInfo>,

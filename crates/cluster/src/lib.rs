@@ -75,6 +75,14 @@
 //! 4. returns once the old leader's metrics show the target leading. Heartbeats are re-enabled
 //!    however the call ends.
 //!
+//! With three voters the target usually wins the first round: the old leader's own lease counts
+//! from its election (a leader receives no heartbeats), so it grants at once, and its vote plus
+//! the target's are a majority. The third voter's lease does not matter then. Callers that must not
+//! be renewing the followers' leases meanwhile stop their own `ensure_linearizable` rounds first
+//! (they are heartbeats too). [`Cluster::transfer_leadership_within`] takes a deadline of the
+//! caller's (a shutdown's), from which the target's campaign deadline is derived, so a target does
+//! not keep campaigning after the caller has given up.
+//!
 //! ## Fault injection
 //!
 //! [`NetFaults`] sits on the sending side of every RPC. `POST /fault` and `POST /fault/heal` on

@@ -15,21 +15,24 @@
 //! start or stop; the next round follows within `inspection.interval_ms`).
 
 use crate::{
+    block_time::{BlockTimeGate, Change},
     client::{CallError, NodeClient, Timed},
-    config::{ChainConfig, Config},
+    config::{ChainConfig, Config, settings::ChainTuning},
     engine::{
         Action, CommandError, Event, EventKind, FailoverEngine, FailoverSettings, Input, Member, Outcome,
         Severity, StopPurpose, View,
     },
-    health::{ChainHealth, Every, HealthSettings, ProbeReport, Reason, run_prober},
+    health::{ChainHealth, Every, ProbeReport, Reason, run_prober},
     metrics as m,
+    reconcile::NodeUrls,
     replication::Acting,
-    state::{ChainState, StateStore},
+    state::{ChainState, PersistHealth, StateStore},
+    timeline::{self, EVENT_HISTORY, TimelineFile},
 };
 use alloy_primitives::B256;
 use opc_wire::{
-    BlockId,
-    coordinator::{ChainStatus, CoordinatorEvent, NodeStatus},
+    coordinator::{ChainStatus, CoordinatorEvent},
+    text,
 };
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -51,13 +54,15 @@ macro_rules! view_of {
             members: &$actor.members,
             health: &$actor.health,
             now: Instant::now(),
-            unix_ms: unix_ms(),
+            unix_ms: $crate::actor::unix_ms(),
         }
     };
 }
 
-/// Events kept per chain for `coordinator_events`.
-const EVENT_HISTORY: usize = 512;
+// After the macro, so the actor's child modules can use it.
+mod commands;
+mod stored_names;
+
 /// Bound of every internal channel; probes beyond it wait (they are periodic anyway).
 const CHANNEL_CAPACITY: usize = 1024;
 
@@ -78,14 +83,19 @@ pub enum ChainCommand {
         /// Target node.
         to: String,
         /// Where to answer.
-        reply: oneshot::Sender<Result<(), String>>,
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    },
+    /// Forget the stored names the config does not have (`coordinator_forgetStaleNodes`).
+    ForgetStale {
+        /// Where to answer: the names forgotten.
+        reply: oneshot::Sender<Result<Vec<String>, String>>,
     },
     /// Pause or resume automation.
     SetPaused {
         /// Paused or not.
         paused: bool,
         /// Where to answer (after the change is durable).
-        reply: oneshot::Sender<Result<(), String>>,
+        reply: oneshot::Sender<Result<(), CommandError>>,
     },
 }
 
@@ -98,6 +108,14 @@ pub struct ChainHandle {
     pub commands_tx: mpsc::Sender<ChainCommand>,
     /// True once every node was probed at least once.
     pub ready_rx: watch::Receiver<bool>,
+    /// Why the chain's state cannot be written, while it cannot (`/readyz` is then not ready).
+    pub persist_error_rx: watch::Receiver<Option<String>>,
+    /// Why the chain is not acted on because its stored state names nodes the config does not
+    /// have (see [`crate::reconcile`]); None when it matches.
+    pub mismatch_rx: watch::Receiver<Option<String>>,
+    /// Why the chain is held (its block time unknown or contradicted, see
+    /// [`crate::block_time`]); None while it is acted on.
+    pub held_rx: watch::Receiver<Option<String>>,
 }
 
 impl ChainHandle {
@@ -152,6 +170,13 @@ pub struct ChainActor {
     action_clients: BTreeMap<String, NodeClient>,
     /// The node URLs, to rebuild `action_clients`.
     urls: BTreeMap<String, (String, String)>,
+    /// The op-node URL of every configured node: what the state records, and how a stored name
+    /// the config renamed is found again.
+    op_node_urls: NodeUrls,
+    /// The refusal to act while the stored state names nodes the config does not have.
+    mismatch_tx: watch::Sender<Option<String>>,
+    /// What [`BlockTimeGate::held`] says, for `/readyz`.
+    held_tx: watch::Sender<Option<String>>,
     role: ReplicaRole,
     /// The term this actor acts in (None: observing only).
     acting: Acting,
@@ -161,13 +186,19 @@ pub struct ChainActor {
     last_acting_term: Option<u64>,
     settings: FailoverSettings,
     engine: FailoverEngine,
+    /// The chain's block time, the windows that follow it, and whether the actor may act.
+    block_time: BlockTimeGate,
     health: ChainHealth,
     state: ChainState,
     store: Arc<dyn StateStore>,
     timings: Timings,
     events: VecDeque<CoordinatorEvent>,
+    /// Where `events` also go, so they survive a restart.
+    timeline_file: TimelineFile,
+    /// Whether the state can be written; shown in status, `/readyz` and the metrics.
+    persist_health: PersistHealth,
     /// The operator waiting for a hand-over to finish.
-    handover_reply: Option<(String, oneshot::Sender<Result<(), String>>)>,
+    handover_reply: Option<(String, oneshot::Sender<Result<(), CommandError>>)>,
     results_tx: mpsc::Sender<Input>,
     results_rx: mpsc::Receiver<Input>,
     commands_rx: mpsc::Receiver<ChainCommand>,
@@ -237,37 +268,48 @@ impl ChainActor {
                 candidate: sequencer.candidate,
             });
         }
-        let health_settings = HealthSettings::from(config);
-        let settings = FailoverSettings::from(config);
+        let block_time = BlockTimeGate::new(name, chain.block_time(), ChainTuning::new(config));
+        let tuned = block_time.provisional();
         let (results_tx, results_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (commands_tx, commands_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (ready_tx, ready_rx) = watch::channel(false);
+        let (persist_health, persist_error_rx) = PersistHealth::new(name);
+        let timeline_path = timeline::path_of(&crate::replica_data_dir(config), name);
+        let events = timeline::load(&timeline_path);
+        let timeline_file = TimelineFile::spawn(timeline_path, &events);
+        let (mismatch_tx, mismatch_rx) = watch::channel(None);
+        let (held_tx, held_rx) = watch::channel(block_time.held().map(str::to_owned));
         if state != ChainState::default() {
             tracing::info!(
-                chain = name,
-                leader = state.leader.as_deref().unwrap_or("none"),
-                phase = state.phase.name(),
+                chain = %name,
+                leader = %text::or_none(state.leader.as_deref()),
+                phase = %state.phase.name(),
                 epoch = state.epoch,
                 paused = state.paused,
-                fenced = %state.fenced.iter().cloned().collect::<Vec<_>>().join(","),
+                fenced = %text::list(&state.fenced),
                 "restored durable state"
             );
         }
         let acting = *role.acting_rx.borrow();
         let action_clients = build_action_clients(&urls, role.id, acting)
             .map_err(|(node, source)| ActorError::Client { chain: name.to_owned(), node, source })?;
-        let actor = Self {
+        let op_node_urls = urls.iter().map(|(node, (op_node, _))| (node.clone(), op_node.clone())).collect();
+        let mut actor = Self {
             name: name.to_owned(),
             members,
             clients,
             action_clients,
             urls,
+            op_node_urls,
+            mismatch_tx,
+            held_tx,
             role,
             acting,
             last_acting_term: acting,
-            settings: settings.clone(),
-            engine: FailoverEngine::new(settings, Instant::now()),
-            health: ChainHealth::new(chain.sequencers.keys().cloned(), health_settings),
+            settings: tuned.failover.clone(),
+            engine: FailoverEngine::new(tuned.failover, Instant::now()),
+            block_time,
+            health: ChainHealth::new(chain.sequencers.keys().cloned(), tuned.health),
             state,
             store,
             timings: Timings {
@@ -276,7 +318,9 @@ impl ChainActor {
                 rpc_timeout: config.failover.rpc_timeout(),
                 inspection: config.inspection.enabled.then(|| config.inspection.interval()),
             },
-            events: VecDeque::new(),
+            events,
+            timeline_file,
+            persist_health,
             handover_reply: None,
             results_tx,
             results_rx,
@@ -285,7 +329,19 @@ impl ChainActor {
             last_active: BTreeMap::new(),
             state_changed_at: None,
         };
-        let handle = ChainHandle { name: name.to_owned(), commands_tx, ready_rx };
+        if acting.is_some() {
+            actor.adopt_config().await;
+        } else {
+            actor.refresh_mismatch();
+        }
+        let handle = ChainHandle {
+            name: name.to_owned(),
+            commands_tx,
+            ready_rx,
+            persist_error_rx,
+            mismatch_rx,
+            held_rx,
+        };
         Ok((actor, handle))
     }
 
@@ -325,6 +381,7 @@ impl ChainActor {
                 Some(input) = self.results_rx.recv() => self.step(input).await,
                 Some(report) = probes_rx.recv() => {
                     self.health.observe_probe(&report.node, &report.probe);
+                    self.observe_block_time(&report);
                     self.publish_probe_metrics(&report);
                     if !*self.ready_tx.borrow() && self.health.nodes.values().all(|n| n.reason != Reason::Unknown) {
                         self.ready_tx.send_replace(true);
@@ -336,7 +393,7 @@ impl ChainActor {
             }
         }
         if let Some((_, reply)) = self.handover_reply.take() {
-            let _ = reply.send(Err("coordinator shutting down".into()));
+            let _ = reply.send(Err(CommandError::ShuttingDown));
         }
         tracing::info!(chain = %self.name, "chain actor stopped");
     }
@@ -351,7 +408,8 @@ impl ChainActor {
         }
         self.acting = acting;
         let Some(term) = acting else {
-            self.fail_handover("this replica lost Raft leadership; retry on the new leader");
+            self.fail_handover(CommandError::LostLeadership);
+            self.persist_health.not_writing();
             let detail = "this replica is not the confirmed Raft leader any more: observing only";
             self.record_event(Event::info(EventKind::StoppedActing, None, detail));
             return;
@@ -370,7 +428,7 @@ impl ChainActor {
         match build_action_clients(&self.urls, self.role.id, acting) {
             Ok(clients) => self.action_clients = clients,
             Err((node, err)) => {
-                tracing::error!(chain = %self.name, node, %err, "cannot label the node clients")
+                tracing::error!(chain = %self.name, node = %node, %err, "cannot label the node clients")
             }
         }
         // A fresh engine: calls it had in flight may have been answered while this replica did not
@@ -382,6 +440,7 @@ impl ChainActor {
             FailoverEngine::new(self.settings.clone(), Instant::now())
         };
         self.state_changed_at = Some(Instant::now());
+        self.adopt_config().await;
         self.publish_state_metrics();
         let detail = format!(
             "this replica is the Raft leader (term {term}): acting, from phase {} (leader {}, epoch {})",
@@ -391,6 +450,26 @@ impl ChainActor {
         );
         let leader = self.state.leader.clone();
         self.record_event(Event::info(EventKind::StartedActing, leader.as_deref(), detail));
+    }
+
+    /// Feeds a probe to the block-time gate and applies what changed: new windows, or a hold.
+    fn observe_block_time(&mut self, report: &ProbeReport) {
+        match self.block_time.observe(&report.node, &report.probe) {
+            None => {}
+            Some(Change::Retuned(tuned, event)) => {
+                self.settings = tuned.failover.clone();
+                self.engine.retune(tuned.failover);
+                self.health.set_unsafe_stall(tuned.windows.unsafe_stall);
+                self.record_event(event);
+            }
+            Some(Change::Held(event)) => self.record_event(event),
+        }
+        self.held_tx.send_if_modified(|held| {
+            let now = self.block_time.held().map(str::to_owned);
+            let changed = *held != now;
+            *held = now;
+            changed
+        });
     }
 
     /// Records an inspection round and, unless it is stale, shows it to the engine.
@@ -429,8 +508,9 @@ impl ChainActor {
             return;
         }
         // An observer keeps its health picture fresh but decides nothing; the outcome of a call it
-        // made while it still acted is for the next leader to verify.
-        if self.acting.is_none() {
+        // made while it still acted is for the next leader to verify. A chain not acted on is
+        // watched the same way.
+        if self.acting.is_none() || self.not_acted_on().is_some() {
             return;
         }
         let mut next = Some(input);
@@ -457,14 +537,13 @@ impl ChainActor {
                 Action::Persist(next) => {
                     let started = Instant::now();
                     if let Err(err) = self.store.save(&self.name, &next).await {
-                        tracing::error!(chain = %self.name, %err, "cannot persist state; the dependent action is NOT taken");
-                        metrics::counter!(m::STATE_PERSIST_FAILURES_TOTAL, "chain" => self.name.clone())
-                            .increment(1);
+                        self.persist_health.failed(&err);
                         let view = view_of!(self);
                         let _ = self.engine.handle(Input::PersistFailed, &view);
                         return Executed { persisted, persist_failed: true };
                     }
-                    tracing::debug!(chain = %self.name, phase = next.phase.name(), took_ms = started.elapsed().as_millis() as u64, "state persisted");
+                    tracing::debug!(chain = %self.name, phase = %next.phase.name(), took_ms = started.elapsed().as_millis() as u64, "state persisted");
+                    self.persist_health.succeeded();
                     self.state = next;
                     self.state_changed_at = Some(Instant::now());
                     persisted = true;
@@ -486,7 +565,7 @@ impl ChainActor {
     /// live watch, not the cached value: leadership can lapse between two steps).
     fn client(&self, node: &str) -> Option<NodeClient> {
         if self.acting.is_none() || self.role.acting_rx.borrow().is_none() {
-            tracing::info!(chain = %self.name, node, "not acting any more: call not sent");
+            tracing::info!(chain = %self.name, node = %node, "not acting any more: call not sent");
             return None;
         }
         self.action_clients.get(node).cloned()
@@ -496,7 +575,7 @@ impl ChainActor {
         let Some(client) = self.client(&node) else { return };
         let (results_tx, timeout, chain) =
             (self.results_tx.clone(), self.timings.rpc_timeout, self.name.clone());
-        tracing::info!(chain, node, ?purpose, "admin_stopSequencer");
+        tracing::info!(chain = %chain, node = %node, purpose = %purpose, "admin_stopSequencer");
         tokio::spawn(async move {
             let outcome = client.stop_sequencer(timeout).await;
             let _ = results_tx.send(Input::Stopped { node, purpose, result: outcome.result }).await;
@@ -506,7 +585,7 @@ impl ChainActor {
     fn spawn_read_head(&self, node: String) {
         let Some(client) = self.client(&node) else { return };
         let (results_tx, timeout) = (self.results_tx.clone(), self.timings.rpc_timeout);
-        tracing::info!(chain = %self.name, node, "reading the stopped hash from optimism_syncStatus");
+        tracing::info!(chain = %self.name, node = %node, "reading the stopped hash from optimism_syncStatus");
         tokio::spawn(async move {
             let outcome = client.sync_status(timeout).await;
             let result = outcome.result.map(|status| status.unsafe_l2.hash);
@@ -517,7 +596,7 @@ impl ChainActor {
     fn spawn_start(&self, node: String, hash: B256) {
         let Some(client) = self.client(&node) else { return };
         let (results_tx, timeout) = (self.results_tx.clone(), self.timings.rpc_timeout);
-        tracing::info!(chain = %self.name, node, %hash, "admin_startSequencer");
+        tracing::info!(chain = %self.name, node = %node, %hash, "admin_startSequencer");
         tokio::spawn(async move {
             let outcome = client.start_sequencer(hash, timeout).await;
             let _ = results_tx.send(Input::Started { node, result: outcome.result }).await;
@@ -538,20 +617,25 @@ impl ChainActor {
         let node = event.node.as_deref().unwrap_or("-");
         match event.severity {
             Severity::Warn => {
-                tracing::warn!(chain = %self.name, kind = %event.kind, node, duration_ms, "{}", event.detail)
+                tracing::warn!(chain = %self.name, kind = %event.kind, node = %node, duration_ms, "{}", event.detail)
             }
             Severity::Info => {
-                tracing::info!(chain = %self.name, kind = %event.kind, node, duration_ms, "{}", event.detail)
+                tracing::info!(chain = %self.name, kind = %event.kind, node = %node, duration_ms, "{}", event.detail)
             }
         }
-        self.events.push_back(CoordinatorEvent {
+        // Numbered from the timeline kept, so the numbers continue across whatever restores it.
+        let seq = self.events.back().and_then(|last| last.seq).map_or(0, |last| last + 1);
+        let event = CoordinatorEvent {
+            seq: Some(seq),
             at_unix_ms: unix_ms(),
             chain: self.name.clone(),
             kind: event.kind,
             node: event.node,
             detail: event.detail,
             duration_ms,
-        });
+        };
+        self.timeline_file.append(&event);
+        self.events.push_back(event);
         while self.events.len() > EVENT_HISTORY {
             self.events.pop_front();
         }
@@ -564,132 +648,16 @@ impl ChainActor {
             Outcome::Failover { outcome, duration } => m::record_failover(&self.name, outcome, duration),
             Outcome::HandoverFinished(result) => {
                 if let Some((_, reply)) = self.handover_reply.take() {
-                    let _ = reply.send(result);
+                    let _ = reply.send(result.map_err(CommandError::HandoverFailed));
                 }
             }
             Outcome::InspectionStopped { node } => m::record_inspection_stop(&self.name, node),
         }
     }
 
-    fn fail_handover(&mut self, why: &str) {
+    fn fail_handover(&mut self, why: CommandError) {
         if let Some((_, reply)) = self.handover_reply.take() {
-            let _ = reply.send(Err(why.to_owned()));
-        }
-    }
-
-    async fn on_command(&mut self, command: ChainCommand) {
-        if self.acting.is_none() {
-            return self.on_command_observing(command).await;
-        }
-        match command {
-            ChainCommand::Status(reply) => {
-                let _ = reply.send(self.status());
-            }
-            ChainCommand::Events { limit, reply } => {
-                let skip = self.events.len().saturating_sub(limit);
-                let _ = reply.send(self.events.iter().skip(skip).cloned().collect());
-            }
-            ChainCommand::Transfer { to, reply } => {
-                if self.handover_reply.is_some() {
-                    let _ = reply.send(Err("another hand-over is in progress".into()));
-                    return;
-                }
-                let result = {
-                    let view = view_of!(self);
-                    self.engine.transfer(&view, &to)
-                };
-                match result {
-                    Ok(actions) => {
-                        self.handover_reply = Some((to, reply));
-                        if self.execute(actions).await.persist_failed {
-                            self.fail_handover("could not persist the hand-over; nothing was done");
-                        }
-                    }
-                    Err(err @ CommandError::AlreadyLeader(_)) => {
-                        // Asking for the current leader is a no-op success, as op-coordinator does.
-                        tracing::info!(chain = %self.name, "{err}");
-                        let _ = reply.send(Ok(()));
-                    }
-                    Err(err) => {
-                        let _ = reply.send(Err(err.to_string()));
-                    }
-                }
-            }
-            ChainCommand::SetPaused { paused, reply } => {
-                let actions = {
-                    let view = view_of!(self);
-                    self.engine.set_paused(&view, paused)
-                };
-                let result = if self.execute(actions).await.persist_failed {
-                    Err("could not persist the change; see the coordinator's log".to_owned())
-                } else {
-                    Ok(())
-                };
-                let _ = reply.send(result);
-            }
-        }
-    }
-
-    /// Commands on a replica that does not act: reads answer from the replicated state, changes
-    /// are refused (the API forwards them to the leader before they get here).
-    async fn on_command_observing(&mut self, command: ChainCommand) {
-        const NOT_ACTING: &str = "this replica is not acting: it is not the Raft leader, or a quorum has not \
-                                  confirmed its leadership within the lease (overload, partition); retry, \
-                                  or send the call to the leader replica";
-        match command {
-            ChainCommand::Status(reply) => {
-                if let Ok(Some(state)) = self.store.load(&self.name).await {
-                    self.state = state;
-                }
-                let _ = reply.send(self.status());
-            }
-            ChainCommand::Events { limit, reply } => {
-                let skip = self.events.len().saturating_sub(limit);
-                let _ = reply.send(self.events.iter().skip(skip).cloned().collect());
-            }
-            ChainCommand::Transfer { reply, .. } | ChainCommand::SetPaused { reply, .. } => {
-                let _ = reply.send(Err(NOT_ACTING.to_owned()));
-            }
-        }
-    }
-
-    fn status(&self) -> ChainStatus {
-        let now = Instant::now();
-        let nodes = self
-            .members
-            .iter()
-            .map(|member| {
-                let health = self.health.nodes.get(&member.name).cloned().unwrap_or_default();
-                let id = |head: Option<opc_wire::L2BlockRef>| {
-                    head.map(|h| BlockId { hash: h.hash, number: h.number })
-                };
-                let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-                NodeStatus {
-                    name: member.name.clone(),
-                    healthy: health.healthy,
-                    reason: health.reason,
-                    detail: health.detail.clone(),
-                    unsafe_head: id(health.unsafe_head),
-                    safe_head: id(health.safe_head),
-                    execution_head: health.execution_head,
-                    active: health.active,
-                    op_node_latency_ms: health.op_node_latency.map(millis),
-                    op_geth_latency_ms: health.op_geth_latency.map(millis),
-                    priority: member.priority,
-                    candidate: member.candidate,
-                    fenced: self.state.fenced.contains(&member.name),
-                    head_age_ms: health.head_advanced_at.map(|at| millis(now.saturating_duration_since(at))),
-                }
-            })
-            .collect();
-        ChainStatus {
-            chain: self.name.clone(),
-            leader: self.state.leader.clone(),
-            phase: self.state.phase.name().to_owned(),
-            epoch: self.state.epoch,
-            paused: self.state.paused,
-            stopped_hash: self.state.stopped_hash,
-            nodes,
+            let _ = reply.send(Err(why));
         }
     }
 
@@ -697,6 +665,7 @@ impl ChainActor {
     /// series before the first fail-over, inspection stop or persist failure, not only after it.
     fn register_counters(&self) {
         m::register_chain(&self.name, self.members.iter().map(|member| member.name.as_str()));
+        self.persist_health.register();
     }
 
     fn publish_state_metrics(&self) {
@@ -750,7 +719,8 @@ async fn run_inspector(
     }
 }
 
-fn unix_ms() -> u64 {
+/// Wall-clock unix milliseconds, for the engine's view and the timeline.
+pub(crate) fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

@@ -10,7 +10,7 @@ use jsonrpsee::{
     http_client::{HttpClient, HttpClientBuilder},
 };
 use opc_wire::{
-    BlockHeader, BlockNumberOrTag, SyncStatus,
+    BlockHeader, BlockNumberOrTag, RollupConfig, SyncStatus,
     api::{EthApiClient, OpAdminApiClient, OptimismApiClient},
     op_node_errors::AdminError,
 };
@@ -33,7 +33,7 @@ pub enum CallError {
     #[error("malformed reply: {0}")]
     Malformed(String),
     /// A JSON-RPC error, classified from op-node's message.
-    #[error("{kind:?} (code {code}): {message}")]
+    #[error("{message} (code {code})")]
     Rpc {
         /// What it means.
         kind: AdminError,
@@ -95,6 +95,14 @@ pub struct Timed<T> {
     pub latency: Duration,
 }
 
+impl<T> Timed<T> {
+    /// True when the node answered at all (a reply or a JSON-RPC error), so `latency` is its
+    /// answer time, not the time to a refused connection or to the deadline.
+    pub fn answered(&self) -> bool {
+        !matches!(&self.result, Err(err) if err.is_unreachable())
+    }
+}
+
 /// JSON-RPC clients for one node's op-node and op-geth.
 #[derive(Debug, Clone)]
 pub struct NodeClient {
@@ -135,6 +143,11 @@ impl NodeClient {
     /// `optimism_syncStatus`.
     pub async fn sync_status(&self, timeout: Duration) -> Timed<SyncStatus> {
         timed(timeout, self.op_node.sync_status()).await
+    }
+
+    /// `optimism_rollupConfig`: the chain's block time, among others.
+    pub async fn rollup_config(&self, timeout: Duration) -> Timed<RollupConfig> {
+        timed(timeout, self.op_node.rollup_config()).await
     }
 
     /// `eth_getBlockByNumber("latest", false)`; a `null` block is a malformed reply.

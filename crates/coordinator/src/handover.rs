@@ -22,12 +22,18 @@ use crate::{
     jwt, metrics as m,
     replication::Acting,
 };
-use jsonrpsee::http_client::{HeaderMap, HeaderValue, HttpClientBuilder};
+use jsonrpsee::http_client::{HeaderMap, HeaderValue, HttpClient, HttpClientBuilder};
 use opc_cluster::Cluster;
-use opc_wire::coordinator::{ChainStatus, CoordinatorApiClient};
+use opc_wire::{
+    coordinator::{ChainStatus, CoordinatorApiClient},
+    text,
+};
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use tokio::{sync::watch, time::Instant};
 use tokio_util::sync::CancellationToken;
+
+mod shutdown;
+pub use shutdown::{ShutdownHandover, hand_over_on_shutdown};
 
 /// The probes change no faster than this is worth looking at.
 const MIN_CHECK_EVERY: Duration = Duration::from_millis(50);
@@ -43,6 +49,10 @@ pub struct HandoverSettings {
     pub ask_timeout: Duration,
     /// The admin API's JWT secret, shared by every replica of one config.
     pub jwt_secret: Option<[u8; 32]>,
+    /// Hand the leadership over on a graceful shutdown (`cluster.handover_on_shutdown`).
+    pub on_shutdown: bool,
+    /// Deadline of that hand-over, after which the replica leaves anyway.
+    pub shutdown_within: Duration,
 }
 
 /// How many chains of `statuses` have at least one node whose op-node answered its last probe.
@@ -95,26 +105,27 @@ pub async fn run_blind_handover(
         let peers = ask_peers(&cluster, &settings).await;
         let best = peers
             .iter()
-            .filter(|(_, peer_reached)| *peer_reached > reached)
-            .max_by_key(|(id, n)| (*n, std::cmp::Reverse(*id)));
-        let Some((to, peer_reached)) = best.copied() else {
+            .filter(|peer| peer.reached > reached)
+            .max_by_key(|peer| (peer.reached, std::cmp::Reverse(peer.id)));
+        let Some((to, peer_reached)) = best.map(|peer| (peer.id, peer.reached)) else {
             tracing::warn!(
                 replica = cluster.id(),
-                chains = ?blind,
+                chains = %text::list(&blind),
                 reached,
-                peers = ?peers,
+                peers = %describe_peers(&peers),
                 "acting replica reaches no node of these chains, and no peer reaches more: keeping the leadership"
             );
             continue;
         };
         tracing::warn!(
             replica = cluster.id(),
-            chains = ?blind,
+            chains = %text::list(&blind),
             reached,
             to,
             peer_reached,
-            "acting replica reaches no node of these chains for {} ms; replica {to} reaches nodes on {peer_reached} chain(s): handing the leadership over",
-            settings.blind_after.as_millis()
+            "acting replica reaches no node of these chains for {} ms; replica {to} reaches nodes on {}: handing the leadership over",
+            settings.blind_after.as_millis(),
+            text::count(peer_reached as u64, "chain")
         );
         match cluster.transfer_leadership(to).await {
             Ok(()) => {
@@ -138,35 +149,64 @@ async fn own_statuses(chains: &BTreeMap<String, ChainHandle>) -> Vec<ChainStatus
     statuses
 }
 
-/// `(replica, chains it reaches)` for every voter but this one that answered in time.
-async fn ask_peers(cluster: &Cluster, settings: &HandoverSettings) -> Vec<(u64, usize)> {
+/// What a peer told about its sight of the sequencers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PeerSight {
+    /// Its Raft id.
+    id: u64,
+    /// Its admin API, asked again to see it act after a shutdown hand-over.
+    api_addr: String,
+    /// On how many chains one of its op-nodes answered its last probe.
+    reached: usize,
+}
+
+/// `2 reaches 1 chain, 3 reaches 0 chains` (or `none`), for logs.
+fn describe_peers(peers: &[PeerSight]) -> String {
+    text::list(
+        peers.iter().map(|peer| format!("{} reaches {}", peer.id, text::count(peer.reached as u64, "chain"))),
+    )
+}
+
+/// Every voter but this one that told in time what it reaches.
+async fn ask_peers(cluster: &Cluster, settings: &HandoverSettings) -> Vec<PeerSight> {
     let own = cluster.id();
     let peers: Vec<_> = cluster.membership().voters.into_iter().filter(|replica| replica.id != own).collect();
     let asks = peers.into_iter().map(|replica| async move {
-        match peer_status(&replica.api_addr, settings).await {
-            Ok(statuses) => Some((replica.id, chains_reached(&statuses))),
+        match peer_client(&replica.api_addr, settings) {
+            Ok(client) => match client.status(None).await {
+                Ok(statuses) => {
+                    return Some(PeerSight {
+                        id: replica.id,
+                        reached: chains_reached(&statuses),
+                        api_addr: replica.api_addr,
+                    });
+                }
+                Err(err) => {
+                    tracing::debug!(replica = replica.id, api_addr = %replica.api_addr, %err, "peer did not tell what it reaches")
+                }
+            },
             Err(err) => {
-                tracing::debug!(replica = replica.id, api_addr = %replica.api_addr, %err, "peer did not tell what it reaches");
-                None
+                tracing::debug!(replica = replica.id, api_addr = %replica.api_addr, %err, "no client for the peer")
             }
         }
+        None
     });
     futures::future::join_all(asks).await.into_iter().flatten().collect()
 }
 
-async fn peer_status(api_addr: &str, settings: &HandoverSettings) -> Result<Vec<ChainStatus>, String> {
+/// An admin client of a peer, with the shared JWT when the API requires one.
+fn peer_client(api_addr: &str, settings: &HandoverSettings) -> Result<HttpClient, String> {
     let mut headers = HeaderMap::new();
     if let Some(secret) = &settings.jwt_secret {
         let value = HeaderValue::from_str(&format!("Bearer {}", jwt::issue(secret)))
             .map_err(|err| err.to_string())?;
         headers.insert("authorization", value);
     }
-    let client = HttpClientBuilder::default()
+    HttpClientBuilder::default()
         .request_timeout(settings.ask_timeout)
         .set_headers(headers)
         .build(format!("http://{api_addr}"))
-        .map_err(|err| err.to_string())?;
-    client.status(None).await.map_err(|err| err.to_string())
+        .map_err(|err| err.to_string())
 }
 
 #[cfg(test)]
@@ -204,6 +244,11 @@ mod tests {
             paused: false,
             stopped_hash: None,
             nodes,
+            block_time_ms: None,
+            block_time_source: None,
+            held: None,
+            persist_error: None,
+            config_mismatch: None,
         }
     }
 

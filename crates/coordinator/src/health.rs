@@ -23,7 +23,7 @@
 //! | `ok`                    | none of the above                                               |
 
 use crate::client::{CallError, NodeClient, Timed};
-use opc_wire::{BlockHeader, L2BlockRef, SyncStatus, op_node_errors::AdminError};
+use opc_wire::{BlockHeader, L2BlockRef, RollupConfig, SyncStatus, op_node_errors::AdminError};
 use std::{collections::BTreeMap, time::Duration};
 use tokio::{sync::mpsc, time::Instant};
 use tokio_util::sync::CancellationToken;
@@ -55,6 +55,9 @@ pub struct Probe {
     pub sync: Timed<SyncStatus>,
     /// `eth_getBlockByNumber("latest")`.
     pub geth: Timed<BlockHeader>,
+    /// `optimism_rollupConfig`, asked on the first probe and again after the node was unreachable
+    /// (it may have come back as another chain's node); `None` when not asked.
+    pub rollup: Option<Timed<RollupConfig>>,
 }
 
 /// What the coordinator knows about one node.
@@ -198,14 +201,21 @@ impl ChainHealth {
         }
     }
 
+    /// The stall bound follows the chain's block time, known only once the chain tells it.
+    pub fn set_unsafe_stall(&mut self, unsafe_stall: Duration) {
+        self.settings.unsafe_stall = unsafe_stall;
+    }
+
     /// Records a probe and updates the verdict.
     pub fn observe_probe(&mut self, name: &str, probe: &Probe) {
         let best = self.best_number();
         let leader_since = self.leader.as_ref().filter(|(leader, _)| leader == name).map(|(_, since)| *since);
         let settings = self.settings.clone();
         let Some(node) = self.nodes.get_mut(name) else { return };
-        node.op_node_latency = Some(probe.sync.latency);
-        node.op_geth_latency = Some(probe.geth.latency);
+        // A refused connection fails in about 0 ms: that is no latency of the node, so a call
+        // that got no answer leaves none (`-` in status), not a misleading `0ms`.
+        node.op_node_latency = probe.sync.answered().then_some(probe.sync.latency);
+        node.op_geth_latency = probe.geth.answered().then_some(probe.geth.latency);
         let was_reachable = node.reachable;
         node.reachable = !matches!(&probe.sync.result, Err(err) if err.is_unreachable());
         if node.reachable {
@@ -297,8 +307,8 @@ fn evaluate(
         return (
             Reason::ExecutionLag,
             format!(
-                "op-geth at block {execution} is {} blocks behind op-node's unsafe head {head} (max {})",
-                head - execution,
+                "op-geth at block {execution} is {} behind op-node's unsafe head {head} (max {})",
+                opc_wire::text::count(head - execution, "block"),
                 settings.max_execution_lag_blocks
             ),
         );
@@ -322,8 +332,8 @@ fn evaluate(
         return (
             Reason::Lagging,
             format!(
-                "unsafe head {head} is {} blocks behind the most advanced node ({best}; max {})",
-                best - head,
+                "unsafe head {head} is {} behind the most advanced node ({best}; max {})",
+                opc_wire::text::count(best - head, "block"),
                 settings.max_candidate_lag_blocks
             ),
         );
@@ -375,10 +385,18 @@ pub async fn run_prober(
     cancel: CancellationToken,
 ) {
     let mut every = Every::new(interval);
+    let mut ask_rollup = true;
     while every.tick(&cancel).await {
-        let (sync, geth) = tokio::join!(client.sync_status(timeout), client.latest_block(timeout));
-        let probe = Probe { at: Instant::now(), sync, geth };
-        tracing::debug!(node, ok = probe.sync.result.is_ok() && probe.geth.result.is_ok(), "probe");
+        let rollup = async { if ask_rollup { Some(client.rollup_config(timeout).await) } else { None } };
+        let (sync, geth, rollup) =
+            tokio::join!(client.sync_status(timeout), client.latest_block(timeout), rollup);
+        // Ask again after the node was unreachable, and while the question itself went unanswered;
+        // a node that answered (even with an error: an old op-node) is not asked every probe.
+        let unreachable = matches!(&sync.result, Err(err) if err.is_unreachable());
+        ask_rollup = unreachable
+            || rollup.as_ref().is_some_and(|asked| matches!(&asked.result, Err(err) if err.is_unreachable()));
+        let probe = Probe { at: Instant::now(), sync, geth, rollup };
+        tracing::debug!(node = %node, ok = probe.sync.result.is_ok() && probe.geth.result.is_ok(), "probe");
         if reports_tx.send(ProbeReport { node: node.clone(), probe }).await.is_err() {
             return;
         }
@@ -419,6 +437,24 @@ mod tests {
         health.observe_probe("a", &testing::failed_probe(t0, CallError::Unreachable("refused".into())));
         assert!(!health.nodes["a"].healthy);
         assert_eq!(health.nodes["a"].reason, Reason::OpNodeUnreachable);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_that_got_no_answer_leaves_no_latency() {
+        let mut health = ChainHealth::new(["a".to_owned()], settings());
+        let t0 = Instant::now();
+        health.observe_probe("a", &probe_at(t0, 10, 10));
+        assert_eq!(health.nodes["a"].op_node_latency, Some(Duration::from_millis(2)));
+        // A refused connection "takes" 0 ms: not a latency of the node.
+        let mut refused = testing::failed_probe(t0, CallError::Unreachable("refused".into()));
+        refused.sync.latency = Duration::ZERO;
+        health.observe_probe("a", &refused);
+        assert_eq!(health.nodes["a"].op_node_latency, None);
+        assert_eq!(health.nodes["a"].op_geth_latency, Some(Duration::from_millis(2)), "op-geth answered");
+        // An error answer is an answer: its time is the node's latency.
+        let rpc_error = CallError::Rpc { kind: AdminError::Other, code: -32000, message: "boom".into() };
+        health.observe_probe("a", &testing::failed_probe(t0, rpc_error));
+        assert_eq!(health.nodes["a"].op_node_latency, Some(Duration::from_millis(250)));
     }
 
     #[tokio::test(start_paused = true)]

@@ -12,13 +12,18 @@
 //!   [`engine::View`], writes its own persisted deadlines, and returns typed
 //!   [`engine::Outcome`]s for what the actor must account (metrics, an operator's answer).
 //! - [`state`]: durable per-chain state behind [`state::StateStore`]: a file per chain alone.
+//! - [`data_dir`]: the data directory's lock (one coordinator per directory) and its check.
+//! - [`timeline`]: each chain's event timeline, appended to a bounded file in the data directory.
+//! - [`reconcile`]: stored node names against the config on start: a renamed node is found by
+//!   its op-node URL; a removed one stops the chain from being acted on until an operator says.
 //! - [`replication`]: with `[cluster]`, the state goes through Raft ([`opc_cluster`]) and only the
 //!   replica holding a quorum-confirmed leadership acts.
 //! - [`actor`]: one actor per chain that wires probes, engine, state and RPCs together; it
 //!   executes the engine's actions in order and never inspects one to decide something.
 //! - [`api`]: the admin JSON-RPC API, health/readiness endpoints and `/metrics`.
 //! - [`metrics`]: every exported metric name, and the one place that publishes them.
-//! - [`handover`]: a blind acting replica hands its Raft leadership to one that sees the nodes.
+//! - [`handover`]: a blind acting replica hands its Raft leadership to one that sees the nodes,
+//!   and an acting replica that is shut down hands it over before it exits (rolling restarts).
 //! - [`jwt`]: HS256 tokens for mutating admin calls.
 //!
 //! Where to add a health check, a config key, an admin method or a timeline event, with the
@@ -28,28 +33,37 @@
 //! future, so tests bind port 0 and run the real thing.
 //!
 //! Shutdown is bounded: once the shutdown future resolves every task is cancelled and gets
-//! [`SHUTDOWN_DEADLINE`] to finish; the ones still running are aborted and named in the log.
+//! [`SHUTDOWN_DEADLINE`] to finish; the ones still running are aborted and named in the log. An
+//! acting replica first hands its leadership over ([`handover::hand_over_on_shutdown`], with its
+//! own shorter deadline), within that same budget.
 
 pub mod actor;
 pub mod api;
+pub mod block_time;
 pub mod client;
 pub mod config;
 pub use config::reference as config_reference;
+
+pub mod data_dir;
 
 pub mod engine;
 pub mod handover;
 pub mod health;
 pub mod jwt;
 pub mod metrics;
+pub mod reconcile;
 pub mod replication;
 pub mod state;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod timeline;
 
 use actor::{ActorError, ChainActor, ChainHandle, ReplicaRole};
 use config::Config;
+use data_dir::{DataDirError, DataDirLock};
+use handover::ShutdownHandover;
 use opc_cluster::{Cluster, ClusterError};
-use replication::{LeaseSettings, RaftStateStore};
+use replication::{Acting, LeaseSettings, RaftStateStore};
 use state::{FileStateStore, StateError, StateStore};
 use std::{collections::BTreeMap, future::Future, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
@@ -72,6 +86,9 @@ pub enum StartError {
     /// The durable state could not be opened.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The data directory is unusable, or another coordinator holds it.
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
     /// A chain could not be prepared.
     #[error(transparent)]
     Chain(#[from] ActorError),
@@ -92,13 +109,15 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
+    // Held until this function returns (or its future is dropped): one coordinator per directory.
+    let data_dir = replica_data_dir(&config);
+    let lock = Arc::new(DataDirLock::acquire(&data_dir)?);
     let Some(cluster_config) = config.cluster.clone() else {
-        let store: Arc<dyn StateStore> = Arc::new(FileStateStore::open(&config.data_dir)?);
+        let store: Arc<dyn StateStore> = Arc::new(FileStateStore::open(&data_dir)?.with_lock(&lock));
         return run_with_store(config, listeners, store, shutdown).await;
     };
     let mut listeners = listeners;
     let raft_listener = listeners.raft.take().ok_or(StartError::NoRaftListener)?;
-    let data_dir = replica_data_dir(&config);
     let lease = LeaseSettings::from(&cluster_config);
     let id = cluster_config.id;
     let cluster = Cluster::start(cluster_config, &data_dir, raft_listener).await?;
@@ -113,7 +132,8 @@ pub async fn run(
         tokio::spawn(replication::run_leader_lease(cluster.clone(), lease, acting_tx, cancel.clone()));
     let store: Arc<dyn StateStore> = Arc::new(RaftStateStore::new(cluster.clone()));
     let role = ReplicaRole { id: Some(id), acting_rx, standalone_tx: None };
-    let outcome = serve(config, listeners, store, role, Some(cluster.clone()), shutdown).await;
+    let replica = Replica { cluster: cluster.clone(), stop_acting: cancel.clone() };
+    let outcome = serve(config, listeners, store, role, Some(replica), shutdown).await;
     cancel.cancel();
     stop_tasks(vec![("leader lease".to_owned(), lease_task)], SHUTDOWN_DEADLINE).await;
     shutdown_on_drop.0 = None;
@@ -126,6 +146,13 @@ pub async fn run(
         ),
     }
     outcome
+}
+
+/// This process's Raft replica, as [`serve`] needs it.
+struct Replica {
+    cluster: Cluster,
+    /// Ends the leader lease task: the first step of a hand-over on shutdown.
+    stop_acting: CancellationToken,
 }
 
 /// Shuts the Raft replica down when dropped before [`run`] did it itself.
@@ -167,9 +194,10 @@ async fn serve(
     listeners: Listeners,
     store: Arc<dyn StateStore>,
     role: ReplicaRole,
-    cluster: Option<Cluster>,
+    replica: Option<Replica>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
+    let cluster = replica.as_ref().map(|replica| replica.cluster.clone());
     let cancel = CancellationToken::new();
     // Every task below is spawned, so dropping this future (an aborted task, a panicking caller)
     // would otherwise leave a headless coordinator still acting on the sequencers.
@@ -190,18 +218,31 @@ async fn serve(
     for (name, actor) in actors {
         tasks.push((format!("chain {name} actor"), tokio::spawn(actor.run(cancel.clone()))));
     }
-    let handover_timeout = config.failover.operator_handover_timeout();
+    // The catch-up of the slowest chain: explicit, or the default for its configured block time
+    // (2 s, OP Mainnet's, where the chain tells it only at run time).
+    let catch_up = config.failover.catch_up_timeout_ms.map(Duration::from_millis).unwrap_or_else(|| {
+        config
+            .chains
+            .values()
+            .map(|chain| {
+                let block_time = chain.block_time().unwrap_or(Duration::from_secs(2));
+                config::windows::Windows::defaults_for(block_time, config.health.interval()).catch_up_timeout
+            })
+            .max()
+            .unwrap_or_default()
+    });
+    let handover_timeout = config.failover.operator_handover_timeout(catch_up);
     let methods =
         api::AdminApi::new(chains.clone(), handover_timeout, cluster.clone(), role.acting_rx.clone())
             .methods();
+    let handover_settings = handover::HandoverSettings::new(&config, jwt_secret);
     if let Some(cluster) = &cluster {
         ::metrics::counter!(metrics::RAFT_BLIND_HANDOVERS).absolute(0);
-        let settings = handover::HandoverSettings::new(&config, jwt_secret);
         let task = tokio::spawn(handover::run_blind_handover(
             cluster.clone(),
             chains.clone(),
             role.acting_rx.clone(),
-            settings,
+            handover_settings.clone(),
             cancel.clone(),
         ));
         tasks.push(("blind hand-over".to_owned(), task));
@@ -210,7 +251,8 @@ async fn serve(
         methods,
         jwt_secret,
         chains: chains.clone(),
-        forward: cluster.map(|cluster| api::Forwarding::new(cluster, role.acting_rx.clone())),
+        forward: cluster.clone().map(|cluster| api::Forwarding::new(cluster, role.acting_rx.clone())),
+        settings: api::ApiSettings::from(&config),
     };
     if let Ok(addr) = listeners.rpc.local_addr() {
         tracing::info!(%addr, jwt = jwt_secret.is_some(), "admin API listening");
@@ -228,9 +270,38 @@ async fn serve(
     }
     shutdown.await;
     tracing::info!("shutting down");
+    // The hand-over spends part of the shutdown's budget, not time on top of it.
+    let stop_by = tokio::time::Instant::now() + SHUTDOWN_DEADLINE;
+    if let Some(replica) = &replica {
+        hand_over(replica, &handover_settings, role.acting_rx.clone()).await;
+    }
     cancel.cancel();
-    stop_tasks(tasks, SHUTDOWN_DEADLINE).await;
+    stop_tasks_by(tasks, stop_by, SHUTDOWN_DEADLINE).await;
     Ok(())
+}
+
+/// Before the tasks stop (the admin API and the Raft server still answer the peers), an acting
+/// replica hands its leadership over; see [`handover::hand_over_on_shutdown`].
+async fn hand_over(
+    replica: &Replica,
+    settings: &handover::HandoverSettings,
+    acting_rx: watch::Receiver<Acting>,
+) {
+    let id = replica.cluster.id();
+    match handover::hand_over_on_shutdown(&replica.cluster, settings, &replica.stop_acting, acting_rx).await {
+        ShutdownHandover::Disabled | ShutdownHandover::NotActing => {}
+        ShutdownHandover::HandedOver { to, after } => tracing::info!(
+            replica = id,
+            to,
+            after_ms = after.as_millis(),
+            "replica {to} acts now: leaving the cluster without an election"
+        ),
+        ShutdownHandover::GaveUp { reason } => tracing::warn!(
+            replica = id,
+            %reason,
+            "no peer took the leadership in time: leaving without a hand-over, the others elect a leader"
+        ),
+    }
 }
 
 /// How long the tasks get to stop once shutdown is asked for, before they are aborted.
@@ -246,7 +317,15 @@ pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 /// Waits for every task to finish, all within one `deadline`; aborts the ones still running
 /// then, logs their names, and returns them.
 async fn stop_tasks<T>(tasks: Vec<(String, JoinHandle<T>)>, deadline: Duration) -> Vec<String> {
-    let deadline_at = tokio::time::Instant::now() + deadline;
+    stop_tasks_by(tasks, tokio::time::Instant::now() + deadline, deadline).await
+}
+
+/// [`stop_tasks`] with the deadline as an instant (`deadline`, the budget it ends, is for the log).
+async fn stop_tasks_by<T>(
+    tasks: Vec<(String, JoinHandle<T>)>,
+    deadline_at: tokio::time::Instant,
+    deadline: Duration,
+) -> Vec<String> {
     let mut late = Vec::new();
     for (name, mut task) in tasks {
         match tokio::time::timeout_at(deadline_at, &mut task).await {

@@ -42,6 +42,8 @@ pub const PAUSED: &str = "op_coordinator_paused";
 pub const FENCED: &str = "op_coordinator_fenced";
 /// State writes that failed (the action that depended on them was not taken).
 pub const STATE_PERSIST_FAILURES_TOTAL: &str = "op_coordinator_state_persist_failures_total";
+/// 0 while the chain's state cannot be written (fail-overs wait), 1 once a write succeeds again.
+pub const STATE_PERSIST_OK: &str = "op_coordinator_state_persist_ok";
 
 /// Raft term this replica knows (cluster mode).
 pub const RAFT_TERM: &str = "op_coordinator_raft_term";
@@ -66,7 +68,7 @@ pub const RAFT_BLIND_HANDOVERS: &str = "op_coordinator_raft_blind_handovers_tota
 pub const FAILOVER_OUTCOMES: [&str; 4] = ["success", "restarted_old_leader", "leaderless", "handover"];
 
 /// Every metric name, for the dashboard and alert-rule checks.
-pub const ALL: [&str; 24] = [
+pub const ALL: [&str; 25] = [
     IS_LEADER,
     LEADER_COUNT,
     NODE_HEALTHY,
@@ -82,6 +84,7 @@ pub const ALL: [&str; 24] = [
     PAUSED,
     FENCED,
     STATE_PERSIST_FAILURES_TOTAL,
+    STATE_PERSIST_OK,
     RAFT_TERM,
     RAFT_LEADER_ID,
     RAFT_ACTING,
@@ -93,24 +96,153 @@ pub const ALL: [&str; 24] = [
     RAFT_BLIND_HANDOVERS,
 ];
 
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+/// The build, as a gauge set to 1: `version` from Cargo.toml, `commit` the short git hash the
+/// crate was built from (`unknown` outside a git checkout; see `build.rs`).
+pub const BUILD_INFO: &str = "op_coordinator_build_info";
 
-/// Installs the Prometheus recorder once per process and returns its handle; later calls (more
-/// coordinators in one test process) share it.
+/// How a metric is exported (its `# TYPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// The `# HELP` text of every metric of [`ALL`] and of [`BUILD_INFO`], registered once by
+/// [`install`]; a metric without an entry here fails this module's tests.
+pub const HELP: [(&str, Kind, &str); 26] = [
+    (IS_LEADER, Kind::Gauge, "1 on the node the coordinator holds as leader, 0 on the others."),
+    (
+        LEADER_COUNT,
+        Kind::Gauge,
+        "Nodes the last inspection found sequencing (nodes that did not answer are not counted); must be 1.",
+    ),
+    (NODE_HEALTHY, Kind::Gauge, "1 when the node's health verdict is healthy."),
+    (
+        NODE_HEALTH_REASON,
+        Kind::Gauge,
+        "1 for the reason code of the node's latest probe, 0 for the other reasons.",
+    ),
+    (PROBE_DURATION_SECONDS, Kind::Histogram, "Latency of each probe call, by service (op_node or op_geth)."),
+    (
+        FAILOVERS_TOTAL,
+        Kind::Counter,
+        "Fail-overs and hand-overs by how they ended, counted when they end. success and handover end \
+         with a new leader sequencing and are the ones timed in op_coordinator_failover_duration_seconds; \
+         restarted_old_leader (catch-up timed out) and leaderless (nobody could start) are not timed, and \
+         an episode that restarts the old leader counts restarted_old_leader, then success when it \
+         sequences again.",
+    ),
+    (
+        FAILOVER_DURATION_SECONDS,
+        Kind::Histogram,
+        "From the leader judged unhealthy (or the hand-over request) to the new leader sequencing; one \
+         sample per success or handover of op_coordinator_failovers_total, except one resumed by a \
+         restarted coordinator or a new acting replica, whose start this process did not see.",
+    ),
+    (INSPECTION_STOPS_TOTAL, Kind::Counter, "Nodes found sequencing without being the leader, and stopped."),
+    (UNSAFE_HEAD_NUMBER, Kind::Gauge, "The node's unsafe head block number."),
+    (
+        UNSAFE_HEAD_AGE_SECONDS,
+        Kind::Gauge,
+        "Seconds since the node's unsafe head last moved, as of its latest probe.",
+    ),
+    (PHASE, Kind::Gauge, "1 for the chain's current fail-over phase, 0 for the others."),
+    (EPOCH, Kind::Gauge, "Leadership epoch: incremented at every change of leader."),
+    (PAUSED, Kind::Gauge, "1 while automation is paused (ctl pause)."),
+    (FENCED, Kind::Gauge, "1 while the node is a replaced leader not yet confirmed stopped."),
+    (
+        STATE_PERSIST_FAILURES_TOTAL,
+        Kind::Counter,
+        "State writes that failed; the action that depended on each was not taken.",
+    ),
+    (
+        STATE_PERSIST_OK,
+        Kind::Gauge,
+        "0 while the chain's state cannot be written (fail-overs wait; /readyz is not ready), 1 otherwise.",
+    ),
+    (RAFT_TERM, Kind::Gauge, "Replicas only: the Raft term this replica knows."),
+    (RAFT_LEADER_ID, Kind::Gauge, "Replicas only: the replica this one knows as Raft leader, -1 when none."),
+    (
+        RAFT_ACTING,
+        Kind::Gauge,
+        "Replicas only: 1 while this replica holds a quorum-confirmed leadership and acts on sequencers.",
+    ),
+    (RAFT_IS_VOTER, Kind::Gauge, "Replicas only: 1 while this replica votes in the current membership."),
+    (RAFT_LAST_LOG_INDEX, Kind::Gauge, "Replicas only: index of the last entry of this replica's Raft log."),
+    (
+        RAFT_COMMIT_INDEX,
+        Kind::Gauge,
+        "Replicas only: highest entry known committed (the leader's quorum index; a follower's applied index).",
+    ),
+    (RAFT_APPLIED_INDEX, Kind::Gauge, "Replicas only: highest entry applied to this replica's state."),
+    (
+        RAFT_REPLICATION_LAG_ENTRIES,
+        Kind::Gauge,
+        "Replicas only, on the leader: entries each peer is behind the leader's log.",
+    ),
+    (
+        RAFT_BLIND_HANDOVERS,
+        Kind::Counter,
+        "Replicas only: leaderships this replica handed to a peer because it reached no node of a chain.",
+    ),
+    (BUILD_INFO, Kind::Gauge, "Always 1; the labels tell the version and the git commit of this build."),
+];
+
+/// The crate version and the commit `build.rs` found.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The short git commit of this build, `unknown` outside a git checkout.
+pub const COMMIT: &str = env!("OPC_GIT_COMMIT");
+
+/// The process's Prometheus handle and the collector of its `process_*` metrics.
+struct Exporter {
+    handle: PrometheusHandle,
+    process: metrics_process::Collector,
+}
+
+static EXPORTER: OnceLock<Exporter> = OnceLock::new();
+
+/// Installs the Prometheus recorder once per process, describes every metric and sets the build
+/// info, and returns its handle; later calls (more coordinators in one test process) share it.
 pub fn install() -> PrometheusHandle {
-    HANDLE
-        .get_or_init(|| {
-            let buckets =
-                [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
-            let builder =
-                PrometheusBuilder::new().set_buckets(&buckets).unwrap_or_else(|_| PrometheusBuilder::new());
-            match builder.install_recorder() {
-                Ok(handle) => handle,
-                // Another recorder is installed (e.g. by an embedding program): keep a private one.
-                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
-            }
-        })
-        .clone()
+    exporter().handle.clone()
+}
+
+fn exporter() -> &'static Exporter {
+    EXPORTER.get_or_init(|| {
+        let buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+        let builder =
+            PrometheusBuilder::new().set_buckets(&buckets).unwrap_or_else(|_| PrometheusBuilder::new());
+        let handle = match builder.install_recorder() {
+            Ok(handle) => handle,
+            // Another recorder is installed (e.g. by an embedding program): keep a private one.
+            Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+        };
+        describe();
+        metrics::gauge!(BUILD_INFO, "version" => VERSION, "commit" => COMMIT).set(1.0);
+        let process = metrics_process::Collector::default();
+        process.describe();
+        Exporter { handle, process }
+    })
+}
+
+/// Registers `# HELP` for every metric with the installed recorder; the exporter writes it above
+/// the family's `# TYPE` line.
+fn describe() {
+    for (name, kind, help) in HELP {
+        match kind {
+            Kind::Counter => metrics::describe_counter!(name, help),
+            Kind::Gauge => metrics::describe_gauge!(name, help),
+            Kind::Histogram => metrics::describe_histogram!(name, help),
+        }
+    }
+}
+
+/// The exposition for `GET /metrics`: the process metrics (CPU seconds, resident memory, open
+/// file descriptors, start time) are read from the OS now, then everything is rendered.
+pub fn render(handle: &PrometheusHandle) -> String {
+    exporter().process.collect();
+    handle.render()
 }
 
 /// Seconds as f64 for histograms.
@@ -192,8 +324,18 @@ pub fn publish_probe(chain: &str, report: &ProbeReport, health: Option<&NodeHeal
 
 #[cfg(test)]
 mod tests {
-    use super::FAILOVER_OUTCOMES;
+    use super::{ALL, BUILD_INFO, FAILOVER_OUTCOMES, HELP};
     use crate::engine::FailoverOutcome;
+
+    #[test]
+    fn every_metric_has_exactly_one_help_text() {
+        let described: Vec<&str> = HELP.iter().map(|(name, _, _)| *name).collect();
+        for name in ALL.iter().chain([&BUILD_INFO]) {
+            let entries = described.iter().filter(|described| *described == name).count();
+            assert_eq!(entries, 1, "{name}: {entries} HELP entries; add one to metrics::HELP");
+        }
+        assert_eq!(described.len(), ALL.len() + 1, "HELP describes a metric that is not in metrics::ALL");
+    }
 
     #[test]
     fn the_documented_failover_outcomes_are_the_engines() {

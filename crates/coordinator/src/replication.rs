@@ -185,7 +185,7 @@ fn publish_acting(acting_tx: &watch::Sender<Acting>, status: &ClusterStatus, act
         None => tracing::info!(
             replica = status.id,
             term = status.term,
-            leader = ?status.leader.as_ref().map(|leader| leader.id),
+            leader = %opc_wire::text::or_none(status.leader.as_ref().map(|leader| leader.id)),
             "not (or no longer) the confirmed Raft leader: observing only"
         ),
     }

@@ -92,14 +92,14 @@ fn minimal_config_gets_every_default() {
     assert_eq!(config.health.probe_timeout(), Duration::from_millis(250));
     assert_eq!(config.health.failure_threshold, 2);
     assert_eq!(config.health.success_threshold, 3);
-    assert_eq!(config.health.unsafe_stall(), Duration::from_millis(2500));
+    assert_eq!(config.health.unsafe_stall_ms, None, "follows the block time");
     assert_eq!(config.health.max_execution_lag_blocks, 8);
     assert_eq!(config.health.max_candidate_lag_blocks, 16);
     assert_eq!(config.failover, defaults.failover);
     assert_eq!(config.failover.rpc_timeout(), Duration::from_millis(1000));
-    assert_eq!(config.failover.catch_up_timeout(), Duration::from_millis(3000));
-    assert_eq!(config.failover.chain_liveness_window(), Duration::from_millis(1500));
-    assert_eq!(config.failover.convergence_wait(), Duration::from_millis(2000));
+    assert_eq!(config.failover.catch_up_timeout_ms, None, "follows the block time");
+    assert_eq!(config.failover.chain_liveness_window_ms, None, "follows the block time");
+    assert_eq!(config.failover.convergence_wait_ms, None, "follows the block time");
     assert_eq!(config.failover.start_retry_interval(), Duration::from_millis(100));
     assert_eq!(config.inspection, defaults.inspection);
     assert!(config.inspection.enabled);
@@ -172,7 +172,7 @@ op_geth_url = "http://[::1]:8545"
 "#;
     let config = load(text).expect("full config loads");
     assert_eq!(config.health.interval_ms, 50);
-    assert_eq!(config.failover.convergence_wait_ms, 0);
+    assert_eq!(config.failover.convergence_wait_ms, Some(0));
     assert_eq!(config.chains["op-mainnet"].block_time_ms, Some(2000));
     assert_eq!(config.chains["op-mainnet"].sequencers["replica"].priority, -1);
     assert!(!config.chains["op-mainnet"].sequencers["replica"].candidate);
@@ -399,7 +399,7 @@ candidate = false
     assert_reported(
         &errors,
         "health.unsafe_stall_ms",
-        "health.unsafe_stall_ms (500) must be greater than chains.main.block_time_ms (1000)",
+        "health.unsafe_stall_ms = 500 ms is too short for a 1000 ms block time (at least 1500 ms)",
     );
     assert_reported(&errors, "failover.rpc_timeout_ms", "must not be negative");
     assert_reported(&errors, "inspection.enabled", r#"expected true or false, got "yes""#);
@@ -557,22 +557,27 @@ fn names_equal_ignoring_case_and_dashes_are_rejected() {
 #[test]
 fn unsafe_stall_must_exceed_block_time() {
     let text = format!("[chains.main]\nblock_time_ms = 3000\n{MINIMAL}");
-    let errors = errors_of(load(&text));
+    load(&text).expect("left out, the stall bound follows the block time");
+    let errors = errors_of(Config::from_toml_str(
+        &text,
+        env(&[("OP_COORDINATOR_HEALTH__UNSAFE_STALL_MS", "2500")]),
+        &[],
+    ));
     assert_reported(
         &errors,
         "health.unsafe_stall_ms",
-        "health.unsafe_stall_ms (2500) must be greater than chains.main.block_time_ms (3000)",
+        "health.unsafe_stall_ms = 2500 ms is too short for a 3000 ms block time (at least 4500 ms)",
     );
     let fixed = Config::from_toml_str(
         &text,
         env(&[
             ("OP_COORDINATOR_HEALTH__UNSAFE_STALL_MS", "7000"),
-            ("OP_COORDINATOR_FAILOVER__CHAIN_LIVENESS_WINDOW_MS", "3600"),
+            ("OP_COORDINATOR_FAILOVER__CHAIN_LIVENESS_WINDOW_MS", "4500"),
         ]),
         &[],
     )
     .expect("a longer stall threshold (and liveness window) fixes it");
-    assert_eq!(fixed.health.unsafe_stall_ms, 7000);
+    assert_eq!(fixed.health.unsafe_stall_ms, Some(7000));
 }
 
 #[test]
@@ -712,7 +717,7 @@ fn default_config_prints_every_global_key() {
 }
 
 #[test]
-fn a_liveness_window_no_longer_than_the_block_time_is_an_error_naming_the_key() {
+fn a_liveness_window_inside_one_block_and_its_margin_is_an_error_naming_the_key_and_the_value_to_use() {
     let text = r#"
 [chains.slow]
 block_time_ms = 2000
@@ -720,14 +725,21 @@ block_time_ms = 2000
 op_node_url = "http://127.0.0.1:7545"
 op_geth_url = "http://127.0.0.1:8545"
 "#;
-    let errors =
-        Config::from_toml_str(text, Vec::<(String, String)>::new(), &[]).expect_err("window 1500 <= 2000");
+    Config::from_toml_str(text, Vec::<(String, String)>::new(), &[])
+        .expect("left out, every window follows the 2 s block time");
+    let too_short = format!("[failover]\nchain_liveness_window_ms = 2001\n{text}");
+    let errors = Config::from_toml_str(&too_short, Vec::<(String, String)>::new(), &[])
+        .expect_err("2001 ms is above the block time but inside one block and a margin");
     let message = errors.to_string();
-    assert!(message.contains("failover.chain_liveness_window_ms (1500)"), "{message}");
-    assert!(message.contains("chains.slow.block_time_ms (2000)"), "{message}");
+    assert!(
+        message.contains("failover.chain_liveness_window_ms = 2001 ms is too short for a 2000 ms block time"),
+        "{message}"
+    );
+    assert!(message.contains("use 3000"), "the error proposes the value: {message}");
+    assert!(message.contains("chains.slow.block_time_ms"), "{message}");
     let fixed =
         format!("[failover]\nchain_liveness_window_ms = 2600\n[health]\nunsafe_stall_ms = 5000\n{text}");
-    Config::from_toml_str(&fixed, Vec::<(String, String)>::new(), &[]).expect("window above the block time");
+    Config::from_toml_str(&fixed, Vec::<(String, String)>::new(), &[]).expect("windows above their floor");
 }
 
 const CLUSTER: &str = r#"

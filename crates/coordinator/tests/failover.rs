@@ -207,23 +207,12 @@ async fn a_candidate_whose_op_geth_lags_is_passed_over_for_a_healthy_one_despite
     harness.assert_safe();
 }
 
-/// Partitions the followers away from seq-0 and waits until they trail it.
-async fn partition_the_followers_away(harness: &Harness) {
-    harness.sim.partition(&[vec!["seq-0".into()], vec!["seq-1".into(), "seq-2".into()]]).expect("partition");
-    harness
-        .wait_for("the followers to fall behind", WAIT, |_, sim| {
-            let heads: Vec<u64> = sim.nodes().iter().map(|node| node.unsafe_head.number).collect();
-            heads[1].max(heads[2]) + 3 <= heads[0]
-        })
-        .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_no_candidate_reaches_the_stopped_hash_the_old_leader_is_restarted_there() {
     let harness = Harness::start("").await;
     harness.wait_for_leader("seq-0", WAIT).await;
     harness.wait_for_blocks(3, WAIT).await;
-    partition_the_followers_away(&harness).await;
+    harness.partition_the_followers_away().await;
 
     harness.sim.fault("seq-0", FaultKind::Stall, FaultParams::default()).expect("stall");
     harness.wait_for_event(EventKind::Stopped, Some("seq-0"), WAIT).await;
@@ -283,7 +272,7 @@ async fn nobody_at_the_stopped_hash_and_the_old_leader_down_means_leaderless_unt
     let harness = Harness::start("").await;
     harness.wait_for_leader("seq-0", WAIT).await;
     harness.wait_for_blocks(3, WAIT).await;
-    partition_the_followers_away(&harness).await;
+    harness.partition_the_followers_away().await;
     let stopped = crash_the_leaders_op_geth_until_leaderless(&harness).await;
 
     // Healing the partition alone brings no follower to the stopped hash: the simulator syncs a
@@ -349,7 +338,7 @@ async fn a_coordinator_restarted_during_a_catch_up_continues_its_countdown_inste
     .await;
     harness.wait_for_leader("seq-0", WAIT).await;
     harness.wait_for_blocks(3, WAIT).await;
-    partition_the_followers_away(&harness).await;
+    harness.partition_the_followers_away().await;
     harness.sim.fault("seq-0", FaultKind::Stall, FaultParams::default()).expect("stall");
     let stopped = harness.wait_for_event(EventKind::Stopped, Some("seq-0"), WAIT).await;
     harness.sim.heal("seq-0", Some(FaultKind::Stall)).expect("heal stall");

@@ -14,18 +14,14 @@
 
 use op_coordinator::metrics as m;
 use op_sim::api::{FaultKind, FaultParams};
-use opc_test_support::{Harness, ONE_REPLICA, WAIT, wait_until};
+use opc_test_support::exposition::{Exposition, is_ident_char};
+use opc_test_support::{Harness, ONE_REPLICA, WAIT, scrape_metrics, wait_until};
 use opc_wire::EventKind;
 use serde::Deserialize;
 use serde_json::Value as Json;
 use std::{
     collections::{BTreeMap, BTreeSet},
-    net::SocketAddr,
     path::{Path, PathBuf},
-};
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
 };
 
 const DASHBOARD: &str = "ops/grafana/op-coordinator.json";
@@ -71,7 +67,7 @@ async fn the_dashboard_and_alert_rules_use_only_metrics_and_labels_the_coordinat
 
     let addr = harness.coordinator.as_ref().expect("coordinator running").metrics_addr;
     let exposition = wait_until("/metrics to show the inspection stop and the fail-over", WAIT, || async {
-        let body = scrape(addr).await;
+        let body = scrape_metrics(addr).await;
         let exposition = Exposition::parse(&body).unwrap_or_else(|err| panic!("{err} in:\n{body}"));
         let stops = exposition.sum(m::INSPECTION_STOPS_TOTAL, &[("node", "seq-1")]);
         let failovers = exposition.sum(m::FAILOVERS_TOTAL, &[("outcome", "success")]);
@@ -571,10 +567,6 @@ fn heading_anchor(line: &str) -> Option<String> {
     )
 }
 
-fn is_ident_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_' || c == ':'
-}
-
 /// A Prometheus duration: one or more `<digits><unit>`.
 fn duration_is_valid(text: &str) -> bool {
     let mut rest = text;
@@ -603,155 +595,6 @@ fn set(labels: &[&str]) -> BTreeSet<String> {
 // ------------------------------------------------------------------------------------------------
 // /metrics
 // ------------------------------------------------------------------------------------------------
-
-/// `GET /metrics` over a plain TCP connection; the body.
-async fn scrape(addr: SocketAddr) -> String {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await.expect("connect to /metrics");
-        let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.expect("send request");
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await.expect("read response");
-        raw
-    };
-    let raw = tokio::time::timeout(WAIT, exchange).await.expect("/metrics answers");
-    let text = String::from_utf8(raw).expect("UTF-8 response");
-    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP response");
-    assert!(head.starts_with("HTTP/1.1 200"), "GET /metrics: {head}");
-    assert!(!head.to_ascii_lowercase().contains("transfer-encoding: chunked"), "unexpected chunking: {head}");
-    body.to_owned()
-}
-
-/// The labels and value of one sample.
-type Sample = (BTreeMap<String, String>, f64);
-
-/// One scrape in the Prometheus text format.
-#[derive(Debug, Default)]
-struct Exposition {
-    text: String,
-    /// Series name → samples (labels, value).
-    samples: BTreeMap<String, Vec<Sample>>,
-    /// Family name → `# TYPE`.
-    types: BTreeMap<String, String>,
-}
-
-impl Exposition {
-    fn parse(text: &str) -> Result<Self, String> {
-        let mut exposition = Self { text: text.to_owned(), ..Self::default() };
-        for line in text.lines() {
-            exposition.add_line(line)?;
-        }
-        Ok(exposition)
-    }
-
-    fn add_line(&mut self, line: &str) -> Result<(), String> {
-        let line = line.trim();
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (family, kind) = rest.split_once(' ').ok_or_else(|| format!("bad TYPE line {line:?}"))?;
-            self.types.insert(family.to_owned(), kind.trim().to_owned());
-            return Ok(());
-        }
-        if line.is_empty() || line.starts_with('#') {
-            return Ok(());
-        }
-        let name: String = line.chars().take_while(|c| is_ident_char(*c)).collect();
-        let mut rest = &line[name.len()..];
-        let mut labels = BTreeMap::new();
-        if let Some(inner) = rest.strip_prefix('{') {
-            let mut chars = inner.char_indices().peekable();
-            let end = loop {
-                while chars.next_if(|(_, c)| *c == ',' || c.is_whitespace()).is_some() {}
-                let (at, first) = chars.next().ok_or_else(|| format!("unterminated labels in {line:?}"))?;
-                if first == '}' {
-                    break at + 1;
-                }
-                let mut label = String::from(first);
-                loop {
-                    match chars.next() {
-                        Some((_, '=')) => break,
-                        Some((_, c)) => label.push(c),
-                        None => return Err(format!("bad label in {line:?}")),
-                    }
-                }
-                if chars.next().map(|(_, c)| c) != Some('"') {
-                    return Err(format!("unquoted label value in {line:?}"));
-                }
-                let mut value = String::new();
-                loop {
-                    match chars.next().map(|(_, c)| c) {
-                        Some('"') => break,
-                        Some('\\') => match chars.next().map(|(_, c)| c) {
-                            Some('n') => value.push('\n'),
-                            Some(c) => value.push(c),
-                            None => return Err(format!("bad escape in {line:?}")),
-                        },
-                        Some(c) => value.push(c),
-                        None => return Err(format!("unterminated label value in {line:?}")),
-                    }
-                }
-                labels.insert(label.trim().to_owned(), value);
-            };
-            rest = &inner[end..];
-        }
-        let value = rest.split_whitespace().next().ok_or_else(|| format!("no value in {line:?}"))?;
-        let value = match value {
-            "+Inf" => f64::INFINITY,
-            "-Inf" => f64::NEG_INFINITY,
-            "NaN" => f64::NAN,
-            v => v.parse().map_err(|err| format!("value of {line:?}: {err}"))?,
-        };
-        self.samples.entry(name).or_default().push((labels, value));
-        Ok(())
-    }
-
-    /// Label names of a series.
-    fn labels(&self, series: &str) -> Option<BTreeSet<String>> {
-        let samples = self.samples.get(series)?;
-        Some(samples.iter().flat_map(|(labels, _)| labels.keys().cloned()).collect())
-    }
-
-    /// Values a series has for `label`.
-    fn values(&self, series: &str, label: &str) -> BTreeSet<&str> {
-        self.samples
-            .get(series)
-            .into_iter()
-            .flatten()
-            .filter_map(|(labels, _)| labels.get(label).map(String::as_str))
-            .collect()
-    }
-
-    /// The family (`# TYPE` name) of a series: itself, or a histogram's for `_bucket` etc.
-    fn family<'a>(&self, series: &'a str) -> Option<&'a str> {
-        if self.types.contains_key(series) {
-            return Some(series);
-        }
-        ["_bucket", "_sum", "_count"].iter().find_map(|suffix| {
-            let family = series.strip_suffix(suffix)?;
-            matches!(self.types.get(family).map(String::as_str), Some("histogram" | "summary"))
-                .then_some(family)
-        })
-    }
-
-    /// True when `series` has a sample with all of `labels`.
-    fn has(&self, series: &str, labels: &[(&str, &str)]) -> bool {
-        self.samples
-            .get(series)
-            .into_iter()
-            .flatten()
-            .any(|(have, _)| labels.iter().all(|(k, v)| have.get(*k).map(String::as_str) == Some(*v)))
-    }
-
-    /// Sum of the samples of `series` with all of `labels`.
-    fn sum(&self, series: &str, labels: &[(&str, &str)]) -> f64 {
-        self.samples
-            .get(series)
-            .into_iter()
-            .flatten()
-            .filter(|(have, _)| labels.iter().all(|(k, v)| have.get(*k).map(String::as_str) == Some(*v)))
-            .map(|(_, value)| value)
-            .sum()
-    }
-}
 
 // ------------------------------------------------------------------------------------------------
 // A PromQL checker: parses an expression and follows the label set of its result

@@ -279,6 +279,8 @@ async fn a_coordinator_killed_while_catching_up_resumes_with_the_same_stopped_ha
     for follower in ["seq-1", "seq-2"] {
         harness.sim.heal(follower, Some(FaultKind::Malformed)).expect("heal follower");
     }
+    // The timeline survives the restart: only the events after it tell how it resumed.
+    let restarted_at = opc_test_support::unix_ms();
     harness.restart_coordinator().await;
     assert_eq!(
         harness.admin.get_stopped_hash(None).await.expect("getStoppedHash"),
@@ -314,7 +316,8 @@ async fn a_coordinator_killed_while_catching_up_resumes_with_the_same_stopped_ha
         .await
         .into_iter()
         .filter(|event| {
-            [EventKind::Adopted, EventKind::Electing, EventKind::LeaderInactive].contains(&event.kind)
+            event.at_unix_ms >= restarted_at
+                && [EventKind::Adopted, EventKind::Electing, EventKind::LeaderInactive].contains(&event.kind)
         })
         .collect();
     assert!(unexpected.is_empty(), "{unexpected:#?}");
@@ -338,8 +341,10 @@ async fn a_paused_coordinator_neither_replaces_a_crashed_leader_nor_stops_an_ext
     harness.admin.stop_election(None).await.expect("stopElection");
     assert!(harness.admin.election_stopped(None).await.expect("electionStopped"));
     assert!(harness.events().await.iter().any(|event| event.kind == EventKind::Paused));
-    // Twice is fine.
-    harness.admin.stop_election(None).await.expect("stopElection again");
+    // Twice changes nothing, and says so.
+    let (code, message) = call_error(harness.admin.stop_election(None).await);
+    assert_eq!(code, op_coordinator::api::UNCHANGED_CODE, "{message}");
+    assert!(message.starts_with("already paused"), "{message}");
 
     // Persisted: a restarted coordinator is still paused.
     harness.restart_coordinator().await;
@@ -682,14 +687,14 @@ async fn the_admin_api_reports_leader_status_timeline_and_health_endpoints() {
     assert!(complete.duration_ms.is_some(), "the fail-over is timed: {complete:?}");
     assert!(timeline.iter().all(|event| event.chain == "devnet" && event.at_unix_ms > 0));
     assert!(timeline.windows(2).all(|pair| pair[0].at_unix_ms <= pair[1].at_unix_ms), "oldest first");
-    assert_eq!(harness.admin.events(None, Some(2)).await.expect("events").len(), 2);
+    assert_eq!(harness.admin.events(None, Some(2), None, None).await.expect("events").len(), 2);
 
     // A chain name this coordinator does not serve is a parameter error naming the known ones.
     let unknown = Some("nope".to_owned());
     let errors = [
         harness.admin.get_active_sequencer(unknown.clone()).await.map(|_| ()),
         harness.admin.status(unknown.clone()).await.map(|_| ()),
-        harness.admin.events(unknown.clone(), None).await.map(|_| ()),
+        harness.admin.events(unknown.clone(), None, None, None).await.map(|_| ()),
         harness.admin.stop_election(unknown.clone()).await,
         harness.admin.set_active_sequencer("seq-1".into(), unknown).await,
     ];

@@ -8,7 +8,7 @@ use op_sim::api::{FaultKind, FaultParams, IsolateMode, LedgerEntry};
 use opc_test_support::{FAST_SETTINGS, WAIT, admin_client, stopped_chain, wait_until};
 use opc_wire::coordinator::{ClusterInfo, CoordinatorApiClient};
 use std::{net::SocketAddr, sync::Arc};
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tokio::{sync::oneshot, task::JoinHandle};
 
 struct Replica {
     id: u64,
@@ -30,18 +30,7 @@ impl Cluster {
     async fn start(size: u64) -> Self {
         let sim = Arc::new(Simulator::start(stopped_chain()).await.expect("simulator starts"));
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let mut listeners = Vec::new();
-        let mut entries = String::new();
-        for id in 1..=size {
-            let raft = TcpListener::bind("127.0.0.1:0").await.expect("bind raft");
-            let rpc = TcpListener::bind("127.0.0.1:0").await.expect("bind rpc");
-            entries.push_str(&format!(
-                "\n[[cluster.replicas]]\nid = {id}\nraft_addr = \"{}\"\napi_addr = \"{}\"\n",
-                raft.local_addr().expect("addr"),
-                rpc.local_addr().expect("addr")
-            ));
-            listeners.push((id, raft, rpc));
-        }
+        let (listeners, entries) = opc_test_support::replica_listeners(size).await;
         let text = format!(
             "data_dir = {:?}\n{}\n{FAST_SETTINGS}\n[cluster]\nid = 1\n{CLUSTER_TIMINGS}{entries}",
             data_dir.path().display().to_string(),

@@ -7,10 +7,13 @@
 //! block carries the hash anvil computed instead.
 
 use alloy_primitives::{B256, keccak256};
-use opc_wire::{BlockId, L1BlockRef, L2BlockRef};
+use opc_wire::{BlockId, L1BlockRef, L2BlockRef, RollupConfig, rollup_config::RollupGenesis};
 
 /// Seconds between fake L1 blocks.
 pub const L1_BLOCK_TIME_SECS: u64 = 12;
+
+/// The L1 chain id the rollup config names (Sepolia's: the simulated L1 is a test network).
+pub const L1_CHAIN_ID: u64 = 11_155_111;
 
 /// One sealed L2 block.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +87,26 @@ impl ChainParams {
         };
         block.hash = block.compute_hash(self.chain_id);
         block
+    }
+
+    /// The `optimism_rollupConfig` reply of every node of the chain. Like op-node it states the
+    /// block time in whole seconds; a sub-second chain says `1`, as sub-second forks of the OP
+    /// Stack do (their config cannot express the interval), so a client has to measure it.
+    pub fn rollup_config(&self) -> RollupConfig {
+        let genesis = self.genesis();
+        RollupConfig {
+            genesis: RollupGenesis {
+                l1: BlockId { hash: self.l1_block(0).hash, number: 0 },
+                l2: BlockId { hash: genesis.hash, number: 0 },
+                l2_time: self.genesis_time,
+            },
+            block_time: Some((self.block_time_ms / 1000).max(1)),
+            max_sequencer_drift: Some(600),
+            seq_window_size: Some(3600),
+            channel_timeout: Some(300),
+            l1_chain_id: Some(L1_CHAIN_ID),
+            l2_chain_id: Some(self.chain_id),
+        }
     }
 
     /// The fake L1 block `number`: deterministic hash, one block every 12 s from genesis.

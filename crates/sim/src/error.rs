@@ -12,10 +12,10 @@ use std::{path::PathBuf, time::Duration};
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     /// A node name that matches no node.
-    #[error("unknown node {0:?}; `sim_nodes` lists them (use CHAIN/NODE with several chains)")]
+    #[error("unknown node {}; `sim_nodes` lists them (use CHAIN/NODE with several chains)", opc_wire::text::Echo(.0))]
     UnknownNode(String),
     /// A node name that matches nodes of several chains.
-    #[error("node name {0:?} exists in several chains; write it as CHAIN/NODE")]
+    #[error("node name {} exists in several chains; write it as CHAIN/NODE", opc_wire::text::Echo(.0))]
     AmbiguousNode(String),
     /// A fault request that cannot be applied.
     #[error("bad fault: {0}")]

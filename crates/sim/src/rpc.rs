@@ -1,5 +1,5 @@
-//! The JSON-RPC methods of a simulated node: op-node's `admin_*` and `optimism_syncStatus`,
-//! op-geth's `eth_*`, with op-node's exact check order and error strings.
+//! The JSON-RPC methods of a simulated node: op-node's `admin_*`, `optimism_syncStatus` and
+//! `optimism_rollupConfig`, op-geth's `eth_*`, with op-node's exact check order and error strings.
 
 use crate::{block::Block, chain::Chain, node::Node};
 use alloy_primitives::{Address, B256, Bytes, U64, U256, keccak256};
@@ -9,7 +9,7 @@ use jsonrpsee::{
     types::ErrorObjectOwned,
 };
 use opc_wire::{
-    BlockHeader, BlockNumberOrTag, SyncStatus,
+    BlockHeader, BlockNumberOrTag, RollupConfig, SyncStatus,
     api::{EthApiServer, OpAdminApiServer, OptimismApiServer},
     op_node_errors as errors,
 };
@@ -148,6 +148,10 @@ impl OptimismApiServer for NodeRpc {
         let node = self.node();
         let shape = node.options.sync_status_shape;
         Ok(node.lock().sync_status(&self.chain.params, shape, Instant::now()))
+    }
+
+    async fn rollup_config(&self) -> RpcResult<RollupConfig> {
+        Ok(self.chain.params.rollup_config())
     }
 }
 

@@ -585,3 +585,22 @@ async fn admin_stop_sequencer_waits_for_the_block_being_sealed_and_returns_it() 
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn rollup_config_states_the_block_time_in_whole_seconds_and_one_for_sub_second_chains() -> Result<()> {
+    for (block_time_ms, expected_seconds) in [(2000, 2), (1000, 1), (250, 1)] {
+        let fixture = Fixture::start(config(1, block_time_ms)).await?;
+        let raw =
+            raw_call(&fixture.op_node_url("seq-0")?, "optimism_rollupConfig", json!([])).await?.result()?;
+        ensure!(raw["block_time"] == json!(expected_seconds), "{block_time_ms} ms: {raw}");
+        ensure!(raw["genesis"]["l2"]["number"] == json!(0), "genesis l2: {raw}");
+        ensure!(
+            raw["genesis"]["l2_time"] == json!(GENESIS_TIME) && raw["l2_chain_id"] == json!(CHAIN_ID),
+            "{raw}"
+        );
+        let typed = fixture.op_node("seq-0")?.rollup_config().await?;
+        let genesis = fixture.op_geth("seq-0")?.block_by_number(BlockNumberOrTag::Earliest, false).await?;
+        ensure!(Some(typed.genesis.l2.hash) == genesis.map(|block| block.hash), "genesis hash: {raw}");
+    }
+    Ok(())
+}

@@ -1,7 +1,7 @@
 //! A simulated chain on loopback and a coordinator in this process on port-0 listeners: the
 //! fixture of the library's integration tests, which drive the real thing without processes.
 
-use crate::{BLOCK_TIME_MS, FAST_SETTINGS, wait_until};
+use crate::{BLOCK_TIME_MS, FAST_SETTINGS, WAIT, wait_until};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use op_coordinator::{Listeners, config::Config};
 use op_sim::api::{ChainInvariants, LedgerEntry};
@@ -75,6 +75,19 @@ impl Harness {
         Self { sim, config_text, overrides, data_dir, coordinator: Some(coordinator), admin }
     }
 
+    /// A chain from `sim_config` and a coordinator whose whole config `config_of(data_dir,
+    /// chains)` writes, from the data dir and the simulator's `[chains.*]` blocks (no
+    /// [`FAST_SETTINGS`]: for tests of the built-in defaults).
+    pub async fn start_config(sim_config: SimConfig, config_of: impl FnOnce(&str, &str) -> String) -> Self {
+        let sim = Arc::new(Simulator::start(sim_config).await.expect("simulator starts"));
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let config_text =
+            config_of(&format!("{:?}", data_dir.path().display().to_string()), &sim.coordinator_config());
+        let coordinator = start_coordinator_with(&config_text, &[]).await;
+        let admin = admin_client(coordinator.rpc_addr);
+        Self { sim, config_text, overrides: Vec::new(), data_dir, coordinator: Some(coordinator), admin }
+    }
+
     /// Stops the coordinator gracefully.
     pub async fn stop_coordinator(&mut self) {
         if let Some(mut running) = self.coordinator.take() {
@@ -138,7 +151,7 @@ impl Harness {
                     "timed out after {timeout:?} waiting for {what}\nlast coordinator status: {status:#?}\n\
                      simulator nodes: {:#?}\nevents: {:#?}",
                     self.sim.nodes(),
-                    self.admin.events(None, Some(30)).await.ok()
+                    self.admin.events(None, Some(30), None, None).await.ok()
                 );
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -150,6 +163,17 @@ impl Harness {
         let start = self.invariants().blocks_sealed;
         wait_until(&format!("{blocks} more blocks"), timeout, || async {
             (self.invariants().blocks_sealed >= start + blocks).then_some(())
+        })
+        .await;
+    }
+
+    /// Partitions the followers seq-1 and seq-2 away from seq-0 and waits until they trail it by
+    /// three blocks.
+    pub async fn partition_the_followers_away(&self) {
+        self.sim.partition(&[vec!["seq-0".into()], vec!["seq-1".into(), "seq-2".into()]]).expect("partition");
+        self.wait_for("the followers to fall behind", WAIT, |_, sim| {
+            let heads: Vec<u64> = sim.nodes().iter().map(|node| node.unsafe_head.number).collect();
+            heads[1].max(heads[2]) + 3 <= heads[0]
         })
         .await;
     }
@@ -176,7 +200,10 @@ impl Harness {
 
     /// The coordinator's timeline, oldest first (all it keeps).
     pub async fn events(&self) -> Vec<CoordinatorEvent> {
-        self.admin.events(None, Some(10_000)).await.expect("coordinator_events")
+        self.admin
+            .events(None, Some(opc_wire::coordinator::MAX_EVENTS_LIMIT), None, None)
+            .await
+            .expect("coordinator_events")
     }
 
     /// Waits until the timeline holds an event of `kind` (about `node`, when given); returns the
@@ -286,6 +313,24 @@ pub async fn start_coordinator_with(config_text: &str, overrides: &[(String, Str
         },
     ));
     RunningCoordinator { rpc_addr, metrics_addr, shutdown: Some(shutdown_tx), task }
+}
+
+/// Port-0 listeners for replicas `1..=count` of an in-process cluster, and the
+/// `[[cluster.replicas]]` entries that name them: (id, Raft listener, API listener) each.
+pub async fn replica_listeners(count: u64) -> (Vec<(u64, TcpListener, TcpListener)>, String) {
+    let mut listeners = Vec::new();
+    let mut entries = String::new();
+    for id in 1..=count {
+        let raft = TcpListener::bind("127.0.0.1:0").await.expect("bind raft");
+        let rpc = TcpListener::bind("127.0.0.1:0").await.expect("bind rpc");
+        entries.push_str(&format!(
+            "\n[[cluster.replicas]]\nid = {id}\nraft_addr = \"{}\"\napi_addr = \"{}\"\n",
+            raft.local_addr().expect("addr"),
+            rpc.local_addr().expect("addr")
+        ));
+        listeners.push((id, raft, rpc));
+    }
+    (listeners, entries)
 }
 
 /// A JSON-RPC client of an admin API at `addr` (host:port), with a timeout long enough for a

@@ -14,6 +14,7 @@
 //! Binaries are passed in by path (`env!("CARGO_BIN_EXE_...")` of the caller), because only the
 //! package that builds a binary knows where cargo put it.
 
+pub mod exposition;
 pub mod harness;
 pub mod net;
 pub mod process;
@@ -23,9 +24,9 @@ pub mod wait;
 
 pub use harness::{
     Harness, RunningCoordinator, active_nodes, admin_client, admin_client_with_timeout,
-    assert_steps_in_order, kinds, node, start_coordinator, start_coordinator_with,
+    assert_steps_in_order, kinds, node, replica_listeners, start_coordinator, start_coordinator_with,
 };
-pub use net::free_addr;
+pub use net::{free_addr, http_get, scrape_metrics};
 pub use process::{LoggedChild, hermetic, tail, text};
 pub use replica::ReplicaProcess;
 pub use settings::{BLOCK_TIME_MS, FAST_SETTINGS, NO_METRICS, ONE_REPLICA, fast_settings, stopped_chain};

@@ -36,6 +36,34 @@ pub fn free_addr() -> String {
     }
 }
 
+/// `GET path` at `addr` over a plain TCP connection, within [`crate::WAIT`]: the status code and
+/// the body (the raw HTTP/1.1 exchange a probe or a scrape makes, no client library in between).
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("send request");
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.expect("read response");
+        String::from_utf8(raw).expect("UTF-8 response")
+    };
+    let response =
+        tokio::time::timeout(crate::WAIT, exchange).await.expect("HTTP answer within the deadline");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((response.as_str(), ""));
+    assert!(!head.to_ascii_lowercase().contains("transfer-encoding: chunked"), "unexpected chunking: {head}");
+    let code = head.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    (code, body.to_owned())
+}
+
+/// `GET /metrics` at `addr` (what a Prometheus scrape sends); the body. Panics on anything but a
+/// `200` answer.
+pub async fn scrape_metrics(addr: std::net::SocketAddr) -> String {
+    let (code, body) = http_get(addr, "/metrics").await;
+    assert_eq!(code, 200, "GET /metrics: {body}");
+    body
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use std::{
 use tokio::time::Instant;
 
 /// A command for `program` without the caller's environment variables whose names start with one
-/// of `prefixes` (`OP_COORDINATOR_`, `OP_SIM_`, `TMUX`), so only the flags and files under test
+/// of `prefixes` (`OP_COORDINATOR_`, `OP_SIM_`), so only the flags and files under test
 /// configure it.
 pub fn hermetic(program: impl AsRef<OsStr>, prefixes: &[&str]) -> Command {
     let mut command = Command::new(program);

@@ -84,6 +84,13 @@ impl ReplicaProcess {
         self.child = None;
     }
 
+    /// SIGTERM: the graceful stop a restart by an operator or a supervisor sends.
+    pub fn terminate(&self) {
+        let pid = self.child.as_ref().unwrap_or_else(|| panic!("replica {} is not running", self.id)).id();
+        let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("run kill");
+        assert!(status.success(), "kill -TERM {pid} (replica {}) failed", self.id);
+    }
+
     /// The exit status, once the process has exited by itself.
     pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child.as_mut().and_then(LoggedChild::exited)

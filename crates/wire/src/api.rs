@@ -4,7 +4,7 @@
 //! `eth_*` subsets are ours because no light crate publishes them. jsonrpsee generates a
 //! `...Server` trait the simulator implements and a `...Client` extension the coordinator calls.
 
-use crate::{BlockHeader, BlockNumberOrTag, SyncStatus};
+use crate::{BlockHeader, BlockNumberOrTag, RollupConfig, SyncStatus};
 use alloy_primitives::{B256, U64};
 use jsonrpsee::{core::RpcResult, proc_macros::rpc};
 
@@ -16,6 +16,10 @@ pub trait OptimismApi {
     /// `optimism_syncStatus`: L1 and L2 heads of the node.
     #[method(name = "syncStatus")]
     async fn sync_status(&self) -> RpcResult<SyncStatus>;
+
+    /// `optimism_rollupConfig`: the chain's rollup configuration (its block time, in seconds).
+    #[method(name = "rollupConfig")]
+    async fn rollup_config(&self) -> RpcResult<RollupConfig>;
 }
 
 /// The op-geth `eth_*` subset the coordinator and the tests read.

@@ -10,6 +10,11 @@ use alloy_primitives::B256;
 use jsonrpsee::{core::RpcResult, proc_macros::rpc};
 use serde::{Deserialize, Serialize};
 
+/// `coordinator_events` answers at most this many events a call; page with `before` / `after`.
+pub const MAX_EVENTS_LIMIT: u64 = 1000;
+/// `coordinator_events`' `limit` when none is given.
+pub const DEFAULT_EVENTS_LIMIT: u64 = 100;
+
 /// One node as the coordinator sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeStatus {
@@ -44,7 +49,7 @@ pub struct NodeStatus {
 }
 
 /// One chain as the coordinator sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainStatus {
     /// Chain name from the config.
     pub chain: String,
@@ -60,11 +65,34 @@ pub struct ChainStatus {
     pub stopped_hash: Option<B256>,
     /// The nodes.
     pub nodes: Vec<NodeStatus>,
+    /// The block time the windows follow, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_time_ms: Option<u64>,
+    /// Where the block time came from (`configured`, `rollup config`, `measured from the unsafe head`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_time_source: Option<String>,
+    /// Why the coordinator watches this chain but does not act on it (no fail-over, no inspection
+    /// stop, no start); `None` while it acts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
+    /// Why the chain's state cannot be written, while it cannot: fail-overs and operator commands
+    /// wait until it can. Absent when writes succeed, and from coordinators that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persist_error: Option<String>,
+    /// Set while the stored state names a leader or fenced node the config does not have: the
+    /// coordinator then refuses to act on the chain (it probes and reports only), and this says
+    /// which name and the command that resolves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_mismatch: Option<String>,
 }
 
 /// A step of a fail-over, hand-over, inspection or election, with its timing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CoordinatorEvent {
+    /// Position in its chain's timeline (increasing by one per event), the cursor of
+    /// `coordinator_events`' `before` / `after`. Absent from coordinators older than paging.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
     /// Unix milliseconds.
     pub at_unix_ms: u64,
     /// Chain name.
@@ -152,9 +180,19 @@ pub trait CoordinatorApi {
     #[method(name = "status")]
     async fn status(&self, chain: Option<String>) -> RpcResult<Vec<ChainStatus>>;
 
-    /// The latest events, oldest first (at most `limit`, default 100).
+    /// Events, oldest first, at most `limit` (default 100, at most [`MAX_EVENTS_LIMIT`]): the
+    /// latest ones; with `before`, the latest whose `seq` is below it (paging back); with `after`,
+    /// the oldest whose `seq` is above it (following the timeline). `before` and `after` are
+    /// positions in one chain's timeline, so a coordinator of several chains needs `chain` with
+    /// them. Older callers that pass only `chain` and `limit` get what they always got.
     #[method(name = "events")]
-    async fn events(&self, chain: Option<String>, limit: Option<u64>) -> RpcResult<Vec<CoordinatorEvent>>;
+    async fn events(
+        &self,
+        chain: Option<String>,
+        limit: Option<u64>,
+        before: Option<u64>,
+        after: Option<u64>,
+    ) -> RpcResult<Vec<CoordinatorEvent>>;
 
     /// The replicas, the leader and the Raft indexes, from any replica.
     #[method(name = "clusterMembership")]
@@ -172,4 +210,11 @@ pub trait CoordinatorApi {
     /// Moves Raft leadership to `id`; answers once `id` is observed leading.
     #[method(name = "transferLeadership")]
     async fn transfer_leadership(&self, id: u64) -> RpcResult<ClusterInfo>;
+
+    /// Forgets the stored leader, fenced and hand-over names that the config does not have (or
+    /// has at another op-node URL), after checking that no sequencer outside the config appears
+    /// to produce blocks; the chain is then acted on again (it adopts the active sequencer or
+    /// elects one). Returns the names forgotten; an error when nothing is stale.
+    #[method(name = "forgetStaleNodes")]
+    async fn forget_stale_nodes(&self, chain: Option<String>) -> RpcResult<Vec<String>>;
 }

@@ -48,6 +48,12 @@ macro_rules! event_kinds {
 event_kinds! {
     /// Start-up found an active sequencer and kept it as leader.
     Adopted = "adopted",
+    /// The chain's block time is known (or changed): its windows follow it.
+    BlockTimeKnown = "block_time_known",
+    /// The chain is watched but not acted on (block time unknown or contradicted, unsafe windows).
+    ChainHeld = "chain_held",
+    /// A held chain is acted on again.
+    ChainReleased = "chain_released",
     /// The leader's stop said "not running": its current head is the stopped hash.
     AlreadyStopped = "already_stopped",
     /// No candidate reached the stopped hash in time: the old leader is restarted there.
@@ -96,6 +102,8 @@ event_kinds! {
     Resumed = "resumed",
     /// A stop or start interrupted by a restart is resumed.
     Resuming = "resuming",
+    /// An operator forgot the stored names the config does not have: the chain acts again.
+    StaleNodesForgotten = "stale_nodes_forgotten",
     /// A start was refused because the node is not at the stopped hash.
     StartHashMismatch = "start_hash_mismatch",
     /// A start was refused because the node cannot sequence.
@@ -110,6 +118,8 @@ event_kinds! {
     Started = "started",
     /// This replica became the confirmed Raft leader and acts.
     StartedActing = "started_acting",
+    /// The stored state names a node the config does not have: the chain is not acted on.
+    StateConfigMismatch = "state_config_mismatch",
     /// The leader's stop failed: it counts as cut off.
     StopFailed = "stop_failed",
     /// The leader stopped; its answer is the stopped hash.
@@ -126,6 +136,8 @@ event_kinds! {
     StoppedHashReestimated = "stopped_hash_reestimated",
     /// Every node converged past a stopped hash nobody can reach: a candidate starts there.
     StoppedHashSuperseded = "stopped_hash_superseded",
+    /// A stored leader or fenced node renamed in the config was found again by its op-node URL.
+    StoredNodeRenamed = "stored_node_renamed",
     /// The leader's stop returned the zero hash: its head is read instead.
     ZeroStoppedHash = "zero_stopped_hash",
 }

@@ -1173,3 +1173,39 @@ fn a_coordinator_event_carries_its_kind_as_the_snake_case_string() {
     let event: CoordinatorEvent = serde_json::from_str(&newer).expect("a newer peer's kind decodes");
     assert_eq!(event.kind, EventKind::Unknown("quorum_lost".into()));
 }
+
+// ---------------------------------------------------------------------------------------------
+// optimism_rollupConfig
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_rollup_config_states_its_block_time_in_whole_seconds_and_unknown_keys_are_ignored() {
+    let config: opc_wire::RollupConfig =
+        serde_json::from_str(include_str!("fixtures/rollup_config.json")).expect("parses");
+    assert_eq!(config.block_time, Some(2));
+    assert_eq!(config.block_time(), Some(std::time::Duration::from_secs(2)));
+    assert_eq!(config.l2_chain_id, Some(4242));
+    assert_eq!(config.genesis.l2_time, 1_706_000_000);
+    assert_eq!(config.genesis.l1.number, 5_012_345);
+}
+
+#[test]
+fn a_rollup_config_without_a_usable_block_time_states_none() {
+    for text in [r#"{}"#, r#"{"block_time": 0}"#, r#"{"genesis": null, "block_time": null}"#] {
+        let config: opc_wire::RollupConfig = serde_json::from_str(text).expect(text);
+        assert_eq!(config.block_time(), None, "{text}");
+    }
+}
+
+#[test]
+fn a_paged_coordinator_event_carries_its_seq_and_an_older_one_decodes_without() {
+    use opc_wire::coordinator::CoordinatorEvent;
+    let text = r#"{"seq":41,"at_unix_ms":1795000000000,"chain":"devnet","kind":"paused","node":null,"detail":"automation paused by operator","duration_ms":null}"#;
+    let event: CoordinatorEvent = serde_json::from_str(text).expect("a paged event decodes");
+    assert_eq!(event.seq, Some(41));
+    assert_eq!(serde_json::to_string(&event).expect("encodes"), text, "the JSON is unchanged");
+    let older = text.replace(r#""seq":41,"#, "");
+    let event: CoordinatorEvent = serde_json::from_str(&older).expect("an older coordinator's event decodes");
+    assert_eq!(event.seq, None);
+    assert_eq!(serde_json::to_string(&event).expect("encodes"), older, "no seq is written for none");
+}

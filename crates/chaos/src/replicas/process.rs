@@ -179,7 +179,7 @@ impl ReplicaSlot {
     async fn save_events(&mut self) {
         if self.running.is_some()
             && let Ok(Ok(events)) =
-                tokio::time::timeout(STATUS_TIMEOUT, self.client.events(None, Some(1000))).await
+                tokio::time::timeout(STATUS_TIMEOUT, self.client.events(None, Some(1000), None, None)).await
         {
             self.events.extend(events);
         }

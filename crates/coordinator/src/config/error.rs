@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::render::{at, at_both, did_you_mean, file_label, render_errors};
+use super::windows::WindowTooShort;
 
 /// Where a configuration value came from, so an error says what to edit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,21 +89,11 @@ pub enum ConfigError {
     /// Two sequencers pointing at the same node.
     #[error("{key}: {url:?} is already used by {other_key}; every op_node_url and op_geth_url must point at a different process{}", at(.origin))]
     DuplicateUrl { key: String, other_key: String, url: String, origin: Option<Origin> },
-    /// A stall threshold that every normal block gap would trip.
-    #[error("health.unsafe_stall_ms ({unsafe_stall_ms}) must be greater than chains.{chain}.block_time_ms ({block_time_ms}), or every gap between blocks counts as a stall{}", at_both(.stall_origin, .block_time_origin))]
-    StallNotAboveBlockTime {
-        unsafe_stall_ms: u64,
+    /// An explicit window too short for a chain's configured block time.
+    #[error("{problem} (checked against chains.{chain}.block_time_ms){}", at_both(.window_origin, .block_time_origin))]
+    WindowTooShort {
         chain: String,
-        block_time_ms: u64,
-        stall_origin: Option<Origin>,
-        block_time_origin: Option<Origin>,
-    },
-    /// A liveness window that a normal gap between blocks exceeds.
-    #[error("failover.chain_liveness_window_ms ({window_ms}) must be greater than chains.{chain}.block_time_ms ({block_time_ms}) (block time + gossip delay + two probe intervals is a good floor), or a leader that is alive but cut off from the coordinator looks dead and a second sequencer is started{}", at_both(.window_origin, .block_time_origin))]
-    LivenessWindowNotAboveBlockTime {
-        window_ms: u64,
-        chain: String,
-        block_time_ms: u64,
+        problem: Box<WindowTooShort>,
         window_origin: Option<Origin>,
         block_time_origin: Option<Origin>,
     },
@@ -128,8 +119,7 @@ impl ConfigError {
             | ConfigError::DuplicateUrl { key, .. } => Some(key),
             ConfigError::NoChains => Some("chains"),
             ConfigError::NoSequencers { .. } | ConfigError::NoCandidate { .. } => None,
-            ConfigError::StallNotAboveBlockTime { .. } => Some("health.unsafe_stall_ms"),
-            ConfigError::LivenessWindowNotAboveBlockTime { .. } => Some("failover.chain_liveness_window_ms"),
+            ConfigError::WindowTooShort { problem, .. } => Some(problem.key),
             ConfigError::JwtSecret { .. } => Some("rpc.jwt_secret_file"),
         }
     }

@@ -24,6 +24,8 @@ pub enum KeyKind {
     Integer,
     /// Non-negative integer identifier (a Raft replica id).
     Id,
+    /// Non-negative integer number of bytes.
+    Bytes,
     /// `true` or `false`.
     Bool,
     /// Filesystem path.
@@ -45,6 +47,7 @@ impl KeyKind {
             KeyKind::Blocks => "an integer number of blocks",
             KeyKind::Integer => "an integer",
             KeyKind::Id => "an unsigned integer id",
+            KeyKind::Bytes => "an integer number of bytes",
             KeyKind::Bool => "true or false",
             KeyKind::Path => "a path (string)",
             KeyKind::SocketAddr => "an IP socket address such as \"127.0.0.1:9762\"",
@@ -62,6 +65,7 @@ impl fmt::Display for KeyKind {
             KeyKind::Blocks => "integer (blocks)",
             KeyKind::Integer => "integer",
             KeyKind::Id => "integer (id)",
+            KeyKind::Bytes => "integer (bytes)",
             KeyKind::Bool => "boolean",
             KeyKind::Path => "string (path)",
             KeyKind::SocketAddr => "string (ip:port)",
@@ -229,7 +233,7 @@ macro_rules! u64_slot {
 pub const KEYS: &[KeyDoc] = &[
     KeyDoc {
         path: "data_dir",
-        description: "Directory for state that must survive a restart.",
+        description: "Directory for state that must survive a restart; one running coordinator per directory (it holds `DATA_DIR/LOCK`), and `check-config` checks it is usable.",
         required: false,
         binding: Binding::Global(Slot::Path { get: |c| c.data_dir.as_path(), set: |c, v| c.data_dir = v }),
     },
@@ -247,6 +251,39 @@ pub const KEYS: &[KeyDoc] = &[
             get: |c| c.rpc.jwt_secret_file.as_deref(),
             set: |c, v| c.rpc.jwt_secret_file = v,
         }),
+    },
+    KeyDoc {
+        path: "rpc.jwt_on_reads",
+        description: "Require the JWT on read methods too (needs rpc.jwt_secret_file); off: reads are open.",
+        required: false,
+        binding: Binding::Global(Slot::Bool {
+            get: |c| c.rpc.jwt_on_reads,
+            set: |c, v| c.rpc.jwt_on_reads = v,
+        }),
+    },
+    KeyDoc {
+        path: "rpc.max_batch_len",
+        description: "Calls in one JSON-RPC batch; a longer batch is refused whole.",
+        required: false,
+        binding: Binding::Global(u64_slot!(Count, 1, 100_000, rpc.max_batch_len)),
+    },
+    KeyDoc {
+        path: "rpc.max_request_bytes",
+        description: "Largest admin request body; a larger one is refused with HTTP 413.",
+        required: false,
+        binding: Binding::Global(u64_slot!(Bytes, 1024, 1 << 30, rpc.max_request_bytes)),
+    },
+    KeyDoc {
+        path: "rpc.max_reply_bytes",
+        description: "Largest admin reply; a reply that would be larger is an error naming this key.",
+        required: false,
+        binding: Binding::Global(u64_slot!(Bytes, 1024, 1 << 30, rpc.max_reply_bytes)),
+    },
+    KeyDoc {
+        path: "rpc.max_connections",
+        description: "Admin connections served at once; more get HTTP 503, then wait to be accepted.",
+        required: false,
+        binding: Binding::Global(u64_slot!(Count, 1, 100_000, rpc.max_connections)),
     },
     KeyDoc {
         path: "metrics.enabled",
@@ -292,9 +329,15 @@ pub const KEYS: &[KeyDoc] = &[
     },
     KeyDoc {
         path: "health.unsafe_stall_ms",
-        description: "The leader is stalled when its unsafe head has not advanced for this long.",
+        description: "The leader is stalled when its unsafe head has not advanced for this long. Default: 2 x block time + max(500 ms, block time / 2); at least block time + max(500 ms, block time / 2).",
         required: false,
-        binding: Binding::Global(u64_slot!(Milliseconds, 1, TOML_INT_MAX, health.unsafe_stall_ms)),
+        binding: Binding::Global(Slot::OptionalU64 {
+            kind: KeyKind::Milliseconds,
+            min: 1,
+            max: TOML_INT_MAX,
+            get: |c| c.health.unsafe_stall_ms,
+            set: |c, v| c.health.unsafe_stall_ms = v,
+        }),
     },
     KeyDoc {
         path: "health.max_execution_lag_blocks",
@@ -316,21 +359,39 @@ pub const KEYS: &[KeyDoc] = &[
     },
     KeyDoc {
         path: "failover.catch_up_timeout_ms",
-        description: "How long a candidate may take to reach the stopped leader's head.",
+        description: "How long a candidate may take to reach the stopped leader's head. Default: max(3 s, 3 x block time); at least one block time.",
         required: false,
-        binding: Binding::Global(u64_slot!(Milliseconds, 1, TOML_INT_MAX, failover.catch_up_timeout_ms)),
+        binding: Binding::Global(Slot::OptionalU64 {
+            kind: KeyKind::Milliseconds,
+            min: 1,
+            max: TOML_INT_MAX,
+            get: |c| c.failover.catch_up_timeout_ms,
+            set: |c, v| c.failover.catch_up_timeout_ms = v,
+        }),
     },
     KeyDoc {
         path: "failover.chain_liveness_window_ms",
-        description: "Leader unreachable: the chain is alive if a follower's head advanced within this window.",
+        description: "Leader unreachable: the chain is alive if a follower's head advanced within this window. Default: block time + max(500 ms, block time / 2); at least block time + max(2 x health.interval_ms + 50 ms, block time / 4).",
         required: false,
-        binding: Binding::Global(u64_slot!(Milliseconds, 1, TOML_INT_MAX, failover.chain_liveness_window_ms)),
+        binding: Binding::Global(Slot::OptionalU64 {
+            kind: KeyKind::Milliseconds,
+            min: 1,
+            max: TOML_INT_MAX,
+            get: |c| c.failover.chain_liveness_window_ms,
+            set: |c, v| c.failover.chain_liveness_window_ms = v,
+        }),
     },
     KeyDoc {
         path: "failover.convergence_wait_ms",
-        description: "Start-up without an active sequencer: wait this long for heads to converge before electing.",
+        description: "Start-up without an active sequencer: wait this long for heads to converge before electing. Default: max(2 s, 2 x block time).",
         required: false,
-        binding: Binding::Global(u64_slot!(Milliseconds, 0, TOML_INT_MAX, failover.convergence_wait_ms)),
+        binding: Binding::Global(Slot::OptionalU64 {
+            kind: KeyKind::Milliseconds,
+            min: 0,
+            max: TOML_INT_MAX,
+            get: |c| c.failover.convergence_wait_ms,
+            set: |c, v| c.failover.convergence_wait_ms = v,
+        }),
     },
     KeyDoc {
         path: "failover.start_retry_interval_ms",
@@ -355,7 +416,7 @@ pub const KEYS: &[KeyDoc] = &[
     },
     KeyDoc {
         path: "chains.<chain>.block_time_ms",
-        description: "Block time of the chain (optional); health.unsafe_stall_ms must exceed it.",
+        description: "Block time of the chain (optional): checked against the chain's optimism_rollupConfig and head; the windows derive from it.",
         required: false,
         binding: Binding::Chain(Slot::OptionalU64 {
             kind: KeyKind::Milliseconds,
@@ -474,6 +535,15 @@ pub const KEYS: &[KeyDoc] = &[
         description: "Deadline of `coordinator_transferLeadership`; must exceed `election_timeout_max_ms`.",
         required: false,
         binding: Binding::Cluster(u64_slot!(Milliseconds, 0, TOML_INT_MAX, transfer_timeout_ms)),
+    },
+    KeyDoc {
+        path: "cluster.handover_on_shutdown",
+        description: "On SIGTERM/Ctrl-C the acting replica hands its leadership to a peer that reaches the sequencers and exits once that peer acts (bounded by `election_timeout_max_ms + election_timeout_min_ms + rpc_timeout_ms`, at most `transfer_timeout_ms`); false: it just leaves and the others elect one after the election timeout.",
+        required: false,
+        binding: Binding::Cluster(Slot::Bool {
+            get: |c| c.handover_on_shutdown,
+            set: |c, v| c.handover_on_shutdown = v,
+        }),
     },
     KeyDoc {
         path: "cluster.fault_injection",

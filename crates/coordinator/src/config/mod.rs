@@ -14,6 +14,7 @@
 //! | `validate.rs` | range and cross-key rules (the table below)                                   |
 //! | `render.rs`   | [`Config::to_toml_string`], "did you mean" suggestions, the error report      |
 //! | `error.rs`    | [`ConfigError`] / [`ConfigErrors`]: every problem names the key to change and where the bad value came from ([`Origin`]) |
+//! | `windows.rs`  | the windows that follow a chain's block time: defaults, floors, the check of explicit values |
 //! | `settings.rs` | the settings each subsystem runs on, derived from the config (only settings travel downward) |
 //! | `reference.rs`| `docs/configuration.md`, rendered from [`KEYS`]                               |
 //!
@@ -65,8 +66,7 @@
 //! | names use `[A-Za-z0-9_-]`, unique ignoring case and `-`/`_` | names are metrics labels, URL and env segments   |
 //! | URLs are `http://` or `https://` with a host                | the node clients speak JSON-RPC over HTTP        |
 //! | no two sequencers share an `op_node_url` or `op_geth_url`   | two "nodes" that are one process fail together   |
-//! | `health.unsafe_stall_ms` > every chain's `block_time_ms`    | otherwise every normal block gap is a "stall"    |
-//! | `failover.chain_liveness_window_ms` > every chain's `block_time_ms` | otherwise a live leader cut off from us looks dead |
+//! | explicit windows at least their floor for every configured `block_time_ms` ([`windows`]) | otherwise a live leader cut off from us looks dead, or a late block is a "stall"; checked again at run time against the block time the chain states |
 //! | metrics and admin RPC do not share a fixed listen address   | the second bind would fail at start-up           |
 //! | `[cluster]`: election timeouts above the heartbeat, ordered, below `transfer_timeout_ms`; replicas with unique ids and addresses, listing `cluster.id` when bootstrapping | [`ClusterConfig::problems`], shared with the cluster crate |
 //!
@@ -83,6 +83,7 @@ pub mod settings;
 mod slot;
 mod types;
 mod validate;
+pub mod windows;
 
 pub use error::{ConfigError, ConfigErrors, Origin};
 pub use keys::{KEYS, KeyDoc, KeyKind, env_var_name};
@@ -91,6 +92,7 @@ pub use types::{
     ChainConfig, Config, FailoverConfig, HealthConfig, InspectionConfig, MetricsConfig, RpcConfig,
     SequencerConfig,
 };
+pub(crate) use validate::normalize_url;
 
 /// Prefix of the environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "OP_COORDINATOR_";

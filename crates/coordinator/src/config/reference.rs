@@ -41,6 +41,18 @@ pub fn render_markdown() -> String {
     out
 }
 
+/// What the admin API's bounds answer when exceeded, before the `[rpc]` keys.
+const RPC_NOTE: &str = concat!(
+    "The `max_*` keys bound what one client can make the coordinator do. Exceeding one is an error\n",
+    "naming the key, never a cut-off reply: a body over `max_request_bytes` gets HTTP 413 (JSON-RPC\n",
+    "`-32007`); a batch over `max_batch_len` calls is refused whole (`-32010`); a reply over\n",
+    "`max_reply_bytes` is replaced by an error (`-32008`); replies being built or sent share a budget\n",
+    "of 4 x `max_reply_bytes`, beyond which a call is told to retry (`-32009`). Beyond\n",
+    "`max_connections` connections, as many again are answered HTTP 503 (`-32009`) and the rest wait\n",
+    "to be accepted. `coordinator_events` answers at most 1000 events a call (page with `before` /\n",
+    "`after`).",
+);
+
 /// What the `[cluster]` section as a whole is for, before its keys.
 const CLUSTER_NOTE: &str = concat!(
     "Without `[cluster]` the coordinator runs alone and keeps its state in `data_dir`. With it, the\n",
@@ -103,8 +115,11 @@ fn section_note(section: &str) -> Option<&'static str> {
         "chains.<chain>.sequencers.<node>" => Some(
             "One table per sequencer node (an op-node + op-geth pair); `<node>` is a name you choose,\n\
              with the same rules as chain names. Every chain needs at least one node with\n\
-             `candidate = true`.",
+             `candidate = true`. The state records each node's `op_node_url`: a node renamed here keeps\n\
+             its role (leader, fenced) through its URL; a removed or moved one that the state still names\n\
+             stops the chain from being acted on until `ctl forget-stale-nodes` (docs/operations.md).",
         ),
+        "rpc" => Some(RPC_NOTE),
         "cluster" => Some(CLUSTER_NOTE),
         "cluster.replicas[<i>]" => Some(
             "One table per initial voter, in any order; `<i>` is its position (0 for the first), as in\n\
@@ -191,6 +206,11 @@ const INTRO: &str = concat!(
     "Relative paths (`data_dir`, `rpc.jwt_secret_file`) are relative to the working directory of the\n",
     "process.\n",
     "\n",
+    "`data_dir` is created at start-up if missing and locked for as long as the coordinator runs (a\n",
+    "replica locks its own `data_dir/replica-<id>`); a second coordinator on it exits naming the holder's\n",
+    "PID. `check-config` reports whether it exists (or can be created), is a directory and is writable.\n",
+    "What it holds: [operations.md](operations.md#the-data-directory).\n",
+    "\n",
     "## Rules checked across keys\n",
     "\n",
     "- At least one chain, each with at least one sequencer and at least one `candidate = true`.\n",
@@ -203,6 +223,7 @@ const INTRO: &str = concat!(
     "- `metrics.listen` and `rpc.listen` are not the same fixed address.\n",
     "- A configured `rpc.jwt_secret_file` is readable and holds 64 hex digits (optionally `0x`-prefixed),\n",
     "  checked at start-up rather than at the first authenticated call.\n",
+    "- `rpc.jwt_on_reads = true` needs `rpc.jwt_secret_file`.\n",
 );
 
 const OUTRO: &str = concat!(

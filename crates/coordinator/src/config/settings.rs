@@ -9,6 +9,8 @@ use std::time::Duration;
 use opc_cluster::ClusterConfig;
 
 use super::types::{Config, FailoverConfig};
+use super::windows::{ExplicitWindows, WindowTooShort, Windows};
+use crate::api::ApiSettings;
 use crate::engine::FailoverSettings;
 use crate::handover::HandoverSettings;
 use crate::health::HealthSettings;
@@ -18,27 +20,91 @@ use crate::replication::LeaseSettings;
 /// [`FailoverConfig::operator_handover_timeout`].
 const HANDOVER_SLACK: Duration = Duration::from_secs(5);
 
-impl From<&Config> for FailoverSettings {
+/// The block time [`ChainTuning::provisional`] assumes.
+const PLACEHOLDER_BLOCK_TIME: Duration = Duration::from_secs(1);
+
+/// How long a replica may reach no node before it hands its leadership to a peer that does, when
+/// `failover.chain_liveness_window_ms` is not set: the liveness window of a 1 s chain. It is about
+/// the replica's own blindness, not about any one chain, so it does not follow a block time.
+const BLIND_AFTER_DEFAULT: Duration = Duration::from_millis(1500);
+
+/// What a chain actor needs to derive its settings once the chain's block time is known (the
+/// windows follow it, see [`Windows`]); everything else is a plain copy of the config.
+#[derive(Debug, Clone)]
+pub struct ChainTuning {
+    explicit: ExplicitWindows,
+    probe_interval: Duration,
+    start_retry_interval: Duration,
+    health: HealthSettings,
+}
+
+impl From<&Config> for ApiSettings {
     fn from(config: &Config) -> Self {
+        // The bounds are ranged in `keys.rs` far below usize::MAX on any platform we build for.
+        let size = |value: u64| usize::try_from(value).unwrap_or(usize::MAX);
         Self {
-            catch_up_timeout: config.failover.catch_up_timeout(),
-            chain_liveness_window: config.failover.chain_liveness_window(),
-            convergence_wait: config.failover.convergence_wait(),
-            start_retry_interval: config.failover.start_retry_interval(),
+            jwt_on_reads: config.rpc.jwt_on_reads,
+            max_batch_len: size(config.rpc.max_batch_len),
+            max_request_bytes: size(config.rpc.max_request_bytes),
+            max_reply_bytes: size(config.rpc.max_reply_bytes),
+            max_connections: size(config.rpc.max_connections),
         }
     }
 }
 
-impl From<&Config> for HealthSettings {
-    fn from(config: &Config) -> Self {
+/// A chain's settings for one block time.
+#[derive(Debug, Clone)]
+pub struct Tuned {
+    /// The windows in force.
+    pub windows: Windows,
+    /// The engine's settings.
+    pub failover: FailoverSettings,
+    /// The health tracker's settings.
+    pub health: HealthSettings,
+}
+
+impl ChainTuning {
+    /// The tuning of every chain of `config`.
+    pub fn new(config: &Config) -> Self {
+        let placeholder = Windows::defaults_for(PLACEHOLDER_BLOCK_TIME, config.health.interval());
         Self {
-            // The tracker counts probes in u32; a threshold above 4 billion probes (years at the
-            // smallest interval) means "never", which u32::MAX keeps.
-            failure_threshold: u32::try_from(config.health.failure_threshold).unwrap_or(u32::MAX),
-            success_threshold: u32::try_from(config.health.success_threshold).unwrap_or(u32::MAX),
-            unsafe_stall: config.health.unsafe_stall(),
-            max_execution_lag_blocks: config.health.max_execution_lag_blocks,
-            max_candidate_lag_blocks: config.health.max_candidate_lag_blocks,
+            explicit: ExplicitWindows::from(config),
+            probe_interval: config.health.interval(),
+            start_retry_interval: config.failover.start_retry_interval(),
+            health: HealthSettings {
+                // The tracker counts probes in u32; a threshold above 4 billion probes (years at
+                // the smallest interval) means "never", which u32::MAX keeps.
+                failure_threshold: u32::try_from(config.health.failure_threshold).unwrap_or(u32::MAX),
+                success_threshold: u32::try_from(config.health.success_threshold).unwrap_or(u32::MAX),
+                unsafe_stall: placeholder.unsafe_stall,
+                max_execution_lag_blocks: config.health.max_execution_lag_blocks,
+                max_candidate_lag_blocks: config.health.max_candidate_lag_blocks,
+            },
+        }
+    }
+
+    /// The settings for a chain of `block_time`; an explicit window too short for it is an error.
+    pub fn for_block_time(&self, block_time: Duration) -> Result<Tuned, Vec<WindowTooShort>> {
+        let windows = Windows::resolve(&self.explicit, block_time)?;
+        Ok(self.with_windows(windows))
+    }
+
+    /// Settings to construct a chain's engine and health tracker with before its block time is
+    /// known. No decision is taken on them: the actor feeds the engine nothing until then.
+    pub fn provisional(&self) -> Tuned {
+        self.with_windows(Windows::defaults_for(PLACEHOLDER_BLOCK_TIME, self.probe_interval))
+    }
+
+    fn with_windows(&self, windows: Windows) -> Tuned {
+        Tuned {
+            windows,
+            failover: FailoverSettings {
+                catch_up_timeout: windows.catch_up_timeout,
+                chain_liveness_window: windows.chain_liveness_window,
+                convergence_wait: windows.convergence_wait,
+                start_retry_interval: self.start_retry_interval,
+            },
+            health: HealthSettings { unsafe_stall: windows.unsafe_stall, ..self.health.clone() },
         }
     }
 }
@@ -52,14 +118,29 @@ impl HandoverSettings {
             // The window after which the coordinator judges a silent chain stopped: a replica that
             // has reached no node for that long can no longer tell a dead chain from its own
             // blindness.
-            blind_after: config.failover.chain_liveness_window(),
+            blind_after: config
+                .failover
+                .chain_liveness_window_ms
+                .map_or(BLIND_AFTER_DEFAULT, Duration::from_millis),
             // The probes change no faster than they are taken.
             check_every: config.health.interval(),
             // Asking a peer is one admin call like any other.
             ask_timeout: config.failover.rpc_timeout(),
             jwt_secret,
+            on_shutdown: config.cluster.as_ref().is_some_and(|cluster| cluster.handover_on_shutdown),
+            shutdown_within: config.cluster.as_ref().map_or(Duration::ZERO, shutdown_handover_within),
         }
     }
+}
+
+/// How long a shutdown may spend handing the leadership over: the followers' leader leases
+/// (`election_timeout_max_ms`, renewed by the last heartbeat) lapse, one more campaign round
+/// (`election_timeout_min_ms`) and one peer call (`rpc_timeout_ms`). A transfer that needs more
+/// has failed (openraft#2088); the replica then leaves as before, and the followers, whose leases
+/// have lapsed meanwhile, elect at once. Never more than an operator's `transfer_timeout_ms`.
+fn shutdown_handover_within(cluster: &ClusterConfig) -> Duration {
+    let ms = cluster.election_timeout_max_ms + cluster.election_timeout_min_ms + cluster.rpc_timeout_ms;
+    Duration::from_millis(ms.min(cluster.transfer_timeout_ms))
 }
 
 impl From<&ClusterConfig> for LeaseSettings {
@@ -88,8 +169,10 @@ impl FailoverConfig {
     ///   the state first (with `[cluster]` a Raft commit), and catch-up is seen only through the
     ///   next probe. Without the slack an operator would be told "in progress" for hand-overs that
     ///   are about to complete.
-    pub fn operator_handover_timeout(&self) -> Duration {
-        self.catch_up_timeout() + self.rpc_timeout() * 4 + HANDOVER_SLACK
+    ///
+    /// `catch_up_timeout` is the chain's (it follows the block time, see [`Windows`]).
+    pub fn operator_handover_timeout(&self, catch_up_timeout: Duration) -> Duration {
+        catch_up_timeout + self.rpc_timeout() * 4 + HANDOVER_SLACK
     }
 }
 
@@ -101,7 +184,7 @@ mod tests {
     fn the_operator_handover_timeout_covers_catch_up_four_admin_calls_and_slack() {
         let config = Config::default();
         assert_eq!(
-            config.failover.operator_handover_timeout(),
+            config.failover.operator_handover_timeout(Duration::from_secs(3)),
             Duration::from_millis(3000 + 4 * 1000 + 5000)
         );
     }
@@ -110,8 +193,9 @@ mod tests {
     fn health_thresholds_beyond_u32_mean_never() {
         let mut config = Config::default();
         config.health.failure_threshold = u64::MAX;
-        assert_eq!(HealthSettings::from(&config).failure_threshold, u32::MAX);
-        assert_eq!(HealthSettings::from(&config).success_threshold, 3);
+        let tuned = ChainTuning::new(&config).provisional();
+        assert_eq!(tuned.health.failure_threshold, u32::MAX);
+        assert_eq!(tuned.health.success_threshold, 3);
     }
 
     #[test]

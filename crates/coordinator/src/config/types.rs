@@ -60,11 +60,33 @@ pub struct RpcConfig {
     /// need a JWT signed with it; read-only calls stay open so dashboards need no secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwt_secret_file: Option<PathBuf>,
+    /// Require the JWT on read methods too, where who may watch the coordinator matters (a shared
+    /// network); off by default so dashboards and `ctl status` need no secret.
+    pub jwt_on_reads: bool,
+    /// Calls in one JSON-RPC batch: each is answered in one reply, so an unbounded batch is an
+    /// unbounded amount of work and memory for one request.
+    pub max_batch_len: u64,
+    /// Largest request body; a larger one is refused before it is parsed.
+    pub max_request_bytes: u64,
+    /// Largest reply: a reply that would be larger is an error naming this key, never a cut-off
+    /// body.
+    pub max_reply_bytes: u64,
+    /// Connections served at once; more are answered `503` at once (up to as many again), then
+    /// wait in the listen queue, so a flood of clients cannot exhaust memory or file descriptors.
+    pub max_connections: u64,
 }
 
 impl Default for RpcConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 9762)), jwt_secret_file: None }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9762)),
+            jwt_secret_file: None,
+            jwt_on_reads: false,
+            max_batch_len: 100,
+            max_request_bytes: 1024 * 1024,
+            max_reply_bytes: 10 * 1024 * 1024,
+            max_connections: 64,
+        }
     }
 }
 
@@ -79,16 +101,7 @@ impl RpcConfig {
         };
         let fail = |reason: String| ConfigError::JwtSecret { path: path.clone(), reason };
         let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-        let hex = text.trim();
-        let hex = hex.strip_prefix("0x").unwrap_or(hex);
-        if hex.len() != 64 {
-            return Err(fail(format!("expected 64 hex digits (32 bytes), found {} characters", hex.len())));
-        }
-        let mut secret = [0u8; 32];
-        for (byte, pair) in secret.iter_mut().zip(hex.as_bytes().chunks(2)) {
-            let pair = std::str::from_utf8(pair).map_err(|_| fail("not hex".to_owned()))?;
-            *byte = u8::from_str_radix(pair, 16).map_err(|_| fail(format!("{pair:?} is not a hex byte")))?;
-        }
+        let secret = crate::jwt::parse_secret(&text).map_err(|e| fail(e.to_string()))?;
         Ok(Some(secret))
     }
 }
@@ -127,7 +140,8 @@ pub struct HealthConfig {
     pub success_threshold: u64,
     /// The leader counts as stalled when its unsafe head has not advanced for this long, even if
     /// it still answers RPCs: a sequencer that answers but produces nothing is still an outage.
-    pub unsafe_stall_ms: u64,
+    /// `None`: derived from the chain's block time (see [`super::windows`]).
+    pub unsafe_stall_ms: Option<u64>,
     /// An op-geth more than this many blocks behind its op-node's unsafe head is "execution
     /// lagging": the node accepts blocks it cannot yet execute.
     pub max_execution_lag_blocks: u64,
@@ -143,7 +157,7 @@ impl Default for HealthConfig {
             probe_timeout_ms: 250,
             failure_threshold: 2,
             success_threshold: 3,
-            unsafe_stall_ms: 2500,
+            unsafe_stall_ms: None,
             max_execution_lag_blocks: 8,
             max_candidate_lag_blocks: 16,
         }
@@ -160,11 +174,6 @@ impl HealthConfig {
     pub fn probe_timeout(&self) -> Duration {
         Duration::from_millis(self.probe_timeout_ms)
     }
-
-    /// How long the leader's unsafe head may stand still before the leader counts as stalled.
-    pub fn unsafe_stall(&self) -> Duration {
-        Duration::from_millis(self.unsafe_stall_ms)
-    }
 }
 
 /// `[failover]`: deadlines of the hand-over steps.
@@ -174,15 +183,16 @@ pub struct FailoverConfig {
     /// Deadline of each `admin_*` call, so a hung node cannot stall a fail-over.
     pub rpc_timeout_ms: u64,
     /// How long to wait for the chosen candidate to reach the hash the old leader stopped at
-    /// before giving up on it and trying the next one.
-    pub catch_up_timeout_ms: u64,
+    /// before giving up on it and trying the next one. `None`: derived from the block time.
+    pub catch_up_timeout_ms: Option<u64>,
     /// With the leader unreachable, the chain counts as still alive (leader only partitioned from
     /// us) if a follower's head advanced within this window; then we must not start a second
-    /// sequencer.
-    pub chain_liveness_window_ms: u64,
+    /// sequencer. `None`: derived from the block time.
+    pub chain_liveness_window_ms: Option<u64>,
     /// At start-up with no active sequencer, wait this long for node heads to converge so the
-    /// election does not pick a node that is merely slow to report.
-    pub convergence_wait_ms: u64,
+    /// election does not pick a node that is merely slow to report. `None`: derived from the
+    /// block time.
+    pub convergence_wait_ms: Option<u64>,
     /// Retry period for transient start errors such as "no prestate".
     pub start_retry_interval_ms: u64,
 }
@@ -191,9 +201,9 @@ impl Default for FailoverConfig {
     fn default() -> Self {
         Self {
             rpc_timeout_ms: 1000,
-            catch_up_timeout_ms: 3000,
-            chain_liveness_window_ms: 1500,
-            convergence_wait_ms: 2000,
+            catch_up_timeout_ms: None,
+            chain_liveness_window_ms: None,
+            convergence_wait_ms: None,
             start_retry_interval_ms: 100,
         }
     }
@@ -203,21 +213,6 @@ impl FailoverConfig {
     /// Deadline of each `admin_*` call.
     pub fn rpc_timeout(&self) -> Duration {
         Duration::from_millis(self.rpc_timeout_ms)
-    }
-
-    /// How long a candidate may take to reach the stopped leader's head.
-    pub fn catch_up_timeout(&self) -> Duration {
-        Duration::from_millis(self.catch_up_timeout_ms)
-    }
-
-    /// Window in which an advancing follower proves the chain alive.
-    pub fn chain_liveness_window(&self) -> Duration {
-        Duration::from_millis(self.chain_liveness_window_ms)
-    }
-
-    /// Start-up wait for heads to converge before the first election.
-    pub fn convergence_wait(&self) -> Duration {
-        Duration::from_millis(self.convergence_wait_ms)
     }
 
     /// Retry period for transient start errors.

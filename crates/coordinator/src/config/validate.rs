@@ -2,12 +2,14 @@
 //! (with the origin of every value) and for configurations built in code (without).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use super::TOML_INT_MAX;
 use super::error::{ConfigError, ConfigErrors, Origin};
 use super::keys::{Binding, KEYS, normalize_segment};
 use super::render::is_valid_name;
 use super::types::{ChainConfig, Config};
+use super::windows::Windows;
 use opc_cluster::ClusterConfig;
 
 impl Config {
@@ -79,6 +81,10 @@ impl Validator<'_> {
                 format!("{} is also rpc.listen; the second server could not bind", config.metrics.listen),
             );
         }
+        if config.rpc.jwt_on_reads && config.rpc.jwt_secret_file.is_none() {
+            let reason = "true needs rpc.jwt_secret_file (the secret reads are checked against)";
+            self.invalid("rpc.jwt_on_reads", reason.to_owned());
+        }
         if config.chains.is_empty() {
             self.errors.push(ConfigError::NoChains);
         }
@@ -111,31 +117,21 @@ impl Validator<'_> {
             }
         }
         let block_time_key = format!("{chain_path}.block_time_ms");
-        let stall_key = "health.unsafe_stall_ms";
-        let unsafe_stall_ms = self.config.health.unsafe_stall_ms;
         if let Some(block_time_ms) =
-            self.not_above_block_time(stall_key, unsafe_stall_ms, &block_time_key, chain.block_time_ms)
+            chain.block_time_ms.filter(|_| !self.already_reported.contains(&block_time_key))
+            && let Err(problems) = Windows::resolve(&self.config.into(), Duration::from_millis(block_time_ms))
         {
-            self.errors.push(ConfigError::StallNotAboveBlockTime {
-                unsafe_stall_ms,
-                chain: chain_name.to_owned(),
-                block_time_ms,
-                stall_origin: self.origin(stall_key),
-                block_time_origin: self.origin(&block_time_key),
-            });
-        }
-        let window_key = "failover.chain_liveness_window_ms";
-        let window_ms = self.config.failover.chain_liveness_window_ms;
-        if let Some(block_time_ms) =
-            self.not_above_block_time(window_key, window_ms, &block_time_key, chain.block_time_ms)
-        {
-            self.errors.push(ConfigError::LivenessWindowNotAboveBlockTime {
-                window_ms,
-                chain: chain_name.to_owned(),
-                block_time_ms,
-                window_origin: self.origin(window_key),
-                block_time_origin: self.origin(&block_time_key),
-            });
+            for problem in problems {
+                if self.already_reported.contains(problem.key) {
+                    continue;
+                }
+                self.errors.push(ConfigError::WindowTooShort {
+                    chain: chain_name.to_owned(),
+                    window_origin: self.origin(problem.key),
+                    block_time_origin: self.origin(&block_time_key),
+                    problem: Box::new(problem),
+                });
+            }
         }
         if chain.sequencers.is_empty() {
             self.errors.push(ConfigError::NoSequencers {
@@ -189,24 +185,6 @@ impl Validator<'_> {
     }
 
     /// Ranges from [`KEYS`], then the cluster crate's rules across keys and replicas.
-    /// The chain's block time when the duration at `key` (`value_ms`) is not above it (a healthy
-    /// chain's pause between two blocks would already trip it); `None` when it is above, when
-    /// either key was already reported, or when the chain sets no (or a zero) block time.
-    fn not_above_block_time(
-        &self,
-        key: &str,
-        value_ms: u64,
-        block_time_key: &str,
-        block_time_ms: Option<u64>,
-    ) -> Option<u64> {
-        block_time_ms.filter(|&block_time_ms| {
-            block_time_ms > 0
-                && value_ms <= block_time_ms
-                && !self.already_reported.contains(key)
-                && !self.already_reported.contains(block_time_key)
-        })
-    }
-
     fn check_cluster(&mut self, cluster: &ClusterConfig) {
         for doc in KEYS {
             match &doc.binding {
@@ -284,7 +262,7 @@ fn check_http_url(url: &str) -> Result<(), String> {
 
 /// Scheme and host are case-insensitive and a trailing `/` changes nothing, so they must not hide
 /// a duplicate.
-fn normalize_url(url: &str) -> String {
+pub(crate) fn normalize_url(url: &str) -> String {
     let trimmed = url.trim_end_matches('/');
     match trimmed.find("://") {
         Some(scheme_end) => {

@@ -175,7 +175,9 @@ impl FailoverEngine {
             .find(|member| view.head_hash(&member.name) == Some(hash))
             .map(|member| member.name.clone());
         let Some(chosen) = chosen else {
-            if self.start_at_converged_head(view, hash, None, out) {
+            if self.move_to_higher_stop_answer(view, out)
+                || self.start_at_converged_head(view, hash, None, out)
+            {
                 return;
             }
             let detail =

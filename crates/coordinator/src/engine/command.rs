@@ -1,26 +1,144 @@
-//! Operator commands: a hand-over (`coordinator_setActiveSequencer`) and pausing automation
-//! (`coordinator_stopElection` / `coordinator_startElection`).
+//! Operator commands: a hand-over (`coordinator_setActiveSequencer`, `ctl transfer`) and pausing
+//! automation (`coordinator_stopElection` / `coordinator_startElection`, `ctl pause` / `ctl resume`).
+//!
+//! Pause stops automation only (fail-over, election, inspection): an operator's explicit hand-over
+//! is accepted while paused, as op-conductor allows, and runs to its end (stop, catch-up, start, or
+//! the restart of the old leader when the target never catches up). Fencing runs in any case.
+//!
+//! | command  | condition                                            | answer                          |
+//! |----------|------------------------------------------------------|---------------------------------|
+//! | transfer | target not configured                                | `UnknownNode`                   |
+//! | transfer | a fail-over call in flight                           | `CallInFlight`                  |
+//! | transfer | target not eligible (unhealthy, lagging, fenced, ...) | `Ineligible`                    |
+//! | transfer | target already leads (steady)                        | `AlreadyLeader` (a no-op)       |
+//! | transfer | steady (paused or not)                               | persist stopping; `Stop(leader)` |
+//! | transfer | leaderless (paused or not), target at the stopped hash | persist starting; `Start`      |
+//! | transfer | discovering, stopping, catching up, starting         | `NotSteady`                     |
+//! | pause    | already paused                                       | `AlreadyPaused`                 |
+//! | resume   | not paused                                           | `NotPaused`                     |
+//! | pause / resume | otherwise                                      | persist; `Paused` / `Resumed`   |
+//!
+//! Every refusal is a [`CommandError`] whose text names the `op-coordinator ctl` verb that helps,
+//! never an RPC name: operators meet these texts through `ctl`.
 
-use super::{Action, CommandError, Event, EventKind, FailoverEngine, StopPurpose, View};
+use super::{Action, Event, EventKind, FailoverEngine, Pending, StopPurpose, View};
 use crate::state::Phase;
 use alloy_primitives::B256;
+use opc_wire::text::Echo;
+
+/// Why an operator command was refused or did not complete.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// No such node.
+    #[error(
+        "no sequencer named {} in this chain; its sequencers are {}",
+        Echo(.node),
+        .known.join(", ")
+    )]
+    UnknownNode {
+        /// The name asked for.
+        node: String,
+        /// The configured names, so the operator sees the right spelling.
+        known: Vec<String>,
+    },
+    /// The target may not lead.
+    #[error("{node} cannot take over: {why}; `op-coordinator ctl status` shows every node's health")]
+    Ineligible {
+        /// The node.
+        node: String,
+        /// Why.
+        why: String,
+    },
+    /// A step of a fail-over or hand-over awaits a node's answer.
+    #[error(
+        "{call} is in flight; `op-coordinator ctl events` shows when it ends, then run `op-coordinator ctl transfer` again"
+    )]
+    CallInFlight {
+        /// The call, e.g. `a stop of seq-0`.
+        call: String,
+    },
+    /// A fail-over or the start-up discovery is under way.
+    #[error(
+        "the chain is {phase}, not steady: `op-coordinator ctl events` shows its progress; run `op-coordinator ctl transfer` again once `op-coordinator ctl status` shows it steady"
+    )]
+    NotSteady {
+        /// The phase's name.
+        phase: &'static str,
+    },
+    /// Steady without a leader: nothing to hand over from (a state written by hand).
+    #[error(
+        "the chain is steady but holds no leader; `op-coordinator ctl status` shows which node sequences"
+    )]
+    NoLeader,
+    /// Already the case.
+    #[error("{0} is already the active sequencer")]
+    AlreadyLeader(String),
+    /// The actor is already answering another hand-over.
+    #[error("a hand-over to {target} is already in progress; `op-coordinator ctl events` shows its progress")]
+    HandoverInProgress {
+        /// Its target.
+        target: String,
+    },
+    /// The chain is watched but not acted on (its block time unknown or contradicted).
+    #[error("chain {chain} is not acted on: {why}; `op-coordinator ctl status` says the same")]
+    NotActedOn {
+        /// The chain.
+        chain: String,
+        /// Why.
+        why: String,
+    },
+    /// A second pause.
+    #[error("already paused: automation stays off until `op-coordinator ctl resume`")]
+    AlreadyPaused,
+    /// A resume of a chain that is not paused.
+    #[error("not paused: automation is running (`op-coordinator ctl pause` stops it)")]
+    NotPaused,
+    /// The change could not be made durable, so it was not made.
+    #[error(
+        "could not persist the change, so nothing was done; the coordinator's log says why (is its data_dir writable?)"
+    )]
+    NotPersisted,
+    /// A replica that does not act got the command (the API forwards changes to the leader first).
+    #[error(
+        "this replica is not acting: it is not the Raft leader, or a quorum has not confirmed its leadership within the lease (overload, partition); retry, or send the call to the leader replica (`op-coordinator ctl cluster status` names it)"
+    )]
+    NotActing,
+    /// The replica answering the hand-over stopped acting before it ended.
+    #[error(
+        "this replica lost Raft leadership during the hand-over; `op-coordinator ctl status` on the \
+         new leader replica shows whether it completed, then run `op-coordinator ctl transfer` again if not"
+    )]
+    LostLeadership,
+    /// The coordinator stopped before the hand-over ended.
+    #[error(
+        "the coordinator is shutting down; once it is back, `op-coordinator ctl status` shows whether \
+         the hand-over completed"
+    )]
+    ShuttingDown,
+    /// The hand-over began but was abandoned; the engine's reason.
+    #[error("{0}")]
+    HandoverFailed(String),
+}
+
+impl CommandError {
+    /// True when the command asked for what already holds (a second pause, a resume while
+    /// running): nothing changed, and `ctl` says so without failing.
+    pub fn is_unchanged(&self) -> bool {
+        matches!(self, Self::AlreadyPaused | Self::NotPaused)
+    }
+}
 
 impl FailoverEngine {
-    /// `coordinator_setActiveSequencer`: validates and begins a graceful hand-over. Its end comes
-    /// as [`super::Outcome::HandoverFinished`].
+    /// `coordinator_setActiveSequencer`: validates and begins a graceful hand-over, paused or not.
+    /// Its end comes as [`super::Outcome::HandoverFinished`].
     pub fn transfer(&mut self, view: &View<'_>, to: &str) -> Result<Vec<Action>, CommandError> {
         self.restore_catch_up_deadline(view);
         if view.member(to).is_none() {
-            return Err(CommandError::UnknownNode(to.to_owned()));
+            let known = view.members.iter().map(|member| member.name.clone()).collect();
+            return Err(CommandError::UnknownNode { node: to.to_owned(), known });
         }
-        if self.pending.is_some() {
-            return Err(CommandError::Busy(format!("a {} call is in flight", view.state.phase.name())));
-        }
-        if view.state.paused {
-            // The hand-over would stop the leader, and nothing would start the target until resumed.
-            return Err(CommandError::Busy(
-                "automation is paused (coordinator_startElection resumes it)".into(),
-            ));
+        if let Some(pending) = &self.pending {
+            return Err(CommandError::CallInFlight { call: pending.describe() });
         }
         if let Some(why) = view.ineligibility(to) {
             return Err(CommandError::Ineligible { node: to.to_owned(), why });
@@ -29,7 +147,7 @@ impl FailoverEngine {
         match view.state.phase.clone() {
             Phase::Steady => {
                 let Some(leader) = view.state.leader.clone() else {
-                    return Err(CommandError::Busy("no leader".into()));
+                    return Err(CommandError::NoLeader);
                 };
                 if leader == to {
                     return Err(CommandError::AlreadyLeader(leader));
@@ -49,10 +167,21 @@ impl FailoverEngine {
                 self.begin_handover(view, to, format!("operator start of {to} at {hash}"), &mut out);
                 out.push(Action::Start { node: to.to_owned(), hash });
             }
-            other => return Err(CommandError::Busy(format!("the chain is {}", other.name()))),
+            other => return Err(CommandError::NotSteady { phase: other.name() }),
         }
         self.finish(view, &mut out);
         Ok(out)
+    }
+
+    /// Whether pause holds back this evaluation: it stops automation, not a hand-over the operator
+    /// asked for (in this process, or persisted with its target before a restart).
+    pub(super) fn held_by_pause(&self, view: &View<'_>) -> bool {
+        let operator_move = self.handover.is_some()
+            || matches!(
+                &view.state.phase,
+                Phase::Stopping { target: Some(_), .. } | Phase::CatchingUp { target: Some(_), .. }
+            );
+        view.state.paused && !operator_move
     }
 
     fn begin_handover(&mut self, view: &View<'_>, to: &str, detail: String, out: &mut Vec<Action>) {
@@ -84,23 +213,39 @@ impl FailoverEngine {
         }
     }
 
-    /// `coordinator_stopElection` / `coordinator_startElection`.
-    pub fn set_paused(&mut self, view: &View<'_>, paused: bool) -> Vec<Action> {
+    /// `coordinator_stopElection` / `coordinator_startElection`; asking for the state the chain
+    /// is already in is refused as [`CommandError::is_unchanged`], so the operator hears it.
+    pub fn set_paused(&mut self, view: &View<'_>, paused: bool) -> Result<Vec<Action>, CommandError> {
         self.restore_catch_up_deadline(view);
-        let mut out = Vec::new();
-        if view.state.paused == paused {
-            return out;
+        match (view.state.paused, paused) {
+            (true, true) => return Err(CommandError::AlreadyPaused),
+            (false, false) => return Err(CommandError::NotPaused),
+            _ => {}
         }
+        let mut out = Vec::new();
         self.persist(&mut out, view, |state| state.paused = paused);
         let event = if paused {
-            let detail = "automation paused by operator: no fail-over, election or inspection until resumed";
+            let detail = "automation paused by operator: no fail-over, election or inspection until \
+                          resumed; `op-coordinator ctl transfer` still hands over";
             Event::warn(EventKind::Paused, None, detail)
         } else {
             Event::info(EventKind::Resumed, None, "automation resumed by operator")
         };
         Self::emit(&mut out, event);
         self.finish(view, &mut out);
-        out
+        Ok(out)
+    }
+}
+
+impl Pending {
+    /// The call as an operator reads it, e.g. `a stop of seq-0`.
+    fn describe(&self) -> String {
+        match self {
+            Pending::Stop(node) => format!("a stop of {node}"),
+            Pending::ReadHead(node) => format!("a head read of {node}"),
+            Pending::Start(node) => format!("a start of {node}"),
+            Pending::CheckActive(node) => format!("an activity check of {node}"),
+        }
     }
 }
 
@@ -111,7 +256,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_hand_over_is_refused_to_a_target_that_is_unknown_ineligible_or_already_leading() {
         let mut chain = handover_chain();
-        assert_eq!(refusal(&mut chain, "zed"), CommandError::UnknownNode("zed".into()));
+        let known: Vec<String> = ["a", "b", "c", "d", "e", "f", "g"].map(String::from).to_vec();
+        assert_eq!(refusal(&mut chain, "zed"), CommandError::UnknownNode { node: "zed".into(), known });
         assert_ineligible(refusal(&mut chain, "d"), "d", "not a candidate");
         assert_ineligible(refusal(&mut chain, "e"), "e", "fenced");
         assert_ineligible(refusal(&mut chain, "f"), "f", "execution_lag");
@@ -121,18 +267,92 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_hand_over_is_refused_while_busy_paused_or_not_steady() {
+    async fn a_hand_over_is_refused_while_a_call_is_in_flight_or_a_fail_over_is_under_way() {
         let mut chain = handover_chain();
         chain.transfer("c").expect("first hand-over");
-        assert!(matches!(refusal(&mut chain, "b"), CommandError::Busy(_)), "a stop is in flight");
-
-        let mut chain = handover_chain();
-        chain.set_paused(true);
-        assert!(matches!(refusal(&mut chain, "c"), CommandError::Busy(_)), "paused: nothing would start c");
+        assert_eq!(refusal(&mut chain, "b"), CommandError::CallInFlight { call: "a stop of a".into() });
 
         let mut chain = Chain::new(ABC, catching_up("a", 20));
         chain.head("a", 20).head("b", 19).head("c", 19);
-        assert!(matches!(refusal(&mut chain, "b"), CommandError::Busy(_)), "a fail-over is under way");
+        assert_eq!(refusal(&mut chain, "b"), CommandError::NotSteady { phase: "catching_up" });
+    }
+
+    /// Each refusal in the words an operator reads through `ctl`: the verb that helps, no RPC
+    /// name, and no "when the chain is steady" while it is.
+    #[test]
+    fn every_refusal_names_the_ctl_verb_that_helps_and_no_rpc() {
+        let cases = [
+            (
+                CommandError::UnknownNode { node: "zed".into(), known: vec!["a".into()] },
+                "its sequencers are a",
+            ),
+            (CommandError::Ineligible { node: "d".into(), why: "x".into() }, "`op-coordinator ctl status`"),
+            (CommandError::CallInFlight { call: "a stop of a".into() }, "`op-coordinator ctl events`"),
+            (CommandError::NotSteady { phase: "stopping" }, "`op-coordinator ctl status` shows it steady"),
+            (CommandError::NoLeader, "`op-coordinator ctl status`"),
+            (CommandError::HandoverInProgress { target: "c".into() }, "`op-coordinator ctl events`"),
+            (
+                CommandError::AlreadyPaused,
+                "already paused: automation stays off until `op-coordinator ctl resume`",
+            ),
+            (CommandError::NotPaused, "not paused: automation is running (`op-coordinator ctl pause`"),
+            (CommandError::NotPersisted, "data_dir"),
+            (CommandError::NotActing, "`op-coordinator ctl cluster status`"),
+        ];
+        for (refusal, says) in cases {
+            let text = refusal.to_string();
+            assert!(text.contains(says), "{refusal:?}: {text}");
+            assert!(!text.contains("coordinator_") && !text.contains("Election"), "an RPC name in {text}");
+            assert!(!text.contains("busy"), "{text}");
+        }
+        let steady_only = CommandError::NotSteady { phase: "catching_up" }.to_string();
+        assert!(steady_only.starts_with("the chain is catching_up, not steady"), "{steady_only}");
+        let long = "x".repeat(900_000);
+        let echoed = CommandError::UnknownNode { node: long, known: vec!["a".into()] }.to_string();
+        assert!(echoed.len() < 200 && echoed.contains("(900000 bytes)"), "{echoed}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hand_over_while_paused_runs_to_its_end_and_the_chain_stays_paused() {
+        let mut chain = handover_chain();
+        chain.set_paused(true).expect("pause");
+        let paused = ChainState { paused: true, fenced: fenced(&["e"]), ..steady("a") };
+        let handing_over =
+            with_phase(&paused, Phase::Stopping { from: "a".into(), target: Some("c".into()) });
+        assert_eq!(
+            chain.transfer("c").expect("an operator's hand-over is accepted while paused"),
+            [persist(handing_over), event(EventKind::HandoverRequested, "c"), stop("a", Handover)]
+        );
+        chain.stopped("a", Handover, Ok(hash(20)));
+        chain.at(300).head("c", 20);
+        let steps = chain.tick();
+        assert!(steps.contains(&start("c", 20)), "the catch-up runs while paused: {steps:?}");
+        chain.started("c", Ok(()));
+        assert_eq!((chain.state.leader.as_deref(), chain.state.paused), (Some("c"), true));
+        assert_eq!(chain.outcomes.last(), Some(&Outcome::HandoverFinished(Ok(()))));
+
+        // Automation stays paused: the new leader, unhealthy, is left alone.
+        chain.probe("c", probe(chain.now, 20, 20, 4));
+        assert_eq!(chain.at(10_000).tick(), []);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_paused_hand_over_interrupted_by_a_restart_is_resumed_but_a_fail_over_is_not() {
+        let handing_over = with_phase(
+            &ChainState { paused: true, ..steady("a") },
+            Phase::Stopping { from: "a".into(), target: Some("c".into()) },
+        );
+        let mut chain = Chain::new(ABC, handing_over);
+        chain.head("a", 20).head("b", 20).head("c", 20);
+        assert_eq!(chain.tick(), [event(EventKind::Resuming, "a"), stop("a", Handover)]);
+
+        let failing_over = with_phase(
+            &ChainState { paused: true, ..steady("a") },
+            Phase::Stopping { from: "a".into(), target: None },
+        );
+        let mut chain = Chain::new(ABC, failing_over);
+        chain.head("a", 20).head("b", 20).head("c", 20);
+        assert_eq!(chain.tick(), [], "automation's own fail-over waits for `ctl resume`");
     }
 
     #[tokio::test(start_paused = true)]
@@ -171,6 +391,7 @@ mod tests {
             paused: false,
             stopped_hash_estimated: false,
             catch_up_deadline_unix_ms: None,
+            node_urls: Default::default(),
         };
         assert_eq!(
             chain.stopped("a", Handover, Ok(hash(20))),
@@ -231,11 +452,13 @@ mod tests {
         let lagging_geth = probe(chain.now, 20, 20, 4);
         chain.probe("a", lagging_geth).head("b", 20).head("c", 20);
         let paused = ChainState { paused: true, ..steady("a") };
-        assert_eq!(chain.set_paused(true), [persist(paused), chain_event(EventKind::Paused)]);
-        assert_eq!(chain.set_paused(true), [], "already paused");
+        assert_eq!(chain.set_paused(true), Ok(vec![persist(paused.clone()), chain_event(EventKind::Paused)]));
+        assert_eq!(chain.set_paused(true), Err(CommandError::AlreadyPaused));
+        assert_eq!(chain.state, paused, "a second pause persists nothing");
         assert_eq!(chain.tick(), []);
         assert_eq!(chain.at(10_000).tick(), []);
-        assert_eq!(chain.set_paused(false), [persist(steady("a")), chain_event(EventKind::Resumed)]);
+        assert_eq!(chain.set_paused(false), Ok(vec![persist(steady("a")), chain_event(EventKind::Resumed)]));
+        assert_eq!(chain.set_paused(false), Err(CommandError::NotPaused));
         assert_eq!(chain.tick(), a_stopped_as_unhealthy());
     }
 

@@ -336,12 +336,12 @@ impl Chain {
         Ok(self.apply(actions))
     }
 
-    pub(crate) fn set_paused(&mut self, paused: bool) -> Vec<Step> {
+    pub(crate) fn set_paused(&mut self, paused: bool) -> Result<Vec<Step>, CommandError> {
         let unix_ms = self.unix_ms();
         let view =
             View { state: &self.state, members: &self.members, health: &self.health, now: self.now, unix_ms };
-        let actions = self.engine.set_paused(&view, paused);
-        self.apply(actions)
+        let actions = self.engine.set_paused(&view, paused)?;
+        Ok(self.apply(actions))
     }
 }
 

@@ -9,7 +9,8 @@
 //!
 //! # Decision table
 //!
-//! Evaluated on every tick while no fail-over call is in flight and automation is not paused.
+//! Evaluated on every tick while no fail-over call is in flight and automation is not paused (an
+//! operator's hand-over runs while paused).
 //! "Eligible" means: a candidate, healthy (thresholds applied), not fenced, sequencer-enabled,
 //! admin API enabled. Candidates are tried by priority (higher first), then name.
 //!
@@ -65,8 +66,9 @@
 //! another node was found active in the same round. Nothing while paused or discovering.
 //!
 //! Operator commands: a hand-over (`transfer`) is refused for an unknown, ineligible or current
-//! target, while a call is in flight, while paused, and outside steady or leaderless; it persists
-//! stopping with the target and stops the leader, and its catch-up tries only the target.
+//! target, while a call is in flight, and outside steady or leaderless; it persists stopping with
+//! the target and stops the leader, and its catch-up tries only the target. Pause does not refuse
+//! it: pause stops automation, and the hand-over's own steps run while paused (see `command`).
 //!
 //! # The stopped point
 //!
@@ -76,7 +78,10 @@
 //! remembered answer lies above `n` while every eligible candidate that answers has already passed
 //! `n`, nobody can reach `n` again: the remembered answer is the stopped hash at once
 //! (`stopped_hash_from_inspection`), instead of a catch-up timeout and a leaderless wait. The same
-//! holds in the other order: such an answer arriving while catching up moves the stopped hash.
+//! holds in the other order: such an answer arriving while catching up moves the stopped hash. A
+//! leaderless chain checks it on every tick (the old leader then counts among the candidates), as
+//! the candidates that answer change; the stopped hash keeps the block number probes last saw for
+//! it, so a stopped block whose branch was replaced is still placed (single seed 74).
 //!
 //! # Clocks and what the engine records
 //!
@@ -123,6 +128,7 @@ mod steady;
 mod stop;
 pub mod view;
 
+pub use command::CommandError;
 pub use opc_wire::EventKind;
 pub use view::View;
 
@@ -183,6 +189,18 @@ pub enum StopPurpose {
     Inspection,
     /// A deposed leader answered again.
     Fence,
+}
+
+/// `failover`, `handover`, `inspection`, `fence`: how logs name the purpose of a stop.
+impl std::fmt::Display for StopPurpose {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Failover => "failover",
+            Self::Handover => "handover",
+            Self::Inspection => "inspection",
+            Self::Fence => "fence",
+        })
+    }
 }
 
 /// What the engine asks the actor to do.
@@ -361,28 +379,6 @@ pub enum Input {
     PersistFailed,
 }
 
-/// Why an operator command was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CommandError {
-    /// No such node.
-    #[error("no sequencer named {0:?} in this chain")]
-    UnknownNode(String),
-    /// The target may not lead.
-    #[error("{node} cannot take over: {why}")]
-    Ineligible {
-        /// The node.
-        node: String,
-        /// Why.
-        why: String,
-    },
-    /// Something else is going on.
-    #[error("busy: {0}; try again when the chain is steady")]
-    Busy(String),
-    /// Already the case.
-    #[error("{0} is already the active sequencer")]
-    AlreadyLeader(String),
-}
-
 /// The calls of the fail-over in flight (at most one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Pending {
@@ -421,6 +417,9 @@ pub struct FailoverEngine {
     leaderless_counted: bool,
     /// The highest inspection or fence stop answer since a leader was last started.
     stop_answer: Option<node_stop::StopAnswer>,
+    /// The block number probes last saw for the stopped hash: a stopped block no node holds any
+    /// more (its branch replaced by a sequencer started behind our back) keeps its number.
+    stopped_number: Option<(B256, u64)>,
 }
 
 impl FailoverEngine {
@@ -445,6 +444,7 @@ impl FailoverEngine {
             handover: None,
             leaderless_counted: false,
             stop_answer: None,
+            stopped_number: None,
         }
     }
 
@@ -456,6 +456,12 @@ impl FailoverEngine {
         next.catch_up_deadline = self.catch_up_deadline;
         next.deadline_restored = self.catch_up_deadline.is_some();
         next
+    }
+
+    /// The chain's windows changed (its block time became known, or was measured anew): the
+    /// decisions from now on use them; a catch-up deadline already set keeps its end.
+    pub fn retune(&mut self, settings: FailoverSettings) {
+        self.settings = settings;
     }
 
     /// True while a fail-over call is in flight.
@@ -471,6 +477,11 @@ impl FailoverEngine {
     /// Reacts to one input.
     pub fn handle(&mut self, input: Input, view: &View<'_>) -> Vec<Action> {
         self.restore_catch_up_deadline(view);
+        if let Some(stopped) = view.state.stopped_hash
+            && let Some(number) = view.number_of(stopped)
+        {
+            self.stopped_number = Some((stopped, number));
+        }
         let mut out = Vec::new();
         if !self.take_pending(&input) {
             return out;
@@ -553,7 +564,7 @@ impl FailoverEngine {
     fn evaluate(&mut self, view: &View<'_>, out: &mut Vec<Action>) {
         // Fencing is safety, not automation: it runs even while paused.
         self.fence(view, out);
-        if view.state.paused {
+        if self.held_by_pause(view) {
             return;
         }
         if self.pending.is_some() || self.retry_at.is_some_and(|at| view.now < at) {

@@ -64,7 +64,7 @@ impl FailoverEngine {
                 };
                 Self::emit(out, Event::info(EventKind::InspectionStopped, Some(&node), detail));
                 Self::outcome(out, Outcome::InspectionStopped { node: node.clone() });
-                self.move_to_higher_stop_answer(view, out);
+                let _ = self.move_to_higher_stop_answer(view, out);
             }
             (_, result) => {
                 let detail = result.err().map(|err| err.to_string()).unwrap_or_default();
@@ -146,7 +146,8 @@ impl FailoverEngine {
         from: &str,
     ) -> Option<StopAnswer> {
         let answer = self.stop_answer.as_ref().filter(|answer| answer.hash != stopped)?;
-        let stopped_number = view.number_of(stopped)?;
+        let remembered = self.stopped_number.filter(|(hash, _)| *hash == stopped).map(|(_, number)| number);
+        let stopped_number = view.number_of(stopped).or(remembered)?;
         let candidates: Vec<u64> = view
             .by_priority()
             .into_iter()
@@ -157,18 +158,25 @@ impl FailoverEngine {
         (answer.number > stopped_number && all_passed).then(|| answer.clone())
     }
 
-    /// While catching up, a stop answer that supersedes the stopped hash moves it at once.
-    fn move_to_higher_stop_answer(&mut self, view: &View<'_>, out: &mut Vec<Action>) {
-        let (Phase::CatchingUp { from, .. }, Some(stopped)) = (&view.state.phase, view.state.stopped_hash)
-        else {
-            return;
+    /// While catching up or leaderless, a stop answer that supersedes the stopped hash moves it at
+    /// once (leaderless, the old leader counts among the candidates that must have passed it).
+    /// Returns true when it did. Checked when a stop answers and on every leaderless tick: the
+    /// candidates that answer change over time (replica seed 74 waited 8 s leaderless while the
+    /// one candidate behind the stopped hash stopped answering).
+    pub(super) fn move_to_higher_stop_answer(&mut self, view: &View<'_>, out: &mut Vec<Action>) -> bool {
+        let from = match &view.state.phase {
+            Phase::CatchingUp { from, .. } => from.as_str(),
+            Phase::Leaderless => "",
+            _ => return false,
         };
-        let Some(answer) = self.higher_stop_answer(view, stopped, from) else { return };
+        let Some(stopped) = view.state.stopped_hash else { return false };
+        let Some(answer) = self.higher_stop_answer(view, stopped, from) else { return false };
         self.persist(out, view, |state| {
             state.stopped_hash = Some(answer.hash);
             state.stopped_hash_estimated = false;
         });
         Self::emit(out, answer.supersedes(stopped));
+        true
     }
 }
 
@@ -315,5 +323,34 @@ mod tests {
             [event(EventKind::InspectionStopped, "c")]
         );
         assert_eq!(chain.state, catching_up("a", 20));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_leaderless_chain_takes_a_higher_stop_answer_once_every_answering_candidate_has_passed_the_stopped_hash()
+     {
+        // Single seed 74: the old leader a stopped at 20, on a branch a sequencer started behind
+        // the coordinator's back then replaced (a re-orgs to it); the one candidate still behind
+        // 20 went silent later. a cannot lead again (here: no candidate), so it was leaderless.
+        let state =
+            ChainState { stopped_hash: Some(hash(20)), phase: Phase::Leaderless, ..Default::default() };
+        let mut chain = Chain::new(&[("a", 1, false), ("b", 1, true), ("c", 2, true)], state.clone());
+        chain.head("a", 20).head("b", 19).head("c", 23);
+        assert_eq!(chain.tick(), [chain_event(EventKind::Leaderless)]);
+        assert_eq!(
+            chain.at(100).inspected(&[("a", false), ("b", false), ("c", true)]),
+            [event(EventKind::InspectionStopping, "c"), stop("c", Inspection)]
+        );
+        assert_eq!(
+            chain.at(150).stopped("c", Inspection, Ok(hash(23))),
+            [event(EventKind::InspectionStopped, "c")],
+            "b may still reach 20"
+        );
+        // a re-orgs to the other branch (no node holds 20 any more) and b stops answering: every
+        // candidate that answers is past 20, and c stopped at 23.
+        chain.at(400).head("a", 23).fail("b", unreachable());
+        chain.at(450).fail("b", unreachable());
+        let moved = ChainState { stopped_hash: Some(hash(23)), ..state };
+        assert_eq!(chain.tick(), [persist(moved.clone()), event(EventKind::StoppedHashFromInspection, "c")]);
+        assert_eq!(chain.tick(), caught_up(&moved, "c", None, 23));
     }
 }

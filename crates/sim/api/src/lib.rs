@@ -19,7 +19,7 @@
 
 use alloy_primitives::B256;
 use jsonrpsee::{core::RpcResult, proc_macros::rpc};
-use opc_wire::BlockId;
+use opc_wire::{BlockId, text::count};
 use serde::{Deserialize, Serialize};
 
 /// One simulated sequencer node as `sim_nodes` reports it.
@@ -421,18 +421,18 @@ pub struct ChainInvariants {
     pub last_block_ms: Option<u64>,
 }
 
-/// One line for people: `devnet: 120 blocks, 0 unsafe re-orgs, 0 double-sequencing overlaps, ...`.
+/// One line for people: `devnet: 120 blocks sealed, 0 unsafe re-orgs, ..., 1 missed slot`.
 impl std::fmt::Display for ChainInvariants {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}: {} blocks sealed, {} unsafe re-orgs, {} double-sequencing overlaps, longest gap {} ms, {} missed slots",
+            "{}: {} sealed, {}, {}, longest gap {} ms, {}",
             self.chain,
-            self.blocks_sealed,
-            self.unsafe_reorgs.len(),
-            self.double_sequencing.len(),
+            count(self.blocks_sealed, "block"),
+            count(self.unsafe_reorgs.len() as u64, "unsafe re-org"),
+            count(self.double_sequencing.len() as u64, "double-sequencing overlap"),
             self.longest_gap_ms,
-            self.missed_slots
+            count(self.missed_slots, "missed slot")
         )
     }
 }
@@ -482,4 +482,25 @@ pub trait SimControlApi {
     /// The invariant report of every chain.
     #[method(name = "invariants")]
     async fn invariants(&self) -> RpcResult<Vec<ChainInvariants>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ChainInvariants;
+
+    #[test]
+    fn the_invariant_line_says_one_missed_slot_and_two_missed_slots() {
+        let one = ChainInvariants {
+            chain: "devnet".into(),
+            blocks_sealed: 1,
+            missed_slots: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            one.to_string(),
+            "devnet: 1 block sealed, 0 unsafe re-orgs, 0 double-sequencing overlaps, longest gap 0 ms, 1 missed slot"
+        );
+        let two = ChainInvariants { missed_slots: 2, blocks_sealed: 120, ..one };
+        assert!(two.to_string().contains("120 blocks sealed") && two.to_string().ends_with("2 missed slots"));
+    }
 }
