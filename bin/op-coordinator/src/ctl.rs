@@ -423,6 +423,7 @@ async fn run(args: CtlArgs) -> Result<ExitCode, Failure> {
                     || status.persist_error.is_some()
                     || status.config_mismatch.is_some()
                     || status.held.is_some()
+                    || status.timing_unreliable.is_some()
             });
             let cluster_degraded = cluster.as_ref().is_some_and(|view| !view.leader_acts());
             return Ok(ExitCode::from(if degraded || cluster_degraded { 4 } else { 0 }));
@@ -669,6 +670,9 @@ fn print_status(chains: &[ChainStatus]) {
         }
         for why in [&status.held, &status.config_mismatch].into_iter().flatten() {
             println!("  NOT ACTING: {why}");
+        }
+        if let Some(why) = &status.timing_unreliable {
+            println!("  COORDINATOR LATE: {why}");
         }
         println!("{}", table::node_header());
         for node in &status.nodes {

@@ -528,6 +528,7 @@ mod tests {
                 held: None,
                 persist_error: None,
                 config_mismatch: None,
+                timing_unreliable: None,
             }]),
             events: Ok((0..20)
                 .map(|i| event(i * 100, EventKind::CaughtUp, "seq-1", Some(1)))

@@ -13,8 +13,8 @@
 use op_sim::Simulator;
 use op_sim::api::{ChainInvariants, FaultKind, FaultParams, LedgerEntry};
 use opc_test_support::{
-    BLOCK_TIME_MS, LoggedChild, NO_METRICS, PROCESS_WAIT, ReplicaProcess, fast_settings, stopped_chain, tail,
-    unix_ms, wait_for,
+    BLOCK_TIME_MS, LoggedChild, NO_METRICS, PROCESS_WAIT, ReplicaProcess, fast_settings, replica, stopped_chain,
+    unix_ms,
 };
 use opc_wire::coordinator::{ClusterInfo, CoordinatorApiClient};
 use std::{
@@ -187,20 +187,12 @@ impl Cluster {
         assert!(report.is_safe(), "safety violated: {report:#?}\nactivations: {:#?}", self.activations());
     }
 
-    /// Every replica's log tail and the simulator's nodes, for failure messages.
     fn diagnostics(&self) -> String {
-        let mut out = String::new();
-        for replica in &self.replicas {
-            let _ = writeln!(out, "--- replica {} log tail ---\n{}", replica.id, tail(&replica.log, 25));
-        }
-        let _ = writeln!(out, "--- simulator nodes ---\n{:#?}", self.sim.nodes());
-        out
+        replica::diagnostics(&self.replicas, &self.sim)
     }
 
-    /// Polls `probe` until it returns a value or [`PROCESS_WAIT`] passes; the failure shows the
-    /// last thing `probe` observed and the replicas' logs.
     async fn wait_for<T>(&self, what: &str, probe: impl AsyncFnMut() -> (Option<T>, String)) -> T {
-        wait_for(what).timeout(PROCESS_WAIT).until_or(probe, || self.diagnostics()).await
+        replica::wait_for_replicas(&self.replicas, &self.sim, what, probe).await
     }
 
     /// The memberships `among` report, or the first error.

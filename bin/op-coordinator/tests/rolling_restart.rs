@@ -8,7 +8,7 @@
 use op_sim::Simulator;
 use op_sim::api::LedgerEntry;
 use opc_test_support::{
-    BLOCK_TIME_MS, NO_METRICS, PROCESS_WAIT, ReplicaProcess, stopped_chain, tail, wait_for,
+    BLOCK_TIME_MS, NO_METRICS, PROCESS_WAIT, ReplicaProcess, replica, stopped_chain,
 };
 use std::{fmt::Write as _, sync::Arc, time::Duration};
 use tokio::time::Instant;
@@ -89,16 +89,11 @@ impl Cluster {
     }
 
     fn diagnostics(&self) -> String {
-        let mut out = String::new();
-        for replica in &self.replicas {
-            let _ = writeln!(out, "--- replica {} log tail ---\n{}", replica.id, tail(&replica.log, 25));
-        }
-        let _ = writeln!(out, "--- simulator nodes ---\n{:#?}", self.sim.nodes());
-        out
+        replica::diagnostics(&self.replicas, &self.sim)
     }
 
     async fn wait_for<T>(&self, what: &str, probe: impl AsyncFnMut() -> (Option<T>, String)) -> T {
-        wait_for(what).timeout(PROCESS_WAIT).until_or(probe, || self.diagnostics()).await
+        replica::wait_for_replicas(&self.replicas, &self.sim, what, probe).await
     }
 
     /// The acting replica and the sequencer, once every replica in `among` names the same leader

@@ -22,10 +22,11 @@ use crate::{
         Action, CommandError, Event, EventKind, FailoverEngine, FailoverSettings, Input, Member, Outcome,
         Severity, StopPurpose, View,
     },
-    health::{ChainHealth, Every, ProbeReport, Reason, run_prober},
+    health::{ChainHealth, Every, ProbeReport, Reason, probe_phase, run_prober},
     metrics as m,
     reconcile::NodeUrls,
     replication::Acting,
+    self_lag::LagWatch,
     state::{ChainState, PersistHealth, StateStore},
     timeline::{self, EVENT_HISTORY, TimelineFile},
 };
@@ -48,15 +49,17 @@ use tokio_util::sync::CancellationToken;
 /// The engine's view of an actor, borrowing only the fields it reads so the engine itself can be
 /// borrowed mutably alongside.
 macro_rules! view_of {
-    ($actor:expr) => {
+    ($actor:expr) => {{
+        let now = Instant::now();
         View {
             state: &$actor.state,
             members: &$actor.members,
             health: &$actor.health,
-            now: Instant::now(),
+            now,
             unix_ms: $crate::actor::unix_ms(),
+            self_lag: $actor.lag.read(now, $actor.settings.self_lag_span),
         }
-    };
+    }};
 }
 
 // After the macro, so the actor's child modules can use it.
@@ -186,6 +189,9 @@ pub struct ChainActor {
     last_acting_term: Option<u64>,
     settings: FailoverSettings,
     engine: FailoverEngine,
+    /// How late the coordinator's own timers run (one monitor per process): the view carries it,
+    /// so the engine can tell its own slowness from a node's.
+    lag: LagWatch,
     /// The chain's block time, the windows that follow it, and whether the actor may act.
     block_time: BlockTimeGate,
     health: ChainHealth,
@@ -242,6 +248,7 @@ impl ChainActor {
         config: &Config,
         store: Arc<dyn StateStore>,
         role: ReplicaRole,
+        lag: LagWatch,
     ) -> Result<(Self, ChainHandle), ActorError> {
         let state = store
             .load(name)
@@ -308,6 +315,7 @@ impl ChainActor {
             last_acting_term: acting,
             settings: tuned.failover.clone(),
             engine: FailoverEngine::new(tuned.failover, Instant::now()),
+            lag,
             block_time,
             health: ChainHealth::new(chain.sequencers.keys().cloned(), tuned.health),
             state,
@@ -349,10 +357,11 @@ impl ChainActor {
     pub async fn run(mut self, cancel: CancellationToken) {
         let (probes_tx, mut probes_rx) = mpsc::channel::<ProbeReport>(CHANNEL_CAPACITY);
         for (node, client) in &self.clients {
+            let interval = self.timings.probe_interval;
             tokio::spawn(run_prober(
                 node.clone(),
                 client.clone(),
-                self.timings.probe_interval,
+                (probe_phase(&self.name, node, interval), interval),
                 self.timings.probe_timeout,
                 probes_tx.clone(),
                 cancel.clone(),
@@ -652,6 +661,7 @@ impl ChainActor {
                 }
             }
             Outcome::InspectionStopped { node } => m::record_inspection_stop(&self.name, node),
+            Outcome::DecisionHeld => m::record_decision_held(&self.name),
         }
     }
 

@@ -249,6 +249,7 @@ mod tests {
             held: None,
             persist_error: None,
             config_mismatch: None,
+            timing_unreliable: None,
         }
     }
 

@@ -360,7 +360,12 @@ pub(crate) struct Every {
 impl Every {
     /// Ticks every `period`, the first at once.
     pub(crate) fn new(period: Duration) -> Self {
-        let mut ticker = tokio::time::interval(period);
+        Self::after(Duration::ZERO, period)
+    }
+
+    /// Ticks every `period`, the first after `first`.
+    pub(crate) fn after(first: Duration, period: Duration) -> Self {
+        let mut ticker = tokio::time::interval_at(Instant::now() + first, period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Self { ticker }
     }
@@ -375,16 +380,30 @@ impl Every {
     }
 }
 
-/// Probes one node every `interval` until `cancel`, sending each result to `reports_tx`.
+/// Where in the probe interval the probes of `chain`'s `node` fall: spread over the interval by a
+/// hash of both names, the same at every start. A coordinator of many chains then never probes
+/// every node at one instant: such a burst (at start-up, above all) would make its own lateness
+/// look like sick nodes.
+pub fn probe_phase(chain: &str, node: &str, interval: Duration) -> Duration {
+    use std::hash::{Hash as _, Hasher as _};
+    // SipHash with fixed keys: deterministic across runs, unlike `RandomState`.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (chain, node).hash(&mut hasher);
+    let nanos = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX).max(1);
+    Duration::from_nanos(hasher.finish() % nanos)
+}
+
+/// Probes one node every `interval` until `cancel`, the first probe after `phase` (see
+/// [`probe_phase`]), sending each result to `reports_tx`.
 pub async fn run_prober(
     node: String,
     client: NodeClient,
-    interval: Duration,
+    (phase, interval): (Duration, Duration),
     timeout: Duration,
     reports_tx: mpsc::Sender<ProbeReport>,
     cancel: CancellationToken,
 ) {
-    let mut every = Every::new(interval);
+    let mut every = Every::after(phase, interval);
     let mut ask_rollup = true;
     while every.tick(&cancel).await {
         let rollup = async { if ask_rollup { Some(client.rollup_config(timeout).await) } else { None } };
@@ -423,6 +442,21 @@ mod tests {
     fn probe_at(at: Instant, head: u64, geth: u64) -> Probe {
         let hash = B256::with_last_byte(u8::try_from(head).expect("test heads are below 256"));
         testing::probe(at, head, hash, geth)
+    }
+
+    #[test]
+    fn probes_are_spread_over_the_interval_the_same_way_at_every_start() {
+        let interval = Duration::from_millis(100);
+        let phases: Vec<Duration> =
+            (0..300).map(|chain| probe_phase(&format!("chain-{chain}"), "seq-0", interval)).collect();
+        assert!(phases.iter().all(|phase| *phase < interval));
+        assert_eq!(probe_phase("chain-7", "seq-0", interval), phases[7], "deterministic");
+        // 300 chains over ten 10 ms slots: none holds more than twice its share.
+        let mut slots = [0usize; 10];
+        for phase in &phases {
+            slots[usize::try_from(phase.as_millis() / 10).expect("small")] += 1;
+        }
+        assert!(slots.iter().all(|count| *count <= 60), "{slots:?}");
     }
 
     #[tokio::test(start_paused = true)]

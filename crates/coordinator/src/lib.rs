@@ -6,9 +6,11 @@
 //!   ([`config::settings`]) the settings every subsystem below is built with.
 //! - [`client`]: calls to one node's op-node and op-geth, each with a deadline.
 //! - [`health`]: probe loops and verdicts with reasons and thresholds.
+//! - [`self_lag`]: how late the coordinator's own timers fire; while it is short of CPU, no
+//!   leader is deposed on a timeout or a stall (the engine's `timing` module decides).
 //! - [`engine`]: the pure fail-over engine and its decision tables; one module per phase or
 //!   concern (`discover`, `steady`, `stop`, `catch_up`, `start`, `inspect`, `node_stop`, `fence`,
-//!   `command`, `record`), each with its table tests beside it. It reads its clock from the
+//!   `timing`, `command`, `record`), each with its table tests beside it. It reads its clock from the
 //!   [`engine::View`], writes its own persisted deadlines, and returns typed
 //!   [`engine::Outcome`]s for what the actor must account (metrics, an operator's answer).
 //! - [`state`]: durable per-chain state behind [`state::StateStore`]: a file per chain alone.
@@ -53,6 +55,7 @@ pub mod jwt;
 pub mod metrics;
 pub mod reconcile;
 pub mod replication;
+pub mod self_lag;
 pub mod state;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -64,6 +67,7 @@ use data_dir::{DataDirError, DataDirLock};
 use handover::ShutdownHandover;
 use opc_cluster::{Cluster, ClusterError};
 use replication::{Acting, LeaseSettings, RaftStateStore};
+use self_lag::LagWatch;
 use state::{FileStateStore, StateError, StateStore};
 use std::{collections::BTreeMap, future::Future, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
@@ -204,8 +208,10 @@ async fn serve(
     let _stop_tasks_on_drop = cancel.clone().drop_guard();
     let mut handles = BTreeMap::new();
     let mut actors = Vec::new();
+    let lag = LagWatch::new();
     for (name, chain) in &config.chains {
-        let (actor, handle) = ChainActor::new(name, chain, &config, store.clone(), role.clone()).await?;
+        let (actor, handle) =
+            ChainActor::new(name, chain, &config, store.clone(), role.clone(), lag.clone()).await?;
         handles.insert(name.clone(), handle);
         actors.push((name.clone(), actor));
     }
@@ -214,7 +220,7 @@ async fn serve(
     // The recorder must exist before the actors publish their first values, or those are lost.
     let metrics_handle = metrics::install();
     // Named, so a shutdown that overruns its deadline says which part hung.
-    let mut tasks = Vec::new();
+    let mut tasks = vec![("timer lag monitor".to_owned(), tokio::spawn(lag.run_monitor(cancel.clone())))];
     for (name, actor) in actors {
         tasks.push((format!("chain {name} actor"), tokio::spawn(actor.run(cancel.clone()))));
     }

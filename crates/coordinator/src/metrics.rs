@@ -64,11 +64,17 @@ pub const RAFT_REPLICATION_LAG_ENTRIES: &str = "op_coordinator_raft_replication_
 /// Leaderships this replica handed over because it reached no node of a chain.
 pub const RAFT_BLIND_HANDOVERS: &str = "op_coordinator_raft_blind_handovers_total";
 
+/// The worst lateness of the coordinator's own timers over the last 10 s (see `self_lag.rs`).
+pub const TIMER_LAG_SECONDS: &str = "op_coordinator_timer_lag_seconds";
+/// Leaders left in place because the only evidence against them was timing while the
+/// coordinator's own timers ran late; one per episode.
+pub const DECISIONS_HELD_TOTAL: &str = "op_coordinator_decisions_held_total";
+
 /// Every `outcome` label of [`FAILOVERS_TOTAL`].
 pub const FAILOVER_OUTCOMES: [&str; 4] = ["success", "restarted_old_leader", "leaderless", "handover"];
 
 /// Every metric name, for the dashboard and alert-rule checks.
-pub const ALL: [&str; 25] = [
+pub const ALL: [&str; 27] = [
     IS_LEADER,
     LEADER_COUNT,
     NODE_HEALTHY,
@@ -94,6 +100,8 @@ pub const ALL: [&str; 25] = [
     RAFT_APPLIED_INDEX,
     RAFT_REPLICATION_LAG_ENTRIES,
     RAFT_BLIND_HANDOVERS,
+    TIMER_LAG_SECONDS,
+    DECISIONS_HELD_TOTAL,
 ];
 
 /// The build, as a gauge set to 1: `version` from Cargo.toml, `commit` the short git hash the
@@ -110,7 +118,7 @@ pub enum Kind {
 
 /// The `# HELP` text of every metric of [`ALL`] and of [`BUILD_INFO`], registered once by
 /// [`install`]; a metric without an entry here fails this module's tests.
-pub const HELP: [(&str, Kind, &str); 26] = [
+pub const HELP: [(&str, Kind, &str); 28] = [
     (IS_LEADER, Kind::Gauge, "1 on the node the coordinator holds as leader, 0 on the others."),
     (
         LEADER_COUNT,
@@ -185,6 +193,18 @@ pub const HELP: [(&str, Kind, &str); 26] = [
         RAFT_BLIND_HANDOVERS,
         Kind::Counter,
         "Replicas only: leaderships this replica handed to a peer because it reached no node of a chain.",
+    ),
+    (
+        TIMER_LAG_SECONDS,
+        Kind::Gauge,
+        "The worst lateness of the coordinator's own timers over the last 10 s: how short of CPU it was. \
+         Above half the probe deadline, no leader is deposed on a timeout or a stall.",
+    ),
+    (
+        DECISIONS_HELD_TOTAL,
+        Kind::Counter,
+        "Leaders left in place because the only evidence against them (a timeout, a stall) was gathered \
+         while the coordinator's own timers ran late; one per episode.",
     ),
     (BUILD_INFO, Kind::Gauge, "Always 1; the labels tell the version and the git commit of this build."),
 ];
@@ -262,6 +282,7 @@ pub fn register_chain<'a>(chain: &str, nodes: impl Iterator<Item = &'a str>) {
             .increment(0);
     }
     metrics::counter!(STATE_PERSIST_FAILURES_TOTAL, "chain" => chain.to_owned()).increment(0);
+    metrics::counter!(DECISIONS_HELD_TOTAL, "chain" => chain.to_owned()).increment(0);
     let _ = metrics::histogram!(FAILOVER_DURATION_SECONDS, "chain" => chain.to_owned());
 }
 
@@ -273,6 +294,16 @@ pub fn record_failover(chain: &str, outcome: FailoverOutcome, duration: Option<D
     if let Some(duration) = duration {
         metrics::histogram!(FAILOVER_DURATION_SECONDS, "chain" => chain.to_owned()).record(seconds(duration));
     }
+}
+
+/// The engine left a leader in place on timing evidence gathered while the coordinator was late.
+pub fn record_decision_held(chain: &str) {
+    metrics::counter!(DECISIONS_HELD_TOTAL, "chain" => chain.to_owned()).increment(1);
+}
+
+/// The worst lateness of the coordinator's own timers over the last 10 s.
+pub fn timer_lag(worst: Duration) {
+    metrics::gauge!(TIMER_LAG_SECONDS).set(seconds(worst));
 }
 
 /// Inspection stopped `node`.

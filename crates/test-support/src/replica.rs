@@ -1,10 +1,12 @@
 //! One `op-coordinator run --replica-id N` process of a Raft cluster, as an operator starts it
 //! from a shared config file, and the Raft fault injection of its server.
 
-use crate::{LoggedChild, free_addr, hermetic};
+use crate::{LoggedChild, PROCESS_WAIT, free_addr, hermetic, tail, wait_for};
 use jsonrpsee::http_client::HttpClient;
 use opc_wire::coordinator::{ChainStatus, ClusterInfo, CoordinatorApiClient as _};
+use op_sim::Simulator;
 use std::{
+    fmt::Write as _,
     path::{Path, PathBuf},
     process::{Command, ExitStatus},
     time::Duration,
@@ -118,6 +120,27 @@ impl ReplicaProcess {
     pub async fn heal_messages(&self) {
         post(&self.raft_addr, "/fault/heal", "").await;
     }
+}
+
+/// Every replica's log tail and the simulator's nodes, for failure messages.
+pub fn diagnostics(replicas: &[ReplicaProcess], sim: &Simulator) -> String {
+    let mut out = String::new();
+    for replica in replicas {
+        let _ = writeln!(out, "--- replica {} log tail ---\n{}", replica.id, tail(&replica.log, 25));
+    }
+    let _ = writeln!(out, "--- simulator nodes ---\n{:#?}", sim.nodes());
+    out
+}
+
+/// Polls `probe` until it returns a value or [`PROCESS_WAIT`] passes; the failure shows the last
+/// thing `probe` observed and the replicas' [`diagnostics`].
+pub async fn wait_for_replicas<T>(
+    replicas: &[ReplicaProcess],
+    sim: &Simulator,
+    what: &str,
+    probe: impl AsyncFnMut() -> (Option<T>, String),
+) -> T {
+    wait_for(what).timeout(PROCESS_WAIT).until_or(probe, || diagnostics(replicas, sim)).await
 }
 
 /// One HTTP/1.1 POST with `Connection: close`; panics unless the answer is 200.

@@ -84,6 +84,11 @@ pub struct ChainStatus {
     /// which name and the command that resolves it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_mismatch: Option<String>,
+    /// Set while the coordinator's own timers run late (it is short of CPU): how late, and that
+    /// no leader is deposed on a timeout or a stall meanwhile. Absent when it is on time, and from
+    /// coordinators that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing_unreliable: Option<String>,
 }
 
 /// A step of a fail-over, hand-over, inspection or election, with its timing.

@@ -60,6 +60,9 @@ event_kinds! {
     CatchUpTimeout = "catch_up_timeout",
     /// A candidate is at the stopped hash and is started.
     CaughtUp = "caught_up",
+    /// A leader that looks unhealthy only by a timeout or a stall is kept: the coordinator's own
+    /// timers ran late (short of CPU), so the evidence may be its own slowness.
+    DecisionHeld = "decision_held",
     /// No sequencer at start-up: the most advanced candidate is started at its own head.
     Electing = "electing",
     /// A new leader sequences: the fail-over or hand-over is complete.

@@ -89,6 +89,13 @@ impl Reason {
     pub fn op_node_answered(self) -> bool {
         !matches!(self, Self::Unknown | Self::OpNodeUnreachable | Self::OpNodeTimeout)
     }
+
+    /// Whether the reason rests on timing: a deadline missed or a head that did not move for a
+    /// while. A coordinator that is itself late (short of CPU) can see these on a healthy node;
+    /// the other reasons come from what a node answered, or from a refused connection.
+    pub fn timing_dependent(self) -> bool {
+        matches!(self, Self::OpNodeTimeout | Self::OpGethTimeout | Self::Stalled)
+    }
 }
 
 impl std::fmt::Display for Reason {
@@ -120,5 +127,11 @@ mod tests {
     fn only_silence_from_the_op_node_counts_as_no_answer() {
         let silent: Vec<Reason> = Reason::ALL.into_iter().filter(|r| !r.op_node_answered()).collect();
         assert_eq!(silent, [Reason::Unknown, Reason::OpNodeUnreachable, Reason::OpNodeTimeout]);
+    }
+
+    #[test]
+    fn only_missed_deadlines_and_stalls_rest_on_timing() {
+        let timing: Vec<Reason> = Reason::ALL.into_iter().filter(|r| r.timing_dependent()).collect();
+        assert_eq!(timing, [Reason::OpNodeTimeout, Reason::OpGethTimeout, Reason::Stalled]);
     }
 }

@@ -148,6 +148,10 @@ impl ChainActor {
             held: self.block_time.held().map(str::to_owned),
             persist_error: self.persist_health.error(),
             config_mismatch: self.mismatch_tx.borrow().clone(),
+            timing_unreliable: {
+                let view = view_of!(self);
+                self.engine.timing_unreliable(&view)
+            },
         }
     }
 }

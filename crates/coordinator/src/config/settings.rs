@@ -34,6 +34,7 @@ const BLIND_AFTER_DEFAULT: Duration = Duration::from_millis(1500);
 pub struct ChainTuning {
     explicit: ExplicitWindows,
     probe_interval: Duration,
+    probe_timeout: Duration,
     start_retry_interval: Duration,
     health: HealthSettings,
 }
@@ -70,6 +71,7 @@ impl ChainTuning {
         Self {
             explicit: ExplicitWindows::from(config),
             probe_interval: config.health.interval(),
+            probe_timeout: config.health.probe_timeout(),
             start_retry_interval: config.failover.start_retry_interval(),
             health: HealthSettings {
                 // The tracker counts probes in u32; a threshold above 4 billion probes (years at
@@ -103,9 +105,28 @@ impl ChainTuning {
                 chain_liveness_window: windows.chain_liveness_window,
                 convergence_wait: windows.convergence_wait,
                 start_retry_interval: self.start_retry_interval,
+                max_self_lag: self.max_self_lag(),
+                self_lag_span: self.self_lag_span(windows.unsafe_stall),
             },
             health: HealthSettings { unsafe_stall: windows.unsafe_stall, ..self.health.clone() },
         }
+    }
+}
+
+impl ChainTuning {
+    /// How late the coordinator's own timers may run before a timeout or a stall deposes no
+    /// leader: half a probe deadline. A reply read that much late turns a node that answers in
+    /// half its deadline into a timeout; below it, a timeout still means a slow node.
+    fn max_self_lag(&self) -> Duration {
+        self.probe_timeout / 2
+    }
+
+    /// How far back that lateness counts: the evidence the verdicts in force may rest on. A
+    /// stall verdict looks back `unsafe_stall`, a failure verdict `failure_threshold` probe
+    /// intervals; the probe that ends either may have been in flight for a probe deadline more.
+    fn self_lag_span(&self, unsafe_stall: Duration) -> Duration {
+        let failures = self.probe_interval.saturating_mul(self.health.failure_threshold);
+        unsafe_stall.max(failures) + self.probe_timeout
     }
 }
 

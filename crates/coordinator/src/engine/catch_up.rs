@@ -49,7 +49,9 @@ impl FailoverEngine {
             out.push(Action::Start { node: chosen.name.clone(), hash });
             return;
         }
-        if !fencing && self.reestimate_stopped_hash(view, from, hash, out) {
+        if !fencing
+            && (self.reestimate_stopped_hash(view, from, hash, out) || self.move_to_higher_stop_answer(view, out))
+        {
             return;
         }
         if view.now < deadline {

@@ -365,7 +365,14 @@ mod tests {
         let now = Instant::now();
         health.observe_probe("a", &probe(now, 10, 10, 10));
         let state = steady("a");
-        let view = View { state: &state, members: &members, health: &health, now, unix_ms: UNIX_T0_MS };
+        let view = View {
+            state: &state,
+            members: &members,
+            health: &health,
+            now,
+            unix_ms: UNIX_T0_MS,
+            self_lag: SelfLag::on_time(now),
+        };
         let mut engine = FailoverEngine::new(failover_settings(), now);
         let err = engine.transfer(&view, "z").expect_err("z has no observations");
         assert_ineligible(err, "z", "not been probed");

@@ -18,6 +18,7 @@ pub(crate) use super::{
 pub(crate) use crate::{
     client::{CallError, Timed},
     health::{ChainHealth, HealthSettings, Probe},
+    self_lag::SelfLag,
     state::{ChainState, Phase},
     testing::{self, failed_probe},
 };
@@ -40,6 +41,8 @@ pub(crate) fn failover_settings() -> FailoverSettings {
         chain_liveness_window: Duration::from_millis(1500),
         convergence_wait: Duration::from_millis(2000),
         start_retry_interval: Duration::from_millis(100),
+        max_self_lag: Duration::from_millis(125),
+        self_lag_span: Duration::from_millis(2750),
     }
 }
 
@@ -211,6 +214,10 @@ pub(crate) struct Chain {
     pub(crate) outcomes: Vec<Outcome>,
     /// Every state persisted, as the engine stamped it (with its catch-up deadline).
     pub(crate) persisted: Vec<ChainState>,
+    /// The coordinator's own lateness the view reports (none unless a test says).
+    pub(crate) late: Duration,
+    /// When the lateness monitor last measured; `None`: now.
+    pub(crate) measured_at: Option<Instant>,
 }
 
 impl Chain {
@@ -229,13 +236,41 @@ impl Chain {
             ChainHealth::new(members.iter().map(|member| member.name.clone()), health_settings());
         health.set_leader(state.leader.as_deref(), t0);
         let engine = FailoverEngine::new(failover_settings(), t0);
-        Self { engine, state, members, health, t0, now: t0, outcomes: Vec::new(), persisted: Vec::new() }
+        Self {
+            engine,
+            state,
+            members,
+            health,
+            t0,
+            now: t0,
+            outcomes: Vec::new(),
+            persisted: Vec::new(),
+            late: Duration::ZERO,
+            measured_at: None,
+        }
     }
 
     /// Moves the clock to `ms` after the start.
     pub(crate) fn at(&mut self, ms: u64) -> &mut Self {
         self.now = self.t0 + Duration::from_millis(ms);
         self
+    }
+
+    /// From now on the view says the coordinator's timers ran up to `late` late.
+    pub(crate) fn late(&mut self, late: Duration) -> &mut Self {
+        self.late = late;
+        self
+    }
+
+    /// From now on the view says the lateness monitor last measured at `ms` after the start.
+    pub(crate) fn measured_at(&mut self, ms: u64) -> &mut Self {
+        self.measured_at = Some(self.t0 + Duration::from_millis(ms));
+        self
+    }
+
+    /// The lateness the view reports.
+    fn self_lag(&self) -> SelfLag {
+        SelfLag { worst: self.late, measured_at: self.measured_at.unwrap_or(self.now) }
     }
 
     /// A healthy probe now: head `number` (hash [`hash`]`(number)`), op-geth level with it.
@@ -264,9 +299,15 @@ impl Chain {
 
     pub(crate) fn handle(&mut self, input: Input) -> Vec<Step> {
         self.health.set_leader(self.state.leader.as_deref(), self.now);
-        let unix_ms = self.unix_ms();
-        let view =
-            View { state: &self.state, members: &self.members, health: &self.health, now: self.now, unix_ms };
+        let (unix_ms, self_lag) = (self.unix_ms(), self.self_lag());
+        let view = View {
+            state: &self.state,
+            members: &self.members,
+            health: &self.health,
+            now: self.now,
+            unix_ms,
+            self_lag,
+        };
         let actions = self.engine.handle(input, &view);
         self.apply(actions)
     }
@@ -329,17 +370,29 @@ impl Chain {
 
     pub(crate) fn transfer(&mut self, to: &str) -> Result<Vec<Step>, CommandError> {
         self.health.set_leader(self.state.leader.as_deref(), self.now);
-        let unix_ms = self.unix_ms();
-        let view =
-            View { state: &self.state, members: &self.members, health: &self.health, now: self.now, unix_ms };
+        let (unix_ms, self_lag) = (self.unix_ms(), self.self_lag());
+        let view = View {
+            state: &self.state,
+            members: &self.members,
+            health: &self.health,
+            now: self.now,
+            unix_ms,
+            self_lag,
+        };
         let actions = self.engine.transfer(&view, to)?;
         Ok(self.apply(actions))
     }
 
     pub(crate) fn set_paused(&mut self, paused: bool) -> Result<Vec<Step>, CommandError> {
-        let unix_ms = self.unix_ms();
-        let view =
-            View { state: &self.state, members: &self.members, health: &self.health, now: self.now, unix_ms };
+        let (unix_ms, self_lag) = (self.unix_ms(), self.self_lag());
+        let view = View {
+            state: &self.state,
+            members: &self.members,
+            health: &self.health,
+            now: self.now,
+            unix_ms,
+            self_lag,
+        };
         let actions = self.engine.set_paused(&view, paused)?;
         Ok(self.apply(actions))
     }

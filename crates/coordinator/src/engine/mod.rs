@@ -23,6 +23,7 @@
 //! | discovering  | none active, wait over, an eligible node                   | persist starting(most advanced) with its head as stopped hash; `Start`      |
 //! | discovering  | none active, wait over, nobody eligible                    | persist leaderless; say so                                                 |
 //! | steady       | leader healthy                                             | nothing                                                                    |
+//! | steady       | leader unhealthy by a timeout or a stall, while the coordinator's own timers ran later than `max_self_lag` within `self_lag_span` (or its lateness monitor is overdue) | nothing: its own slowness may be the cause; say so once per episode (`decision_held`) |
 //! | steady       | leader unhealthy, reachable, stoppable                     | persist stopping; `Stop(leader, failover)`                                 |
 //! | steady       | leader unreachable (or cannot be stopped), a follower's head advanced within the liveness window | nothing: the leader is alive, only cut off from us; say so |
 //! | steady       | leader unreachable, chain stopped, an eligible candidate   | persist fenced += leader, stopped hash (estimated) = the most advanced head any node holds, healthy or not; catching up |
@@ -79,9 +80,10 @@
 //! `n`, nobody can reach `n` again: the remembered answer is the stopped hash at once
 //! (`stopped_hash_from_inspection`), instead of a catch-up timeout and a leaderless wait. The same
 //! holds in the other order: such an answer arriving while catching up moves the stopped hash. A
-//! leaderless chain checks it on every tick (the old leader then counts among the candidates), as
-//! the candidates that answer change; the stopped hash keeps the block number probes last saw for
-//! it, so a stopped block whose branch was replaced is still placed (single seed 74).
+//! catching-up or leaderless chain checks it on every tick (leaderless, the old leader counts among
+//! the candidates), as the candidates that answer change; the stopped hash keeps the block number
+//! probes last saw for it, so a stopped block whose branch was replaced is still placed, and a
+//! stop answer newer than its node's last probe is placed once a probe sees it (single seed 74).
 //!
 //! # Clocks and what the engine records
 //!
@@ -105,6 +107,7 @@
 //! - `start`: outcomes of starts and activity checks; a new leader.
 //! - `inspect`: inspection rounds.
 //! - `fence`: stopping fenced nodes that answer again.
+//! - `timing`: no leader deposed on timing evidence while the coordinator itself is late.
 //! - `command`: operator commands (hand-over, pause).
 //! - `record`: events, announcements, outcomes, leaderless, and the persisted deadline.
 //! - `fixtures` (tests only): the `Chain` that plays the actor in every table
@@ -126,6 +129,7 @@ mod record;
 mod start;
 mod steady;
 mod stop;
+mod timing;
 pub mod view;
 
 pub use command::CommandError;
@@ -165,6 +169,10 @@ pub struct FailoverSettings {
     pub convergence_wait: Duration,
     /// Retry period of `admin_startSequencer` after "no prestate".
     pub start_retry_interval: Duration,
+    /// The coordinator's own lateness beyond which a timeout or a stall deposes no leader.
+    pub max_self_lag: Duration,
+    /// How far back that lateness is looked for: the evidence the verdicts in force may rest on.
+    pub self_lag_span: Duration,
 }
 
 /// A configured sequencer.
@@ -289,6 +297,9 @@ pub enum Outcome {
         /// The node.
         node: String,
     },
+    /// A leader was left in place because the only evidence against it was gathered while the
+    /// coordinator's own timers ran late (see [`timing`]): count the episode.
+    DecisionHeld,
 }
 
 /// How loudly an event is logged.
@@ -420,6 +431,9 @@ pub struct FailoverEngine {
     /// The block number probes last saw for the stopped hash: a stopped block no node holds any
     /// more (its branch replaced by a sequencer started behind our back) keeps its number.
     stopped_number: Option<(B256, u64)>,
+    /// A leader is being kept because the evidence against it came while the coordinator was
+    /// late (see [`timing`]): the episode was said and counted.
+    holding_on_timing: bool,
 }
 
 impl FailoverEngine {
@@ -445,6 +459,7 @@ impl FailoverEngine {
             leaderless_counted: false,
             stop_answer: None,
             stopped_number: None,
+            holding_on_timing: false,
         }
     }
 

@@ -145,7 +145,13 @@ impl FailoverEngine {
         stopped: B256,
         from: &str,
     ) -> Option<StopAnswer> {
-        let answer = self.stop_answer.as_ref().filter(|answer| answer.hash != stopped)?;
+        let mut answer = self.stop_answer.clone().filter(|answer| answer.hash != stopped)?;
+        // A stop answers the node's newest block, which its last probe may not have seen yet:
+        // remembered then at the probed head's number, it is placed once a probe sees it (single
+        // seed 74: remembered at 63, seen at 64 on every candidate, against a stopped hash at 63).
+        if let Some(seen) = view.number_of(answer.hash) {
+            answer.number = answer.number.max(seen);
+        }
         let remembered = self.stopped_number.filter(|(hash, _)| *hash == stopped).map(|(_, number)| number);
         let stopped_number = view.number_of(stopped).or(remembered)?;
         let candidates: Vec<u64> = view
@@ -155,14 +161,15 @@ impl FailoverEngine {
             .filter_map(|member| view.node(&member.name)?.unsafe_head.map(|head| head.number))
             .collect();
         let all_passed = !candidates.is_empty() && candidates.iter().all(|number| *number > stopped_number);
-        (answer.number > stopped_number && all_passed).then(|| answer.clone())
+        (answer.number > stopped_number && all_passed).then_some(answer)
     }
 
     /// While catching up or leaderless, a stop answer that supersedes the stopped hash moves it at
     /// once (leaderless, the old leader counts among the candidates that must have passed it).
-    /// Returns true when it did. Checked when a stop answers and on every leaderless tick: the
-    /// candidates that answer change over time (replica seed 74 waited 8 s leaderless while the
-    /// one candidate behind the stopped hash stopped answering).
+    /// Returns true when it did. Checked when a stop answers and on every catching-up and
+    /// leaderless tick: the candidates that answer change over time (single seed 74 waited 8 s
+    /// leaderless while the one candidate behind the stopped hash stopped answering), and so does
+    /// what probes know of the answer's block.
     pub(super) fn move_to_higher_stop_answer(&mut self, view: &View<'_>, out: &mut Vec<Action>) -> bool {
         let from = match &view.state.phase {
             Phase::CatchingUp { from, .. } => from.as_str(),
@@ -352,5 +359,28 @@ mod tests {
         let moved = ChainState { stopped_hash: Some(hash(23)), ..state };
         assert_eq!(chain.tick(), [persist(moved.clone()), event(EventKind::StoppedHashFromInspection, "c")]);
         assert_eq!(chain.tick(), caught_up(&moved, "c", None, 23));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_answer_newer_than_its_nodes_last_probe_is_placed_once_a_probe_sees_it() {
+        // Single seed 74 again: c, started behind the coordinator's back on a branch of its own,
+        // sealed 20' (beside the old leader's 20) and then 21' after its last probe, so its stop
+        // answer 21' was remembered at 20, no higher than the stopped hash. Once the probes see
+        // 21' on every candidate, nobody can reach 20 and 21' is the stopped point.
+        let mut chain = Chain::new(ABC, catching_up("a", 20));
+        let (branch_20, branch_21) = (B256::repeat_byte(0xc0), B256::repeat_byte(0xc1));
+        let at = |chain: &Chain, number, hash: B256| testing::probe(chain.now, number, hash, number);
+        let c_at_20 = at(&chain, 20, branch_20);
+        chain.head("a", 20).head("b", 19).probe("c", c_at_20);
+        assert_eq!(
+            chain.at(100).inspected(&[("a", false), ("b", false), ("c", true)]),
+            [event(EventKind::InspectionStopping, "c"), stop("c", Inspection)]
+        );
+        assert_eq!(chain.at(150).stopped("c", Inspection, Ok(branch_21)), [event(EventKind::InspectionStopped, "c")]);
+        assert_eq!(chain.tick(), [], "b may still reach 20, and 21' is not placed yet");
+        let (b_at_21, c_at_21) = (at(&chain, 21, branch_21), at(&chain, 21, branch_21));
+        chain.at(300).probe("b", b_at_21).probe("c", c_at_21);
+        let moved = ChainState { stopped_hash: Some(branch_21), ..catching_up("a", 20) };
+        assert_eq!(chain.tick(), [persist(moved), event(EventKind::StoppedHashFromInspection, "c")]);
     }
 }

@@ -20,11 +20,15 @@ impl FailoverEngine {
         let Some(node) = view.node(&leader) else { return };
         if node.healthy {
             self.failover_started_at = None;
+            self.holding_on_timing = false;
             return;
         }
         if node.reason == Reason::Ok {
             // Its latest probe passed: it is recovering, and the success threshold will restore
             // its verdict. Failing over now would replace a leader that is producing.
+            return;
+        }
+        if self.hold_on_timing(view, &leader, node, out) {
             return;
         }
         // The fail-over clock starts when the leader is first judged unhealthy, so the reported

@@ -4,6 +4,7 @@
 use super::Member;
 use crate::{
     health::{ChainHealth, NodeHealth},
+    self_lag::SelfLag,
     state::ChainState,
 };
 use alloy_primitives::B256;
@@ -24,6 +25,9 @@ pub struct View<'a> {
     /// Now, in Unix milliseconds: only for the deadlines the engine persists, which another
     /// coordinator (a restart, another replica) reads on its own clock.
     pub unix_ms: u64,
+    /// How late the coordinator's own timers ran over `self_lag_span`: whether a timeout or a
+    /// stall can be believed (see `timing`).
+    pub self_lag: SelfLag,
 }
 
 impl<'a> View<'a> {
