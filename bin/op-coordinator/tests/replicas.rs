@@ -13,8 +13,8 @@
 use op_sim::Simulator;
 use op_sim::api::{ChainInvariants, FaultKind, FaultParams, LedgerEntry};
 use opc_test_support::{
-    BLOCK_TIME_MS, LoggedChild, NO_METRICS, PROCESS_WAIT, ReplicaProcess, fast_settings, replica, stopped_chain,
-    unix_ms,
+    BLOCK_TIME_MS, LoggedChild, NO_METRICS, PROCESS_WAIT, ReplicaProcess, fast_settings, replica,
+    stopped_chain, unix_ms,
 };
 use opc_wire::coordinator::{ClusterInfo, CoordinatorApiClient};
 use std::{

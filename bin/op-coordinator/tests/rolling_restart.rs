@@ -7,9 +7,7 @@
 
 use op_sim::Simulator;
 use op_sim::api::LedgerEntry;
-use opc_test_support::{
-    BLOCK_TIME_MS, NO_METRICS, PROCESS_WAIT, ReplicaProcess, replica, stopped_chain,
-};
+use opc_test_support::{BLOCK_TIME_MS, NO_METRICS, PROCESS_WAIT, ReplicaProcess, replica, stopped_chain};
 use std::{fmt::Write as _, sync::Arc, time::Duration};
 use tokio::time::Instant;
 

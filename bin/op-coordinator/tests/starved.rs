@@ -164,8 +164,10 @@ async fn a_coordinator_starved_of_cpu_replaces_no_healthy_leader_and_says_it_is_
         "a healthy leader was replaced while the coordinator was starved ({cycles} cycles): {changes:?}\n{}",
         setup.coordinator.log_tail(60)
     );
-    assert_eq!(setup.active_nodes(), [leader.clone()], "ground truth: the same leader still sequences");
-    let late = late.unwrap_or_else(|| panic!("status does not say the coordinator is late\n{}", setup.coordinator.log_tail(40)));
+    assert_eq!(setup.active_nodes(), [leader], "ground truth: the same leader still sequences");
+    let late = late.unwrap_or_else(|| {
+        panic!("status does not say the coordinator is late\n{}", setup.coordinator.log_tail(40))
+    });
     assert!(late.contains("ms late") && late.contains("no leader is deposed"), "{late}");
     assert!(
         setup.coordinator.log_text().contains("timer fired late"),

@@ -148,7 +148,8 @@ impl Record {
                 entries.iter().filter_map(|entry| serde_json::to_string(entry).ok()).collect();
             let path = dir.join(format!("seed-{}.jsonl", self.report.seed));
             // The directory is created here, when a seed first needs it, not checked at start-up.
-            let written = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, lines.join("\n") + "\n"));
+            let written =
+                std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, lines.join("\n") + "\n"));
             timeline.push(match written {
                 Ok(()) => format!("whole ledger written to {}", path.display()),
                 Err(error) => format!("could not write the ledger to {}: {error}", path.display()),

@@ -208,7 +208,11 @@ mod tests {
         std::thread::sleep(ms(200));
         let deadline = Instant::now() + Duration::from_secs(10);
         while watch.read(Instant::now(), MEMORY).worst < ms(150) {
-            assert!(Instant::now() < deadline, "lateness not measured: {:?}", watch.read(Instant::now(), MEMORY));
+            assert!(
+                Instant::now() < deadline,
+                "lateness not measured: {:?}",
+                watch.read(Instant::now(), MEMORY)
+            );
             tokio::time::sleep(ms(5)).await;
         }
         cancel.cancel();

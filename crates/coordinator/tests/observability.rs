@@ -416,12 +416,13 @@ fn check_dashboard(dashboard: &Json, exposition: &Exposition, problems: &mut Vec
     let mut used = Use::default();
     let mut check = |context: String, expr: &str, templates: &[&str], problems: &mut Vec<String>| {
         let Ok(checked) = check_expr(expr, exposition, &context, problems) else { return };
-        // Raft metrics describe the replica, not a chain: they have no `chain` label to filter by.
-        for selector in checked
-            .selectors
-            .iter()
-            .filter(|s| s.name.starts_with("op_coordinator_") && !s.name.starts_with("op_coordinator_raft_"))
-        {
+        // Raft metrics describe the replica, and the timer lag the process, not a chain: they have
+        // no `chain` label to filter by.
+        for selector in checked.selectors.iter().filter(|s| {
+            s.name.starts_with("op_coordinator_")
+                && !s.name.starts_with("op_coordinator_raft_")
+                && s.name != m::TIMER_LAG_SECONDS
+        }) {
             let filtered = selector
                 .matchers
                 .iter()

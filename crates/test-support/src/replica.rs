@@ -3,8 +3,8 @@
 
 use crate::{LoggedChild, PROCESS_WAIT, free_addr, hermetic, tail, wait_for};
 use jsonrpsee::http_client::HttpClient;
-use opc_wire::coordinator::{ChainStatus, ClusterInfo, CoordinatorApiClient as _};
 use op_sim::Simulator;
+use opc_wire::coordinator::{ChainStatus, ClusterInfo, CoordinatorApiClient as _};
 use std::{
     fmt::Write as _,
     path::{Path, PathBuf},

@@ -50,7 +50,8 @@ impl FailoverEngine {
             return;
         }
         if !fencing
-            && (self.reestimate_stopped_hash(view, from, hash, out) || self.move_to_higher_stop_answer(view, out))
+            && (self.reestimate_stopped_hash(view, from, hash, out)
+                || self.move_to_higher_stop_answer(view, out))
         {
             return;
         }

@@ -376,7 +376,10 @@ mod tests {
             chain.at(100).inspected(&[("a", false), ("b", false), ("c", true)]),
             [event(EventKind::InspectionStopping, "c"), stop("c", Inspection)]
         );
-        assert_eq!(chain.at(150).stopped("c", Inspection, Ok(branch_21)), [event(EventKind::InspectionStopped, "c")]);
+        assert_eq!(
+            chain.at(150).stopped("c", Inspection, Ok(branch_21)),
+            [event(EventKind::InspectionStopped, "c")]
+        );
         assert_eq!(chain.tick(), [], "b may still reach 20, and 21' is not placed yet");
         let (b_at_21, c_at_21) = (at(&chain, 21, branch_21), at(&chain, 21, branch_21));
         chain.at(300).probe("b", b_at_21).probe("c", c_at_21);
