@@ -386,7 +386,7 @@ impl Every {
 /// look like sick nodes.
 pub fn probe_phase(chain: &str, node: &str, interval: Duration) -> Duration {
     use std::hash::{Hash as _, Hasher as _};
-    // SipHash with fixed keys: deterministic across runs, unlike `RandomState`.
+    // SipHash with fixed keys: the same phases at every start of one build, unlike `RandomState`.
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     (chain, node).hash(&mut hasher);
     let nanos = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX).max(1);
