@@ -65,6 +65,9 @@ event_kinds! {
     DecisionHeld = "decision_held",
     /// No sequencer at start-up: the most advanced candidate is started at its own head.
     Electing = "electing",
+    /// The leader does not answer and neither does any other node: the coordinator may be cut
+    /// off from the nodes, so it fences nobody.
+    NoNodeAnswers = "no_node_answers",
     /// A new leader sequences: the fail-over or hand-over is complete.
     FailoverComplete = "failover_complete",
     /// A fenced node was stopped and may be elected again.

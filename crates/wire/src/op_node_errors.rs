@@ -39,6 +39,16 @@ pub fn hash_mismatch(head: B256, head_number: u64, received: B256) -> String {
     format!("{HASH_MISMATCH_PREFIX}: head {head}:{head_number}, received {received}")
 }
 
+/// The node's head `(hash, number)` that a [`hash_mismatch`] message reports, if the message has
+/// that shape (`... head 0xHASH:NUMBER, received ...`); `None` for any other wording, which the
+/// caller must treat as "head unknown".
+pub fn mismatch_head(message: &str) -> Option<(B256, u64)> {
+    let rest = message.split_once(HASH_MISMATCH_PREFIX)?.1;
+    let reference = rest.split_once("head ")?.1.split([',', ' ']).next()?;
+    let (hash, number) = reference.split_once(':')?;
+    Some((hash.parse().ok()?, number.parse().ok()?))
+}
+
 /// What an `admin_*` error means, classified from its code and message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AdminError {

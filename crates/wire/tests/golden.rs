@@ -10,7 +10,7 @@ use opc_wire::{
     B256, BlockHeader, BlockId, BlockNumberOrTag, L1BlockRef, L2BlockRef, SyncStatus, SyncStatusShape,
     op_node_errors::{
         self, APPLICATION_ERROR_CODE, AdminError, METHOD_NOT_FOUND_CODE, hash_mismatch, method_not_available,
-        no_prestate,
+        mismatch_head, no_prestate,
     },
 };
 use serde_json::{Value, json};
@@ -940,6 +940,18 @@ fn admin_error_message_helpers_produce_exactly_the_reference_strings() {
          0x06e7e9eb27ba65c8c0304ef6e3f33b6ebdb69fa08a2d8ed9dbd62a3b01cea4fc:12, received \
          0x2a2f52d7049f88839c689b9c3682201e27291a4e02d6194dfa92d1997ab1004f"
     );
+}
+
+#[test]
+fn a_hash_mismatch_tells_the_nodes_head_and_other_wordings_tell_nothing() {
+    let reference = "block hash does not match: head \
+         0x06e7e9eb27ba65c8c0304ef6e3f33b6ebdb69fa08a2d8ed9dbd62a3b01cea4fc:12, received \
+         0x2a2f52d7049f88839c689b9c3682201e27291a4e02d6194dfa92d1997ab1004f";
+    assert_eq!(mismatch_head(reference), Some((hash(HEAD_HASH), 12)));
+    assert_eq!(mismatch_head(&format!("engine: {reference}")), Some((hash(HEAD_HASH), 12)), "wrapped");
+    assert_eq!(mismatch_head("block hash does not match"), None);
+    assert_eq!(mismatch_head("block hash does not match: head 0x06e7:twelve, received 0x2a"), None);
+    assert_eq!(mismatch_head("sequencer already running"), None);
 }
 
 #[test]

@@ -26,6 +26,7 @@
 //! | steady       | leader unhealthy by a timeout or a stall, while the coordinator's own timers ran later than `max_self_lag` within `self_lag_span` (or its lateness monitor is overdue) | nothing: its own slowness may be the cause; say so once per episode (`decision_held`) |
 //! | steady       | leader unhealthy, reachable, stoppable                     | persist stopping; `Stop(leader, failover)`                                 |
 //! | steady       | leader unreachable (or cannot be stopped), a follower's head advanced within the liveness window | nothing: the leader is alive, only cut off from us; say so |
+//! | steady       | leader unreachable, no follower advanced, and no other node answers its latest probe either | nothing: this coordinator may be cut off from the nodes; say so (`no_node_answers`) |
 //! | steady       | leader unreachable, chain stopped, an eligible candidate   | persist fenced += leader, stopped hash (estimated) = the most advanced head any node holds, healthy or not; catching up |
 //! | steady       | leader unreachable, chain stopped, nobody eligible         | nothing; say so                                                            |
 //! | stopping     | (after a restart or a failed head read: nothing in flight) | `Stop(from)` again (hand-over purpose if it has a target); "not running" then reads its head |
@@ -50,6 +51,7 @@
 //! | read head          | failure                         | after a back-off, `Stop(from)` again; after three, the last head seen in probes, else persist leaderless |
 //! | start              | ok                              | persist steady with the new leader, epoch + 1                     |
 //! | start              | "already running"               | `CheckActive(target)`                                             |
+//! | start              | "block hash does not match", a start at the node's own head (restart, election) and the answer names a newer head | persist that head as the stopped hash; `Start` there |
 //! | start              | "block hash does not match"     | persist catching up                                               |
 //! | start              | "no prestate"                   | after `start_retry_interval_ms`, `CheckActive(target)`, then `Start` again |
 //! | start              | "not enabled" / admin disabled / "not the leader" | mark not a candidate; persist catching up       |

@@ -6,7 +6,7 @@ use super::{
     View,
 };
 use crate::{client::CallError, state::Phase};
-use opc_wire::op_node_errors::AdminError;
+use opc_wire::op_node_errors::{self, AdminError};
 
 impl FailoverEngine {
     /// The node being started and the old leader it replaces, while starting.
@@ -30,6 +30,36 @@ impl FailoverEngine {
         });
     }
 
+    /// A start at the node's own head (a leader restarted after it stopped behind our back, or
+    /// the election at start-up) was refused because its head is not the probed one: it sealed or
+    /// received blocks after its last probe. When op-node's answer names a head beyond the hash we
+    /// sent, that head is where the chain is (the node's own blocks, possibly gossiped already):
+    /// start it there, and never anyone at the older hash (replica seed 38 re-orged the leader's
+    /// last block that way). True when it did; otherwise the caller goes back to catching up.
+    fn restart_at_reported_head(
+        &mut self,
+        view: &View<'_>,
+        node: &str,
+        err: &CallError,
+        out: &mut Vec<Action>,
+    ) -> bool {
+        let CallError::Rpc { message, .. } = err else { return false };
+        let Some((head, number)) = op_node_errors::mismatch_head(message) else { return false };
+        let sent = view.state.stopped_hash.and_then(|sent| view.number_of(sent));
+        if sent.is_none_or(|sent| number <= sent) {
+            return false;
+        }
+        self.persist(out, view, |state| {
+            state.stopped_hash = Some(head);
+            state.stopped_hash_estimated = false;
+        });
+        let detail =
+            format!("{err}; its head {head} ({number}) is newer than the probed one: starting it there");
+        Self::emit(out, Event::info(EventKind::StartHashMismatch, Some(node), detail));
+        out.push(Action::Start { node: node.to_owned(), hash: head });
+        true
+    }
+
     pub(super) fn on_started(
         &mut self,
         view: &View<'_>,
@@ -45,6 +75,9 @@ impl FailoverEngine {
         match err.admin_kind() {
             Some(AdminError::AlreadyRunning) => out.push(Action::CheckActive { node }),
             Some(AdminError::HashMismatch) => {
+                if from.is_none() && self.restart_at_reported_head(view, &node, &err, out) {
+                    return;
+                }
                 self.back_to_catching_up(view, from, &node, out);
                 let detail = format!("{err}; back to catching up");
                 Self::emit(out, Event::info(EventKind::StartHashMismatch, Some(&node), detail));
@@ -180,6 +213,41 @@ mod tests {
         );
         chain.at(100).head("b", 21);
         assert_eq!(chain.tick(), caught_up(&catching_up("a", 20), "c", Some("a"), 20));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_leader_restarted_at_a_stale_probed_head_is_restarted_at_the_head_its_refusal_names() {
+        // Replica seed 38: the leader stopped behind our back at 11, one block after its last
+        // probe. Restarted at 10, op-node refuses and names its head 11. Catching up from 10 would
+        // start b or c there and re-org 11, which the leader may have gossiped already.
+        let mut chain = a_leading_at_10();
+        let restarting =
+            ChainState { stopped_hash: Some(hash(10)), phase: starting("a", None), ..steady("a") };
+        assert_eq!(
+            chain.inspected(&[("a", false), ("b", false), ("c", false)]),
+            [persist(restarting.clone()), event(EventKind::LeaderInactive, "a"), start("a", 10)]
+        );
+        let refusal = CallError::Rpc {
+            kind: AdminError::HashMismatch,
+            code: APPLICATION_ERROR_CODE,
+            message: hash_mismatch(hash(11), 11, hash(10)),
+        };
+        let at_11 = ChainState { stopped_hash: Some(hash(11)), ..restarting.clone() };
+        assert_eq!(
+            chain.started("a", Err(refusal)),
+            [persist(at_11.clone()), event(EventKind::StartHashMismatch, "a"), start("a", 11)]
+        );
+        assert_eq!(chain.started("a", Ok(())), became_leader(&at_11, "a"));
+        // A refusal naming an older head, or none, goes back to catching up as before.
+        let mut chain = a_leading_at_10();
+        chain.inspected(&[("a", false), ("b", false), ("c", false)]);
+        let older = CallError::Rpc {
+            kind: AdminError::HashMismatch,
+            code: APPLICATION_ERROR_CODE,
+            message: hash_mismatch(hash(9), 9, hash(10)),
+        };
+        let back = ChainState { phase: Phase::CatchingUp { from: "a".into(), target: None }, ..restarting };
+        assert_eq!(chain.started("a", Err(older)), [persist(back), event(EventKind::StartHashMismatch, "a")]);
     }
 
     #[tokio::test(start_paused = true)]

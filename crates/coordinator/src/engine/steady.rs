@@ -69,7 +69,7 @@ impl FailoverEngine {
             return true;
         }
         if !view.chain_alive_without(leader, window) {
-            return false;
+            return !self.chain_seen_stopped(view, leader, node, out);
         }
         // For a leader that went silent, say "alive" only with evidence: a follower's head
         // moved after its last answer. Until then we are simply waiting out the window.
@@ -84,6 +84,30 @@ impl FailoverEngine {
         );
         self.announce(out, view.now, EventKind::LeaderCutOff, Some(leader), detail);
         true
+    }
+
+    /// "No follower advanced" is evidence that the chain stopped only if some follower answers:
+    /// a coordinator that reaches no node at all (its own network is cut, replica seed 85) sees
+    /// every head stand still while the leader may be sealing. True when a follower answered its
+    /// latest probe; otherwise says so (at most every 10 s) and the leader is left alone.
+    fn chain_seen_stopped(
+        &mut self,
+        view: &View<'_>,
+        leader: &str,
+        node: &NodeHealth,
+        out: &mut Vec<Action>,
+    ) -> bool {
+        let witness = view.members.iter().any(|member| member.name != leader && view.answers(&member.name));
+        if !witness {
+            let detail = format!(
+                "leader does not answer us ({}: {}), and no other node answers either: this coordinator may be \
+                 cut off from the nodes, so their heads standing still says nothing; not failing over",
+                node.reason.code(),
+                node.detail
+            );
+            self.announce(out, view.now, EventKind::NoNodeAnswers, Some(leader), detail);
+        }
+        witness
     }
 
     /// The leader is cut off and its chain stopped: fence it and fail over from the most advanced
@@ -168,6 +192,21 @@ mod tests {
         assert_eq!(chain.tick(), []);
         chain.at(11_000).head("b", 14);
         assert_eq!(chain.tick(), [event(EventKind::LeaderCutOff, "a")]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_coordinator_that_reaches_no_node_fences_nobody() {
+        // Replica seed 85: the acting replica was cut off from every node just as the leader
+        // resumed after a stall. Every head stood still in its view, so "no follower advanced"
+        // looked like a stopped chain, and it fenced a leader that was sealing.
+        let mut chain = a_leading_at_10();
+        chain.at(100).fail("a", timeout()).fail("b", timeout()).fail("c", timeout());
+        chain.at(1600).fail("a", timeout()).fail("b", timeout()).fail("c", timeout());
+        assert_eq!(chain.tick(), [event(EventKind::NoNodeAnswers, "a")]);
+        assert_eq!(chain.at(1700).tick(), [], "said at most every ten seconds");
+        // Once a follower answers and its head stands still, the chain has stopped.
+        chain.at(1800).head("b", 10);
+        assert_eq!(chain.tick(), [persist(a_fenced_at(10)), event(EventKind::LeaderFenced, "a")]);
     }
 
     #[tokio::test(start_paused = true)]
