@@ -201,6 +201,21 @@ pub(crate) fn starting(target: &str, from: Option<&str>) -> Phase {
 /// Three equal candidates.
 pub(crate) const ABC: &[(&str, i64, bool)] = &[("a", 1, true), ("b", 1, true), ("c", 1, true)];
 
+/// The view of a [`Chain`], borrowing only the fields the engine reads (so the engine itself can
+/// be borrowed mutably beside it), as `view_of!` does for the actor.
+macro_rules! chain_view {
+    ($chain:expr) => {
+        View {
+            state: &$chain.state,
+            members: &$chain.members,
+            health: &$chain.health,
+            now: $chain.now,
+            unix_ms: $chain.unix_ms(),
+            self_lag: $chain.self_lag(),
+        }
+    };
+}
+
 /// One chain as its actor sees it: durable state, members, observations, the engine and a clock
 /// that moves only when a test says so.
 pub(crate) struct Chain {
@@ -299,15 +314,7 @@ impl Chain {
 
     pub(crate) fn handle(&mut self, input: Input) -> Vec<Step> {
         self.health.set_leader(self.state.leader.as_deref(), self.now);
-        let (unix_ms, self_lag) = (self.unix_ms(), self.self_lag());
-        let view = View {
-            state: &self.state,
-            members: &self.members,
-            health: &self.health,
-            now: self.now,
-            unix_ms,
-            self_lag,
-        };
+        let view = chain_view!(self);
         let actions = self.engine.handle(input, &view);
         self.apply(actions)
     }
@@ -370,29 +377,13 @@ impl Chain {
 
     pub(crate) fn transfer(&mut self, to: &str) -> Result<Vec<Step>, CommandError> {
         self.health.set_leader(self.state.leader.as_deref(), self.now);
-        let (unix_ms, self_lag) = (self.unix_ms(), self.self_lag());
-        let view = View {
-            state: &self.state,
-            members: &self.members,
-            health: &self.health,
-            now: self.now,
-            unix_ms,
-            self_lag,
-        };
+        let view = chain_view!(self);
         let actions = self.engine.transfer(&view, to)?;
         Ok(self.apply(actions))
     }
 
     pub(crate) fn set_paused(&mut self, paused: bool) -> Result<Vec<Step>, CommandError> {
-        let (unix_ms, self_lag) = (self.unix_ms(), self.self_lag());
-        let view = View {
-            state: &self.state,
-            members: &self.members,
-            health: &self.health,
-            now: self.now,
-            unix_ms,
-            self_lag,
-        };
+        let view = chain_view!(self);
         let actions = self.engine.set_paused(&view, paused)?;
         Ok(self.apply(actions))
     }
@@ -453,6 +444,18 @@ pub(crate) fn a_leading_at_10() -> Chain {
     let mut chain = Chain::new(ABC, steady("a"));
     chain.head("a", 10).head("b", 10).head("c", 10);
     chain
+}
+
+/// Leader `a` of [`a_leading_at_10`] found inactive by inspection (nobody else active) and being
+/// restarted at its own head 10: the chain and the state that persisted.
+pub(crate) fn a_restarted_at_10_after_inspection_found_it_inactive() -> (Chain, ChainState) {
+    let mut chain = a_leading_at_10();
+    let restarting = ChainState { stopped_hash: Some(hash(10)), phase: starting("a", None), ..steady("a") };
+    assert_eq!(
+        chain.inspected(&[("a", false), ("b", false), ("c", false)]),
+        [persist(restarting.clone()), event(EventKind::LeaderInactive, "a"), start("a", 10)]
+    );
+    (chain, restarting)
 }
 
 /// Leader `a` and `b` at 12, `c` (priority 2) at 11; at 1500 ms `a` stops answering, a whole

@@ -117,13 +117,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn inspection_restarts_a_healthy_leader_found_inactive_at_its_own_head() {
-        let mut chain = a_leading_at_10();
-        let restarting =
-            ChainState { stopped_hash: Some(hash(10)), phase: starting("a", None), ..steady("a") };
-        assert_eq!(
-            chain.inspected(&[("a", false), ("b", false), ("c", false)]),
-            [persist(restarting.clone()), event(EventKind::LeaderInactive, "a"), start("a", 10)]
-        );
+        let (mut chain, restarting) = a_restarted_at_10_after_inspection_found_it_inactive();
         assert_eq!(chain.started("a", Ok(())), became_leader(&restarting, "a"));
     }
 

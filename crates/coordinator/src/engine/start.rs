@@ -220,13 +220,7 @@ mod tests {
         // Replica seed 38: the leader stopped behind our back at 11, one block after its last
         // probe. Restarted at 10, op-node refuses and names its head 11. Catching up from 10 would
         // start b or c there and re-org 11, which the leader may have gossiped already.
-        let mut chain = a_leading_at_10();
-        let restarting =
-            ChainState { stopped_hash: Some(hash(10)), phase: starting("a", None), ..steady("a") };
-        assert_eq!(
-            chain.inspected(&[("a", false), ("b", false), ("c", false)]),
-            [persist(restarting.clone()), event(EventKind::LeaderInactive, "a"), start("a", 10)]
-        );
+        let (mut chain, restarting) = a_restarted_at_10_after_inspection_found_it_inactive();
         let refusal = CallError::Rpc {
             kind: AdminError::HashMismatch,
             code: APPLICATION_ERROR_CODE,
@@ -239,8 +233,7 @@ mod tests {
         );
         assert_eq!(chain.started("a", Ok(())), became_leader(&at_11, "a"));
         // A refusal naming an older head, or none, goes back to catching up as before.
-        let mut chain = a_leading_at_10();
-        chain.inspected(&[("a", false), ("b", false), ("c", false)]);
+        let (mut chain, _) = a_restarted_at_10_after_inspection_found_it_inactive();
         let older = CallError::Rpc {
             kind: AdminError::HashMismatch,
             code: APPLICATION_ERROR_CODE,
