@@ -89,6 +89,12 @@ impl ChainParams {
         block
     }
 
+    /// True when `block`'s hash is the one its fields give (always true on an anvil chain, where
+    /// anvil checks the hash itself on import).
+    pub fn has_valid_hash(&self, block: &Block) -> bool {
+        self.genesis_hash.is_some() || block.compute_hash(self.chain_id) == block.hash
+    }
+
     /// The `optimism_rollupConfig` reply of every node of the chain. Like op-node it states the
     /// block time in whole seconds; a sub-second chain says `1`, as sub-second forks of the OP
     /// Stack do (their config cannot express the interval), so a client has to measure it.

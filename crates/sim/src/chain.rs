@@ -6,12 +6,15 @@
 use crate::{
     anvil::{Anvil, Mined},
     block::{Block, ChainParams},
+    conductor,
     error::SimError,
     ledger::Ledger,
     node::{Imported, Node, NodeOptions, NodeState, Process},
+    payload,
     store::ImportOutcome,
 };
 use op_sim_api::{FaultKind, FaultParams, FaultTarget, IsolateMode, LedgerEntry, MalformedMode};
+use opc_wire::conductor::commit_failed;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 use std::{
@@ -95,6 +98,8 @@ pub struct Chain {
     pub gossip: GossipConfig,
     /// How long sealing one block takes; `admin_stopSequencer` waits for a seal in progress.
     pub seal_ms: u64,
+    /// About how large the envelope of a block is, as committed to a conductor.
+    pub payload_bytes: usize,
     /// Ground truth, shared with every other chain of the simulator.
     pub ledger: Ledger,
     /// The nodes, by index.
@@ -114,7 +119,7 @@ impl Chain {
         ledger: Ledger,
         nodes: Vec<(String, NodeOptions)>,
         seed: u64,
-    ) -> Self {
+    ) -> Result<Self, SimError> {
         let genesis = Arc::new(params.genesis());
         let now = Instant::now();
         let nodes: Vec<Node> = nodes
@@ -124,7 +129,7 @@ impl Chain {
                 state.next_seal_at = now + Duration::from_millis(params.block_time_ms);
                 Node::new(name, options, state)
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         for node in &nodes {
             let state = node.lock();
             if state.active {
@@ -138,7 +143,23 @@ impl Chain {
             }
         }
         let network = Mutex::new(Network { groups: None, rng: StdRng::seed_from_u64(seed) });
-        Self { name, params, gossip, seal_ms, ledger, nodes, network, anvils: Vec::new() }
+        Ok(Self {
+            name,
+            params,
+            gossip,
+            seal_ms,
+            payload_bytes: 0,
+            ledger,
+            nodes,
+            network,
+            anvils: Vec::new(),
+        })
+    }
+
+    /// Pads every committed envelope to about `bytes` bytes.
+    pub fn with_payload_bytes(mut self, bytes: usize) -> Self {
+        self.payload_bytes = bytes;
+        self
     }
 
     /// Lets `anvils` (one per node, in node order) execute the chain's blocks. Their genesis must
@@ -216,39 +237,138 @@ impl Chain {
                 Some(anvil) => Some(anvil.mine_next(&self.params, node).await),
                 None => None,
             };
-            let sealed = {
-                let mut state = node.lock();
-                state.sealing = false;
-                let block = match mined {
-                    _ if !state.can_seal() => None,
-                    None => Some(state.seal(&self.params, &node.name)),
-                    // The guard keeps imports out until the block is in the store.
-                    Some(Mined::Block(block, _ops)) => Some(state.adopt_own(block)),
-                    Some(Mined::Failed) => None,
-                };
-                let sealed = block.inspect(|block| {
-                    self.record(LedgerEntry::Block {
-                        chain: self.name.clone(),
-                        producer: node.name.clone(),
-                        number: block.number,
-                        hash: block.hash,
-                        parent: block.parent_hash,
-                        t_ms: self.now_ms(),
-                    });
-                });
-                let now = Instant::now();
-                state.next_seal_at += self.block_time();
-                if state.next_seal_at < now {
-                    // Fell behind (stall healed, slow machine): resume the cadence from now.
-                    state.next_seal_at = now;
+            let sealed = match &node.conductor {
+                None => self.publish_sealed(index, mined),
+                Some(conductor) => {
+                    let Some(block) = self.seal_candidate(index, mined) else {
+                        self.finish_seal(index, None);
+                        continue;
+                    };
+                    let envelope = payload::envelope_of(&block, self.payload_bytes);
+                    match conductor.commit(&envelope).await {
+                        Ok(()) => self.publish_committed(index, block),
+                        Err(error) => {
+                            self.commit_failed(index, &block, &error);
+                            continue;
+                        }
+                    }
                 }
-                sealed
             };
             node.notify();
             if let Some(block) = sealed {
                 self.gossip(index, block);
             }
         }
+    }
+
+    /// Without a conductor: the sealed block becomes the head at once (if the node can still seal).
+    fn publish_sealed(&self, index: usize, mined: Option<Mined<'_>>) -> Option<Arc<Block>> {
+        let node = &self.nodes[index];
+        let mut state = node.lock();
+        let block = match mined {
+            _ if !state.can_seal() => None,
+            None => Some(state.seal(&self.params, &node.name)),
+            // The guard keeps imports out until the block is in the store.
+            Some(Mined::Block(block, _ops)) => Some(state.adopt_own(block)),
+            Some(Mined::Failed) => None,
+        };
+        self.finish_seal_locked(index, &mut state, block)
+    }
+
+    /// With a conductor: the block to commit, built on the head, not yet in the store.
+    fn seal_candidate(&self, index: usize, mined: Option<Mined<'_>>) -> Option<Arc<Block>> {
+        let node = &self.nodes[index];
+        let state = node.lock();
+        match mined {
+            _ if !state.can_seal() => None,
+            None => Some(Arc::new(self.params.child_of(state.head(), &node.name))),
+            Some(Mined::Block(block, _ops)) => Some(block),
+            Some(Mined::Failed) => None,
+        }
+    }
+
+    /// A committed block is gossiped and inserted, as op-node does once its conductor accepted it,
+    /// even if the sequencer was stopped meanwhile; unless the node died or its head moved on (a
+    /// stale build, dropped).
+    fn publish_committed(&self, index: usize, block: Arc<Block>) -> Option<Arc<Block>> {
+        let mut state = self.nodes[index].lock();
+        let current = state.can_import() && state.head().hash == block.parent_hash;
+        let block = current.then(|| state.adopt_own(block));
+        self.finish_seal_locked(index, &mut state, block)
+    }
+
+    /// op-node drops a block its conductor did not accept, logs why and backs off.
+    fn commit_failed(&self, index: usize, block: &Block, error: &str) {
+        let node = &self.nodes[index];
+        {
+            let mut state = node.lock();
+            state.sealing = false;
+            state.next_seal_at = Instant::now() + conductor::COMMIT_FAILURE_BACKOFF;
+        }
+        tracing::debug!(chain = %self.name, node = %node.name, number = block.number, "{}", commit_failed(error));
+        self.record(LedgerEntry::CommitFailed {
+            chain: self.name.clone(),
+            node: node.name.clone(),
+            number: block.number,
+            hash: block.hash,
+            parent: block.parent_hash,
+            error: error.to_owned(),
+            t_ms: self.now_ms(),
+        });
+        node.notify();
+    }
+
+    fn finish_seal(&self, index: usize, block: Option<Arc<Block>>) {
+        let mut state = self.nodes[index].lock();
+        self.finish_seal_locked(index, &mut state, block);
+        drop(state);
+        self.nodes[index].notify();
+    }
+
+    /// Ends a seal: records the block (if any) and schedules the next one.
+    fn finish_seal_locked(
+        &self,
+        index: usize,
+        state: &mut NodeState,
+        block: Option<Arc<Block>>,
+    ) -> Option<Arc<Block>> {
+        state.sealing = false;
+        if let Some(block) = &block {
+            self.record(LedgerEntry::Block {
+                chain: self.name.clone(),
+                producer: self.nodes[index].name.clone(),
+                number: block.number,
+                hash: block.hash,
+                parent: block.parent_hash,
+                t_ms: self.now_ms(),
+            });
+        }
+        let now = Instant::now();
+        state.next_seal_at += self.block_time();
+        if state.next_seal_at < now {
+            // Fell behind (stall healed, slow machine): resume the cadence from now.
+            state.next_seal_at = now;
+        }
+        block
+    }
+
+    /// `admin_postUnsafePayload`: the block goes to node `index` as if it came over p2p (queued
+    /// when its parent is missing).
+    pub async fn post_payload(&self, index: usize, block: Block) -> Result<(), String> {
+        if self.anvil(index).is_none() && !self.params.has_valid_hash(&block) {
+            return Err(format!("payload has bad block hash {}", block.hash));
+        }
+        let block = Arc::new(block);
+        let Some(imported) = self.import(index, block.clone()).await else {
+            return Err("failed to insert payload: the execution engine is unavailable".into());
+        };
+        self.record_reorg(index, &imported.outcome, imported.head);
+        if imported.outcome == ImportOutcome::MissingParent {
+            self.nodes[index].lock().stash_orphan(block);
+        }
+        self.attach_orphans(index).await;
+        self.nodes[index].notify();
+        Ok(())
     }
 
     /// Sends a sealed block to every peer, each after its own latency.
@@ -541,8 +661,9 @@ impl Chain {
     fn restart_op_node(&self, index: usize, state: &mut NodeState, now: Instant) {
         let node = &self.nodes[index];
         state.op_node = Process::Up;
-        // The payload queue lived in the crashed process's memory.
+        // The payload queue lived in the crashed process's memory, and so did the override.
         state.orphans.clear();
+        state.leader_overridden = false;
         let (active, cause) = match (node.options.persist_admin_state, state.admin_state) {
             (true, Some(active)) => (active, "restarted with persisted admin state (--rpc.admin-state)"),
             _ => (node.options.start_active, "restarted without --sequencer.stopped"),

@@ -77,7 +77,8 @@ impl Tally {
             | LedgerEntry::Heal { .. }
             | LedgerEntry::Partition { .. }
             | LedgerEntry::AdminCall { .. }
-            | LedgerEntry::CallerIsolation { .. } => {}
+            | LedgerEntry::CallerIsolation { .. }
+            | LedgerEntry::CommitFailed { .. } => {}
         }
     }
 

@@ -12,6 +12,8 @@
 //!   simulator.
 //! - [`error`]: [`SimError`] and the anvil backend's errors; it names no other module.
 //! - [`block`]: simulated blocks, keccak hashes, the fake L1 chain.
+//! - [`payload`]: a block as the execution payload envelope op-node commits, and back.
+//! - [`conductor`]: op-node's conductor client (leader check, commit with its retry).
 //! - [`store`]: one node's known blocks and canonical chain; import, re-org, ancestors.
 //! - [`ledger`]: the ground truth and the invariant checker.
 //! - [`node`]: one node: its state, its options (the op-node flags that matter), its lock.
@@ -50,11 +52,13 @@
 pub mod anvil;
 pub mod block;
 pub mod chain;
+pub mod conductor;
 pub mod control;
 pub mod error;
 pub mod http;
 pub mod ledger;
 pub mod node;
+pub mod payload;
 pub mod rpc;
 pub mod simulator;
 pub mod store;

@@ -5,6 +5,8 @@
 
 use crate::{
     block::{Block, ChainParams},
+    conductor::{self, ConductorClient},
+    error::SimError,
     store::{BlockStore, ImportOutcome},
 };
 use op_sim_api::{FaultKind, FaultParams};
@@ -39,6 +41,13 @@ pub struct NodeOptions {
     /// refs, `admin_stopSequencer` returns the zero hash and `admin_startSequencer` fails with
     /// "no prestate". Also never initialised while op-geth is down.
     pub engine_init_ms: u64,
+    /// `--conductor.enabled --conductor.rpc=URL`: every sealed block is committed there before it
+    /// is gossiped or inserted, and starts ask it `conductor_leader` first (see
+    /// [`crate::conductor`]). None: no conductor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conductor_rpc: Option<String>,
+    /// `--conductor.rpc-timeout`, per call.
+    pub conductor_rpc_timeout_ms: u64,
 }
 
 impl Default for NodeOptions {
@@ -51,6 +60,8 @@ impl Default for NodeOptions {
             zero_stopped_hash: false,
             sync_status_shape: SyncStatusShape::default(),
             engine_init_ms: 0,
+            conductor_rpc: None,
+            conductor_rpc_timeout_ms: conductor::DEFAULT_RPC_TIMEOUT_MS,
         }
     }
 }
@@ -107,6 +118,9 @@ pub struct NodeState {
     /// time stays one block behind for as long as the leader seals, and a leader that dies then
     /// takes blocks with it that every follower had received.
     pub orphans: Vec<Arc<Block>>,
+    /// `admin_overrideLeader` was called: the conductor client answers "leader" without asking,
+    /// until op-node restarts.
+    pub leader_overridden: bool,
 }
 
 /// How many early blocks a node keeps waiting for their parent.
@@ -130,6 +144,7 @@ impl NodeState {
             next_seal_at: now,
             faults: BTreeMap::new(),
             orphans: Vec::new(),
+            leader_overridden: false,
         }
     }
 
@@ -274,15 +289,32 @@ pub struct Node {
     pub name: String,
     /// Its op-node flags.
     pub options: NodeOptions,
+    /// Its conductor client, with `--conductor.enabled`.
+    pub conductor: Option<ConductorClient>,
     state: Mutex<NodeState>,
     /// Woken on every state change the sequencer loop or a stop waiter cares about.
     changed: Notify,
 }
 
 impl Node {
-    /// A node named `name` with `options`, starting from `state`.
-    pub fn new(name: String, options: NodeOptions, state: NodeState) -> Self {
-        Self { name, options, state: Mutex::new(state), changed: Notify::new() }
+    /// A node named `name` with `options`, starting from `state`; an error when its conductor URL
+    /// is not one.
+    pub fn new(name: String, options: NodeOptions, state: NodeState) -> Result<Self, SimError> {
+        let timeout = Duration::from_millis(options.conductor_rpc_timeout_ms.max(1));
+        let conductor = match &options.conductor_rpc {
+            Some(url) => Some(ConductorClient::new(url, timeout)?),
+            None => None,
+        };
+        Ok(Self { name, options, conductor, state: Mutex::new(state), changed: Notify::new() })
+    }
+
+    /// op-node's leader check: true without a conductor or after `admin_overrideLeader`, else the
+    /// conductor's answer (an error stays an error).
+    pub async fn leader_check(&self) -> Result<bool, String> {
+        match &self.conductor {
+            Some(conductor) if !self.lock().leader_overridden => conductor.leader().await,
+            _ => Ok(true),
+        }
     }
 
     /// Locks the node's state.

@@ -1,7 +1,7 @@
 //! The JSON-RPC methods of a simulated node: op-node's `admin_*`, `optimism_syncStatus` and
 //! `optimism_rollupConfig`, op-geth's `eth_*`, with op-node's exact check order and error strings.
 
-use crate::{block::Block, chain::Chain, node::Node};
+use crate::{block::Block, chain::Chain, node::Node, payload};
 use alloy_primitives::{Address, B256, Bytes, U64, U256, keccak256};
 use jsonrpsee::{
     Methods, RpcModule,
@@ -11,6 +11,7 @@ use jsonrpsee::{
 use opc_wire::{
     BlockHeader, BlockNumberOrTag, RollupConfig, SyncStatus,
     api::{EthApiServer, OpAdminApiServer, OptimismApiServer},
+    conductor::{Envelope, OpNodeConductorAdminApiServer},
     op_node_errors as errors,
 };
 use std::{pin::pin, sync::Arc};
@@ -54,9 +55,10 @@ impl NodeRpc {
     /// The op-node server: `admin_*` and `optimism_*`.
     pub fn op_node_methods(&self) -> Methods {
         let mut module = RpcModule::new(());
-        // Both traits come from one handler; the names cannot clash (different namespaces).
+        // Every trait comes from one handler; the names cannot clash (distinct method names).
         let merged = module
             .merge(OpAdminApiServer::into_rpc(self.clone()))
+            .and_then(|()| module.merge(OpNodeConductorAdminApiServer::into_rpc(self.clone())))
             .and_then(|()| module.merge(OptimismApiServer::into_rpc(self.clone())));
         debug_assert!(merged.is_ok(), "admin_ and optimism_ methods are disjoint");
         module.into()
@@ -74,10 +76,16 @@ impl OpAdminApiServer for NodeRpc {
         self.require_admin("admin_resetDerivationPipeline")
     }
 
-    /// Checks in op-node's order: already running, no prestate, hash mismatch, not enabled.
+    /// Checks in op-node's order: the conductor's leader check (with `--conductor.enabled`), already
+    /// running, no prestate, hash mismatch, not enabled.
     async fn admin_start_sequencer(&self, block_hash: B256) -> RpcResult<()> {
         self.require_admin("admin_startSequencer")?;
         let node = self.node();
+        match node.leader_check().await {
+            Ok(true) => {}
+            Ok(false) => return Err(app_error(errors::SEQUENCER_NOT_LEADER)),
+            Err(error) => return Err(app_error(errors::leader_check_failed(&error))),
+        }
         let mut state = node.lock();
         if state.active {
             return Err(app_error(errors::SEQUENCER_ALREADY_RUNNING));
@@ -104,7 +112,9 @@ impl OpAdminApiServer for NodeRpc {
         Ok(())
     }
 
-    /// Waits for the block being sealed, stops, and returns the head: the stopped hash.
+    /// Waits for the block being sealed, stops, and returns the head: the stopped hash. With a
+    /// conductor the wait lasts only while the conductor still says this node leads; otherwise
+    /// it stops at once, at its head.
     async fn admin_stop_sequencer(&self) -> RpcResult<B256> {
         self.require_admin("admin_stopSequencer")?;
         let node = self.node();
@@ -114,12 +124,21 @@ impl OpAdminApiServer for NodeRpc {
         loop {
             let mut notified = pin!(node.changed());
             notified.as_mut().enable();
+            let sealing = {
+                let state = node.lock();
+                if !state.active {
+                    return Err(app_error(errors::SEQUENCER_NOT_RUNNING));
+                }
+                state.sealing
+            };
+            let skip_wait =
+                sealing && node.conductor.is_some() && !matches!(node.leader_check().await, Ok(true));
             {
                 let mut state = node.lock();
                 if !state.active {
                     return Err(app_error(errors::SEQUENCER_NOT_RUNNING));
                 }
-                if !state.sealing {
+                if !state.sealing || skip_wait {
                     self.chain.deactivate(self.index, &mut state, "admin_stopSequencer");
                     if node.options.persist_admin_state {
                         state.admin_state = Some(false);
@@ -139,6 +158,21 @@ impl OpAdminApiServer for NodeRpc {
     async fn admin_sequencer_active(&self) -> RpcResult<bool> {
         self.require_admin("admin_sequencerActive")?;
         Ok(self.node().lock().active)
+    }
+}
+
+#[async_trait]
+impl OpNodeConductorAdminApiServer for NodeRpc {
+    async fn post_unsafe_payload(&self, envelope: Envelope) -> RpcResult<()> {
+        self.require_admin("admin_postUnsafePayload")?;
+        let block = payload::block_of(&envelope).map_err(app_error)?;
+        self.chain.post_payload(self.index, block).await.map_err(app_error)
+    }
+
+    async fn override_leader(&self) -> RpcResult<()> {
+        self.require_admin("admin_overrideLeader")?;
+        self.node().lock().leader_overridden = true;
+        Ok(())
     }
 }
 

@@ -75,6 +75,9 @@ pub struct SimConfig {
     pub genesis_time: Option<u64>,
     /// What executes the blocks: the in-process simulation (default) or one anvil per node.
     pub execution: ExecutionBackend,
+    /// About how large a block's payload envelope is when committed to a conductor (0: the
+    /// smallest, about 1.5 KB).
+    pub payload_bytes: usize,
 }
 
 impl SimConfig {
@@ -104,6 +107,7 @@ impl SimConfig {
             seed: 1,
             genesis_time: None,
             execution: ExecutionBackend::Simulated,
+            payload_bytes: 0,
         }
     }
 
@@ -209,8 +213,9 @@ impl Simulator {
                 ledger.clone(),
                 spec.nodes.iter().map(|node| (node.name.clone(), node.options.clone())).collect(),
                 config.seed.wrapping_add(chain_index as u64),
-            );
-            let chain = Arc::new(chain.with_anvils(execution.anvils));
+            )?;
+            let chain =
+                Arc::new(chain.with_anvils(execution.anvils).with_payload_bytes(config.payload_bytes));
             let mut chain_servers = Vec::with_capacity(spec.nodes.len());
             for (index, node) in spec.nodes.iter().enumerate() {
                 let rpc = NodeRpc::new(chain.clone(), index);

@@ -10,6 +10,9 @@
 //!   health tracker to the API client.
 //! - [`api`]: the JSON-RPC traits (`optimism_*`, `eth_*`), plus the published `admin_*` trait from
 //!   `op-alloy-rpc-jsonrpsee`. Servers (the simulator) and clients (the coordinator) share them.
+//! - [`conductor`]: what op-node calls on its conductor (`conductor_leader`,
+//!   `conductor_commitUnsafePayload`), the payload [`conductor::Envelope`] kept verbatim, the
+//!   op-node admin methods a conductor recovers a node with, and why a commit is refused.
 //! - [`event`]: the kinds of the coordinator's timeline events, typed, named only on the wire.
 //! - [`op_node_errors`]: the error strings op-node returns and how a client classifies them.
 //! - [`text`]: how people read counts, missing values, lists and echoed request strings.
@@ -19,6 +22,7 @@
 //! node from a broken one.
 
 pub mod api;
+pub mod conductor;
 pub mod coordinator;
 pub mod event;
 pub mod header;

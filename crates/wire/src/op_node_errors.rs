@@ -19,6 +19,8 @@ pub const SEQUENCER_NOT_ENABLED: &str = "sequencer is not enabled";
 pub const SEQUENCER_ALREADY_RUNNING: &str = "sequencer already running";
 /// `admin_startSequencer` with `--conductor.enabled` on a node that is not the conductor leader.
 pub const SEQUENCER_NOT_LEADER: &str = "sequencer is not the leader, aborting";
+/// Start of the message when `admin_startSequencer`'s leader check could not ask the conductor.
+pub const LEADER_CHECK_FAILED_PREFIX: &str = "sequencer leader check failed";
 /// Start of the message for a node that has not seen a forkchoice head yet.
 pub const NO_PRESTATE_PREFIX: &str = "no prestate";
 /// Start of the message when the given hash is not the node's unsafe head.
@@ -27,6 +29,12 @@ pub const HASH_MISMATCH_PREFIX: &str = "block hash does not match";
 /// The message geth-style servers return for an unknown or disabled method.
 pub fn method_not_available(method: &str) -> String {
     format!("the method {method} does not exist/is not available")
+}
+
+/// `sequencer leader check failed: <why>`: the conductor could not be asked (an error is never
+/// taken as "leader").
+pub fn leader_check_failed(error: &str) -> String {
+    format!("{LEADER_CHECK_FAILED_PREFIX}: {error}")
 }
 
 /// `no prestate, cannot determine if sequencer start at 0xHASH:NUMBER is safe`.
@@ -60,7 +68,8 @@ pub enum AdminError {
     NotEnabled,
     /// The sequencer is already producing.
     AlreadyRunning,
-    /// op-conductor integration refused the start.
+    /// The conductor refused the start (`sequencer is not the leader, aborting`), or could not be
+    /// asked (`sequencer leader check failed: ...`).
     NotLeader,
     /// The node has no forkchoice head yet; retrying later can succeed.
     NoPrestate,
@@ -80,6 +89,7 @@ impl AdminError {
         let table = [
             (SEQUENCER_NOT_ENABLED, Self::NotEnabled),
             (SEQUENCER_NOT_LEADER, Self::NotLeader),
+            (LEADER_CHECK_FAILED_PREFIX, Self::NotLeader),
             (SEQUENCER_ALREADY_RUNNING, Self::AlreadyRunning),
             (SEQUENCER_NOT_RUNNING, Self::NotRunning),
             (NO_PRESTATE_PREFIX, Self::NoPrestate),

@@ -321,6 +321,30 @@ pub enum LedgerEntry {
         #[serde(default)]
         answered_ms: Option<u64>,
     },
+    /// A node sealed a block but its conductor did not accept the commit, so the block was dropped:
+    /// never gossiped, never inserted (op-node logs `failed to commit unsafe payload to conductor:
+    /// <error>` and backs off a second).
+    ///
+    /// ```json
+    /// {"event":"commit_failed","chain":"devnet","node":"seq-0","number":42,"hash":"0x..",
+    ///  "parent":"0x..","error":"not the leader: ...","t_ms":12345}
+    /// ```
+    CommitFailed {
+        /// Chain name.
+        chain: String,
+        /// The node that sealed it.
+        node: String,
+        /// Block number.
+        number: u64,
+        /// Block hash.
+        hash: B256,
+        /// Parent hash.
+        parent: B256,
+        /// The conductor's error (or the client's, when it got no answer).
+        error: String,
+        /// When the commit was given up.
+        t_ms: u64,
+    },
     /// Requests of a coordinator replica were cut off from every node of the chain
     /// (`sim_isolateCaller`), or let through again (`mode` null, `sim_healCaller`).
     ///
@@ -352,7 +376,8 @@ impl LedgerEntry {
             | Self::Heal { t_ms, .. }
             | Self::Partition { t_ms, .. }
             | Self::AdminCall { t_ms, .. }
-            | Self::CallerIsolation { t_ms, .. } => *t_ms,
+            | Self::CallerIsolation { t_ms, .. }
+            | Self::CommitFailed { t_ms, .. } => *t_ms,
         }
     }
 
@@ -367,7 +392,8 @@ impl LedgerEntry {
             | Self::Heal { chain, .. }
             | Self::Partition { chain, .. }
             | Self::AdminCall { chain, .. }
-            | Self::CallerIsolation { chain, .. } => chain,
+            | Self::CallerIsolation { chain, .. }
+            | Self::CommitFailed { chain, .. } => chain,
         }
     }
 }
