@@ -18,6 +18,8 @@
 //! - [`timeline`]: each chain's event timeline, appended to a bounded file in the data directory.
 //! - [`reconcile`]: stored node names against the config on start: a renamed node is found by
 //!   its op-node URL; a removed one stops the chain from being acted on until an operator says.
+//! - [`conductor`]: conductor mode: the endpoint op-node commits every block to, and the fence that
+//!   admits a commit only from the chain's leader, on the committed head, made durable first.
 //! - [`replication`]: with `[cluster]`, the state goes through Raft ([`opc_cluster`]) and only the
 //!   replica holding a quorum-confirmed leadership acts.
 //! - [`actor`]: one actor per chain that wires probes, engine, state and RPCs together; it
@@ -43,6 +45,7 @@ pub mod actor;
 pub mod api;
 pub mod block_time;
 pub mod client;
+pub mod conductor;
 pub mod config;
 pub use config::reference as config_reference;
 

@@ -70,11 +70,21 @@ pub const TIMER_LAG_SECONDS: &str = "op_coordinator_timer_lag_seconds";
 /// coordinator's own timers ran late; one per episode.
 pub const DECISIONS_HELD_TOTAL: &str = "op_coordinator_decisions_held_total";
 
+/// Commits received on the conductor endpoint, by `chain` and `result` (`accepted`, or why refused:
+/// `not_leader`, `wrong_parent`, `not_durable`, `too_large`, `unknown_caller`).
+pub const CONDUCTOR_COMMITS_TOTAL: &str = "op_coordinator_conductor_commits_total";
+/// Time from receiving an accepted commit to answering it (admission and fsync), by `chain`.
+pub const CONDUCTOR_COMMIT_DURATION_SECONDS: &str = "op_coordinator_conductor_commit_duration_seconds";
+/// Number of the last committed block, by `chain`.
+pub const CONDUCTOR_COMMITTED_HEAD_NUMBER: &str = "op_coordinator_conductor_committed_head_number";
+/// Committed payloads posted to a candidate to bring it to the committed head, by `chain`.
+pub const CONDUCTOR_REPLAYED_PAYLOADS_TOTAL: &str = "op_coordinator_conductor_replayed_payloads_total";
+
 /// Every `outcome` label of [`FAILOVERS_TOTAL`].
 pub const FAILOVER_OUTCOMES: [&str; 4] = ["success", "restarted_old_leader", "leaderless", "handover"];
 
 /// Every metric name, for the dashboard and alert-rule checks.
-pub const ALL: [&str; 27] = [
+pub const ALL: [&str; 31] = [
     IS_LEADER,
     LEADER_COUNT,
     NODE_HEALTHY,
@@ -102,6 +112,10 @@ pub const ALL: [&str; 27] = [
     RAFT_BLIND_HANDOVERS,
     TIMER_LAG_SECONDS,
     DECISIONS_HELD_TOTAL,
+    CONDUCTOR_COMMITS_TOTAL,
+    CONDUCTOR_COMMIT_DURATION_SECONDS,
+    CONDUCTOR_COMMITTED_HEAD_NUMBER,
+    CONDUCTOR_REPLAYED_PAYLOADS_TOTAL,
 ];
 
 /// The build, as a gauge set to 1: `version` from Cargo.toml, `commit` the short git hash the
@@ -118,7 +132,7 @@ pub enum Kind {
 
 /// The `# HELP` text of every metric of [`ALL`] and of [`BUILD_INFO`], registered once by
 /// [`install`]; a metric without an entry here fails this module's tests.
-pub const HELP: [(&str, Kind, &str); 28] = [
+pub const HELP: [(&str, Kind, &str); 32] = [
     (IS_LEADER, Kind::Gauge, "1 on the node the coordinator holds as leader, 0 on the others."),
     (
         LEADER_COUNT,
@@ -205,6 +219,26 @@ pub const HELP: [(&str, Kind, &str); 28] = [
         Kind::Counter,
         "Leaders left in place because the only evidence against them (a timeout, a stall) was gathered \
          while the coordinator's own timers ran late; one per episode.",
+    ),
+    (
+        CONDUCTOR_COMMITS_TOTAL,
+        Kind::Counter,
+        "Commits received on the conductor endpoint (conductor mode), by result: accepted, or the reason          they were refused (not_leader, wrong_parent, not_durable, too_large, unknown_caller).",
+    ),
+    (
+        CONDUCTOR_COMMIT_DURATION_SECONDS,
+        Kind::Histogram,
+        "Time from receiving an accepted commit to answering it: admission and making it durable.",
+    ),
+    (
+        CONDUCTOR_COMMITTED_HEAD_NUMBER,
+        Kind::Gauge,
+        "Number of the last block committed to the conductor endpoint.",
+    ),
+    (
+        CONDUCTOR_REPLAYED_PAYLOADS_TOTAL,
+        Kind::Counter,
+        "Committed payloads posted to a candidate (admin_postUnsafePayload) to bring it to the committed head.",
     ),
     (BUILD_INFO, Kind::Gauge, "Always 1; the labels tell the version and the git commit of this build."),
 ];

@@ -27,6 +27,7 @@ mod server;
 pub use forward::Forwarding;
 pub use limits::{ApiBody, ApiSettings};
 pub use server::{AdminServer, serve_admin, serve_metrics};
+pub(crate) use server::{reply, serve_requests};
 
 use crate::{
     actor::{ChainCommand, ChainHandle},

@@ -55,7 +55,7 @@ struct Served {
 }
 
 /// A response with a fixed body.
-pub(super) fn reply(
+pub(crate) fn reply(
     status: StatusCode,
     content_type: &'static str,
     body: impl Into<Bytes>,
@@ -205,6 +205,20 @@ pub async fn serve_metrics(handle: PrometheusHandle, listener: TcpListener, canc
         }
     })
     .await;
+}
+
+/// Serves `handler` on `listener` until `cancel`, at most `max_connections` connections at once
+/// (the others get a 503), with the header-read timeout of every server of the coordinator.
+pub(crate) async fn serve_requests<F, Fut>(
+    listener: TcpListener,
+    cancel: CancellationToken,
+    max_connections: usize,
+    handler: F,
+) where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Response<ApiBody>, hyper::Error>> + Send + 'static,
+{
+    serve(listener, cancel, ConnectionGate::new(max_connections), handler).await;
 }
 
 async fn serve<F, Fut>(listener: TcpListener, cancel: CancellationToken, gate: ConnectionGate, handler: F)

@@ -1,0 +1,264 @@
+//! The fence of one chain in conductor mode: who may commit, on which parent, and the last
+//! committed payloads. Pure: no I/O, no clock; [`super::ChainFence`] wraps it with a lock and
+//! the durable log.
+//!
+//! | chain state (as last persisted)       | holder (answers `conductor_leader` true, may commit) |
+//! |---------------------------------------|------------------------------------------------------|
+//! | steady with leader `L`, not paused    | `L`                                                  |
+//! | steady with leader `L`, paused        | `L` (pausing stops automation, not the chain)        |
+//! | starting `T`                          | `T` (op-node asks before it starts, then commits)    |
+//! | discovering, stopping, catching up, leaderless | nobody: every commit is refused             |
+//!
+//! A commit from the holder is accepted when its parent is the fence's *base*: the hash of the
+//! last accepted payload, or, right after the holder changed, the hash it was started at (the
+//! stopped hash). With no base known (a fresh chain adopted at start-up, nothing committed yet)
+//! the holder's first payload is accepted on any parent and becomes the base.
+
+use crate::state::{ChainState, Phase};
+use alloy_primitives::B256;
+use opc_wire::conductor::{CommitRefusal, Envelope, PayloadHead};
+use std::collections::VecDeque;
+
+/// How many committed payloads, and how many bytes of them, a chain keeps for replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// At most this many payloads (at least 1).
+    pub payloads: usize,
+    /// At most this many bytes; the newest payload is kept even when it alone is larger.
+    pub bytes: usize,
+}
+
+/// The fence and the committed payloads of one chain.
+#[derive(Debug, Clone)]
+pub struct Fence {
+    holder: Option<String>,
+    /// The start in progress (target and the hash it is started at), while starting.
+    start: Option<(String, Option<B256>)>,
+    base: Option<B256>,
+    committed: VecDeque<Envelope>,
+    committed_bytes: usize,
+    retention: Retention,
+}
+
+impl Fence {
+    /// A fence that lets nobody commit until the first state is applied.
+    pub fn new(retention: Retention) -> Self {
+        Self {
+            holder: None,
+            start: None,
+            base: None,
+            committed: VecDeque::new(),
+            committed_bytes: 0,
+            retention,
+        }
+    }
+
+    /// The node the state lets commit, if any.
+    pub fn holder_of(state: &ChainState) -> Option<&str> {
+        match &state.phase {
+            Phase::Steady => state.leader.as_deref(),
+            Phase::Starting { target, .. } => Some(target),
+            _ => None,
+        }
+    }
+
+    /// Follows a newly persisted chain state: a node being started must build on the hash it is
+    /// started at; a leader adopted as it was builds on the committed head.
+    pub fn apply_state(&mut self, state: &ChainState) {
+        let start = match &state.phase {
+            Phase::Starting { target, .. } => Some((target.clone(), state.stopped_hash)),
+            _ => None,
+        };
+        if start.is_some() && start != self.start {
+            self.base = state.stopped_hash.or(self.base);
+        }
+        self.start = start;
+        self.holder = Self::holder_of(state).map(str::to_owned);
+    }
+
+    /// Whether `node` may sequence now.
+    pub fn is_holder(&self, node: &str) -> bool {
+        self.holder.as_deref() == Some(node)
+    }
+
+    /// The node that may commit now.
+    pub fn holder(&self) -> Option<&str> {
+        self.holder.as_deref()
+    }
+
+    /// Why `node` may not commit a payload with `head`, or Ok when it may.
+    pub fn admit(&self, node: &str, head: &PayloadHead) -> Result<(), CommitRefusal> {
+        if !self.is_holder(node) {
+            return Err(CommitRefusal::NotLeader { node: node.to_owned(), leader: self.holder.clone() });
+        }
+        match self.base {
+            Some(expected) if expected != head.parent_hash => {
+                Err(CommitRefusal::WrongParent { expected, parent: head.parent_hash })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Records an admitted payload (after it was made durable): it is the new base.
+    pub fn accept(&mut self, envelope: Envelope) {
+        self.base = Some(envelope.head().block_hash);
+        self.push(envelope);
+    }
+
+    /// Restores a payload read back from the durable log at start-up.
+    pub fn restore(&mut self, envelope: Envelope) {
+        self.accept(envelope);
+    }
+
+    fn push(&mut self, envelope: Envelope) {
+        self.committed_bytes += envelope.len_bytes();
+        self.committed.push_back(envelope);
+        while self.committed.len() > 1
+            && (self.committed.len() > self.retention.payloads.max(1)
+                || self.committed_bytes > self.retention.bytes)
+        {
+            if let Some(dropped) = self.committed.pop_front() {
+                self.committed_bytes -= dropped.len_bytes();
+            }
+        }
+    }
+
+    /// The last committed payload's head.
+    pub fn head(&self) -> Option<PayloadHead> {
+        self.committed.back().map(|envelope| *envelope.head())
+    }
+
+    /// The hash the next payload must build on, if known.
+    pub fn base(&self) -> Option<B256> {
+        self.base
+    }
+
+    /// The committed payloads after the one with hash `from`, oldest first: what a node whose
+    /// head is `from` lacks. None when `from` is not among them (too far behind, or on another
+    /// branch): replay cannot help it.
+    pub fn after(&self, from: B256) -> Option<Vec<Envelope>> {
+        if self.base == Some(from) {
+            return Some(Vec::new());
+        }
+        let at = self.committed.iter().position(|envelope| envelope.head().block_hash == from)?;
+        Some(self.committed.iter().skip(at + 1).cloned().collect())
+    }
+
+    /// True when `from` is a committed payload whose successors are all kept, so replay from it
+    /// reaches the committed head.
+    pub fn can_replay_from(&self, from: B256) -> bool {
+        self.after(from).is_some()
+    }
+
+    /// The committed payloads kept, oldest first.
+    pub fn committed(&self) -> impl Iterator<Item = &Envelope> {
+        self.committed.iter()
+    }
+
+    /// Bytes of the committed payloads kept.
+    pub fn committed_bytes(&self) -> usize {
+        self.committed_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(number: u64, parent: B256) -> Envelope {
+        let hash = B256::with_last_byte(number as u8);
+        Envelope::from_json(&format!(
+            r#"{{"executionPayload":{{"parentHash":"{parent}","blockHash":"{hash}","blockNumber":"{number:#x}","timestamp":"0x1"}}}}"#
+        ))
+        .expect("envelope")
+    }
+
+    fn hash(number: u64) -> B256 {
+        B256::with_last_byte(number as u8)
+    }
+
+    fn state(phase: Phase, leader: Option<&str>, epoch: u64, stopped: Option<B256>) -> ChainState {
+        ChainState {
+            leader: leader.map(str::to_owned),
+            epoch,
+            phase,
+            stopped_hash: stopped,
+            ..ChainState::default()
+        }
+    }
+
+    const KEEP: Retention = Retention { payloads: 4, bytes: 1 << 20 };
+
+    #[test]
+    fn only_the_holder_commits_and_only_on_the_base() {
+        let mut fence = Fence::new(KEEP);
+        fence.apply_state(&state(Phase::Steady, Some("a"), 1, None));
+        // Adopted with nothing committed: the first payload sets the base.
+        assert_eq!(fence.admit("a", envelope(5, hash(4)).head()), Ok(()));
+        fence.accept(envelope(5, hash(4)));
+        assert_eq!(fence.admit("a", envelope(6, hash(5)).head()), Ok(()));
+        let wrong = fence.admit("a", envelope(6, hash(9)).head());
+        assert_eq!(wrong, Err(CommitRefusal::WrongParent { expected: hash(5), parent: hash(9) }));
+        let other = fence.admit("b", envelope(6, hash(5)).head());
+        assert_eq!(other, Err(CommitRefusal::NotLeader { node: "b".into(), leader: Some("a".into()) }));
+    }
+
+    #[test]
+    fn a_deposed_leader_is_refused_and_the_next_builds_on_the_stopped_hash() {
+        let mut fence = Fence::new(KEEP);
+        fence.apply_state(&state(Phase::Steady, Some("a"), 1, None));
+        fence.accept(envelope(5, hash(4)));
+        let deposed = state(Phase::CatchingUp { from: "a".into(), target: None }, None, 1, Some(hash(5)));
+        fence.apply_state(&deposed);
+        assert_eq!(fence.holder(), None);
+        assert!(matches!(
+            fence.admit("a", envelope(6, hash(5)).head()),
+            Err(CommitRefusal::NotLeader { .. })
+        ));
+        let starting =
+            state(Phase::Starting { target: "b".into(), from: Some("a".into()) }, None, 1, Some(hash(5)));
+        fence.apply_state(&starting);
+        assert!(fence.is_holder("b"));
+        assert_eq!(fence.admit("b", envelope(6, hash(5)).head()), Ok(()));
+        fence.accept(envelope(6, hash(5)));
+        fence.apply_state(&state(Phase::Steady, Some("b"), 2, Some(hash(5))));
+        // Steady after the start: the base stays the last commit, not the old stopped hash.
+        assert_eq!(fence.admit("b", envelope(7, hash(6)).head()), Ok(()));
+    }
+
+    #[test]
+    fn a_leader_started_at_another_hash_builds_on_that_hash() {
+        let mut fence = Fence::new(KEEP);
+        fence.apply_state(&state(Phase::Steady, Some("a"), 1, None));
+        fence.accept(envelope(5, hash(4)));
+        // A restart at a head the probes reported (not the committed one, e.g. a converged head).
+        let starting = state(Phase::Starting { target: "a".into(), from: None }, None, 1, Some(hash(9)));
+        fence.apply_state(&starting);
+        assert_eq!(fence.base(), Some(hash(9)));
+        assert!(fence.admit("a", envelope(6, hash(5)).head()).is_err());
+    }
+
+    #[test]
+    fn the_kept_payloads_are_bounded_by_count_and_bytes_and_replay_from_any_of_them() {
+        let mut fence = Fence::new(KEEP);
+        fence.apply_state(&state(Phase::Steady, Some("a"), 1, None));
+        for number in 1..=6 {
+            fence.accept(envelope(number, hash(number - 1)));
+        }
+        let kept: Vec<u64> = fence.committed().map(|envelope| envelope.head().number).collect();
+        assert_eq!(kept, [3, 4, 5, 6]);
+        let replay: Vec<u64> =
+            fence.after(hash(4)).expect("kept").iter().map(|envelope| envelope.head().number).collect();
+        assert_eq!(replay, [5, 6]);
+        assert_eq!(fence.after(hash(6)).map(|payloads| payloads.len()), Some(0));
+        assert!(!fence.can_replay_from(hash(1)), "older than what is kept");
+        let one = envelope(7, hash(6)).len_bytes();
+        let mut small = Fence::new(Retention { payloads: 16, bytes: one * 2 });
+        small.apply_state(&state(Phase::Steady, Some("a"), 1, None));
+        for number in 1..=5 {
+            small.accept(envelope(number, hash(number - 1)));
+        }
+        assert_eq!(small.committed().count(), 2);
+        assert!(small.committed_bytes() <= one * 2);
+    }
+}
