@@ -17,6 +17,7 @@
 use crate::{
     block_time::{BlockTimeGate, Change},
     client::{CallError, NodeClient, Timed},
+    conductor::{ChainFence, FenceView, fence::Retention},
     config::{ChainConfig, Config, settings::ChainTuning},
     engine::{
         Action, CommandError, Event, EventKind, FailoverEngine, FailoverSettings, Input, Member, Outcome,
@@ -47,9 +48,14 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 
 /// The engine's view of an actor, borrowing only the fields it reads so the engine itself can be
-/// borrowed mutably alongside.
+/// borrowed mutably alongside. `view_of!(self)` first reads the fence anew (conductor mode);
+/// `view_of!(@as_last_read self)` reuses what was read last, for a caller holding `&self`.
 macro_rules! view_of {
     ($actor:expr) => {{
+        $actor.fence_view = $actor.fence.as_ref().map(|fence| fence.view());
+        view_of!(@as_last_read $actor)
+    }};
+    (@as_last_read $actor:expr) => {{
         let now = Instant::now();
         View {
             state: &$actor.state,
@@ -58,6 +64,7 @@ macro_rules! view_of {
             now,
             unix_ms: $crate::actor::unix_ms(),
             self_lag: $actor.lag.read(now, $actor.settings.self_lag_span),
+            conductor: $actor.fence_view.as_ref(),
         }
     }};
 }
@@ -65,6 +72,38 @@ macro_rules! view_of {
 // After the macro, so the actor's child modules can use it.
 mod commands;
 mod stored_names;
+
+/// Opens the fence of `chain` when it runs in conductor mode.
+async fn open_fence(
+    name: &str,
+    chain: &ChainConfig,
+    config: &Config,
+) -> Result<Option<Arc<ChainFence>>, ActorError> {
+    if !chain.conductor {
+        return Ok(None);
+    }
+    let size = |value: u64| usize::try_from(value).unwrap_or(usize::MAX);
+    let retention = Retention {
+        payloads: size(config.conductor.keep_payloads),
+        bytes: size(config.conductor.keep_bytes),
+    };
+    let dir = crate::replica_data_dir(config);
+    let max_payload = size(config.conductor.max_payload_bytes);
+    let fence = tokio::task::spawn_blocking({
+        let name = name.to_owned();
+        move || ChainFence::open(&dir, &name, retention, max_payload)
+    })
+    .await
+    .map_err(|err| ActorError::Conductor {
+        chain: name.to_owned(),
+        error: crate::conductor::log::LogError::Io {
+            path: crate::replica_data_dir(config),
+            error: std::io::Error::other(err.to_string()),
+        },
+    })?
+    .map_err(|error| ActorError::Conductor { chain: name.to_owned(), error })?;
+    Ok(Some(fence))
+}
 
 /// Bound of every internal channel; probes beyond it wait (they are periodic anyway).
 const CHANNEL_CAPACITY: usize = 1024;
@@ -119,6 +158,8 @@ pub struct ChainHandle {
     /// Why the chain is held (its block time unknown or contradicted, see
     /// [`crate::block_time`]); None while it is acted on.
     pub held_rx: watch::Receiver<Option<String>>,
+    /// Conductor mode: the chain's fence, served on the conductor endpoint.
+    pub fence: Option<Arc<ChainFence>>,
 }
 
 impl ChainHandle {
@@ -215,6 +256,10 @@ pub struct ChainActor {
     /// the world before our own last action (a leader just started, a node just stopped) and is
     /// not shown to the engine, which would otherwise "restart" a leader it has just started.
     state_changed_at: Option<Instant>,
+    /// Conductor mode: the chain's fence, which every persisted state goes through.
+    fence: Option<Arc<ChainFence>>,
+    /// What the fence said when the last view was built.
+    fence_view: Option<FenceView>,
 }
 
 /// Why a chain could not be started.
@@ -227,6 +272,14 @@ pub enum ActorError {
         chain: String,
         /// Why (not a `#[source]`: its text is already in this message, once).
         error: crate::state::StateError,
+    },
+    /// The conductor log could not be opened.
+    #[error("chain {chain}: {error}")]
+    Conductor {
+        /// The chain.
+        chain: String,
+        /// Why (its text names the file).
+        error: crate::conductor::log::LogError,
     },
     /// A node URL could not be used.
     #[error("chain {chain}, sequencer {node}: {source}")]
@@ -275,7 +328,7 @@ impl ChainActor {
                 candidate: sequencer.candidate,
             });
         }
-        let block_time = BlockTimeGate::new(name, chain.block_time(), ChainTuning::new(config));
+        let block_time = BlockTimeGate::new(name, chain.block_time(), ChainTuning::for_chain(config, chain));
         let tuned = block_time.provisional();
         let (results_tx, results_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (commands_tx, commands_rx) = mpsc::channel(CHANNEL_CAPACITY);
@@ -301,6 +354,10 @@ impl ChainActor {
         let action_clients = build_action_clients(&urls, role.id, acting)
             .map_err(|(node, source)| ActorError::Client { chain: name.to_owned(), node, source })?;
         let op_node_urls = urls.iter().map(|(node, (op_node, _))| (node.clone(), op_node.clone())).collect();
+        let fence = open_fence(name, chain, config).await?;
+        if let Some(fence) = &fence {
+            fence.follow_state(&state).await;
+        }
         let mut actor = Self {
             name: name.to_owned(),
             members,
@@ -336,6 +393,8 @@ impl ChainActor {
             ready_tx,
             last_active: BTreeMap::new(),
             state_changed_at: None,
+            fence: fence.clone(),
+            fence_view: None,
         };
         if acting.is_some() {
             actor.adopt_config().await;
@@ -349,6 +408,7 @@ impl ChainActor {
             persist_error_rx,
             mismatch_rx,
             held_rx,
+            fence,
         };
         Ok((actor, handle))
     }
@@ -545,7 +605,11 @@ impl ChainActor {
             match action {
                 Action::Persist(next) => {
                     let started = Instant::now();
-                    if let Err(err) = self.store.save(&self.name, &next).await {
+                    let saved = match &self.fence {
+                        Some(fence) => fence.persist_state(&next, self.store.save(&self.name, &next)).await,
+                        None => self.store.save(&self.name, &next).await,
+                    };
+                    if let Err(err) = saved {
                         self.persist_health.failed(&err);
                         let view = view_of!(self);
                         let _ = self.engine.handle(Input::PersistFailed, &view);
@@ -562,6 +626,7 @@ impl ChainActor {
                 Action::ReadHead { node } => self.spawn_read_head(node),
                 Action::Start { node, hash } => self.spawn_start(node, hash),
                 Action::CheckActive { node } => self.spawn_check_active(node),
+                Action::Replay { node, from } => self.spawn_replay(node, from),
                 Action::MarkNotSequencer { node } => self.health.mark_not_sequencer(&node),
                 Action::Event(event) => self.record_event(event),
                 Action::Outcome(outcome) => self.account(outcome),
@@ -609,6 +674,34 @@ impl ChainActor {
         tokio::spawn(async move {
             let outcome = client.start_sequencer(hash, timeout).await;
             let _ = results_tx.send(Input::Started { node, result: outcome.result }).await;
+        });
+    }
+
+    /// Posts the committed payloads after `from` to `node`, oldest first, each within the rpc
+    /// timeout; stops at the first failure.
+    fn spawn_replay(&self, node: String, from: B256) {
+        let (Some(client), Some(fence)) = (self.client(&node), self.fence.clone()) else { return };
+        let (results_tx, timeout, chain) =
+            (self.results_tx.clone(), self.timings.rpc_timeout, self.name.clone());
+        tokio::spawn(async move {
+            let result = match fence.payloads_after(from).await {
+                None => Err(format!("its head {from} is not among the committed payloads kept")),
+                Some(payloads) => {
+                    tracing::info!(chain = %chain, node = %node, %from, payloads = payloads.len(), "replaying committed payloads (admin_postUnsafePayload)");
+                    let mut posted = Ok(0);
+                    for envelope in payloads {
+                        let number = envelope.head().number;
+                        if let Err(err) = client.post_unsafe_payload(envelope, timeout).await.result {
+                            posted = Err(format!("block {number}: {err}"));
+                            break;
+                        }
+                        m::replayed_payload(&chain);
+                        posted = posted.map(|count| count + 1);
+                    }
+                    posted
+                }
+            };
+            let _ = results_tx.send(Input::Replayed { node, result }).await;
         });
     }
 

@@ -12,6 +12,7 @@ use jsonrpsee::{
 use opc_wire::{
     BlockHeader, BlockNumberOrTag, RollupConfig, SyncStatus,
     api::{EthApiClient, OpAdminApiClient, OptimismApiClient},
+    conductor::{Envelope, OpNodeConductorAdminApiClient},
     op_node_errors::AdminError,
 };
 use std::{future::Future, time::Duration};
@@ -19,6 +20,9 @@ use tokio::time::Instant;
 
 /// Largest reply accepted from a node. Real replies are a few kilobytes.
 pub const MAX_REPLY_BYTES: u32 = 1024 * 1024;
+/// Largest request sent to a node: a replayed payload of up to `conductor.max_payload_bytes`
+/// (at most 1 GiB) and its JSON-RPC wrapping.
+const MAX_REQUEST_BYTES: u32 = (1 << 30) + 64 * 1024;
 
 /// Why a call to a node failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -132,6 +136,8 @@ impl NodeClient {
             HttpClientBuilder::default()
                 .set_headers(header_map.clone())
                 .max_response_size(MAX_REPLY_BYTES)
+                // Replayed payloads (conductor mode) can be as large as conductor.max_payload_bytes.
+                .max_request_size(MAX_REQUEST_BYTES)
                 // Our own deadline (below) is what counts; this only bounds leftovers.
                 .request_timeout(Duration::from_secs(60))
                 .build(url)
@@ -174,6 +180,11 @@ impl NodeClient {
     /// `admin_startSequencer(hash)`.
     pub async fn start_sequencer(&self, hash: B256, timeout: Duration) -> Timed<()> {
         timed(timeout, self.op_node.admin_start_sequencer(hash)).await
+    }
+
+    /// `admin_postUnsafePayload(envelope)` (conductor mode's replay).
+    pub async fn post_unsafe_payload(&self, envelope: Envelope, timeout: Duration) -> Timed<()> {
+        timed(timeout, self.op_node.post_unsafe_payload(envelope)).await
     }
 }
 

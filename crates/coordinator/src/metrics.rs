@@ -335,6 +335,11 @@ pub fn record_decision_held(chain: &str) {
     metrics::counter!(DECISIONS_HELD_TOTAL, "chain" => chain.to_owned()).increment(1);
 }
 
+/// A committed payload was posted to a candidate of `chain` (conductor mode's replay).
+pub fn replayed_payload(chain: &str) {
+    metrics::counter!(CONDUCTOR_REPLAYED_PAYLOADS_TOTAL, "chain" => chain.to_owned()).increment(1);
+}
+
 /// The worst lateness of the coordinator's own timers over the last 10 s.
 pub fn timer_lag(worst: Duration) {
     metrics::gauge!(TIMER_LAG_SECONDS).set(seconds(worst));

@@ -92,6 +92,12 @@ event_kinds! {
     LeaderCutOff = "leader_cut_off",
     /// An unreachable leader of a stopped chain was fenced: the fail-over starts.
     LeaderFenced = "leader_fenced",
+    /// Conductor mode: the leader was deposed; its commits are refused, so it cannot publish.
+    LeaderDeposed = "leader_deposed",
+    /// Conductor mode: committed payloads were posted to a candidate to bring it to the head.
+    PayloadsReplayed = "payloads_replayed",
+    /// Conductor mode: posting committed payloads to a candidate failed; retried.
+    ReplayFailed = "replay_failed",
     /// A healthy leader found not sequencing is restarted at its own head.
     LeaderInactive = "leader_inactive",
     /// The leader is unhealthy: it is being stopped.
@@ -162,6 +168,7 @@ impl EventKind {
             | Self::InspectionStopFailed
             | Self::LeaderFenced
             | Self::ReadHeadFailed
+            | Self::ReplayFailed
             | Self::StopFailed
             | Self::StoppedHashFromFence => true,
             Self::Unknown(text) => text.contains("fail") || text.contains("fence"),

@@ -149,7 +149,7 @@ impl ChainActor {
             persist_error: self.persist_health.error(),
             config_mismatch: self.mismatch_tx.borrow().clone(),
             timing_unreliable: {
-                let view = view_of!(self);
+                let view = view_of!(@as_last_read self);
                 self.engine.timing_unreliable(&view)
             },
         }

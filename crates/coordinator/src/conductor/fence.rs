@@ -69,8 +69,11 @@ impl Fence {
             Phase::Starting { target, .. } => Some((target.clone(), state.stopped_hash)),
             _ => None,
         };
-        if start.is_some() && start != self.start {
-            self.base = state.stopped_hash.or(self.base);
+        if start.is_some()
+            && start != self.start
+            && let Some(from) = state.stopped_hash
+        {
+            self.restart_from(from);
         }
         self.start = start;
         self.holder = Self::holder_of(state).map(str::to_owned);
@@ -84,6 +87,23 @@ impl Fence {
     /// The node that may commit now.
     pub fn holder(&self) -> Option<&str> {
         self.holder.as_deref()
+    }
+
+    /// A node is started at `from`: the chain continues there. Committed payloads after it (never
+    /// published, or on a branch the network left) are forgotten, so a replay never posts a
+    /// block beside the new leader's; if `from` is not among them, none of them leads there.
+    fn restart_from(&mut self, from: B256) {
+        self.base = Some(from);
+        let keep = self
+            .committed
+            .iter()
+            .position(|envelope| envelope.head().block_hash == from)
+            .map_or(0, |at| at + 1);
+        while self.committed.len() > keep {
+            if let Some(dropped) = self.committed.pop_back() {
+                self.committed_bytes -= dropped.len_bytes();
+            }
+        }
     }
 
     /// Why `node` may not commit a payload with `head`, or Ok when it may.
@@ -236,6 +256,22 @@ mod tests {
         fence.apply_state(&starting);
         assert_eq!(fence.base(), Some(hash(9)));
         assert!(fence.admit("a", envelope(6, hash(5)).head()).is_err());
+        assert_eq!(fence.committed().count(), 0, "nothing kept leads to 9");
+    }
+
+    #[test]
+    fn a_start_below_the_committed_head_forgets_the_payloads_above_it() {
+        let mut fence = Fence::new(KEEP);
+        fence.apply_state(&state(Phase::Steady, Some("a"), 1, None));
+        for number in 1..=4 {
+            fence.accept(envelope(number, hash(number - 1)));
+        }
+        // Block 4 was committed but never published; the network converged on 3.
+        let starting = state(Phase::Starting { target: "b".into(), from: None }, None, 1, Some(hash(3)));
+        fence.apply_state(&starting);
+        let kept: Vec<u64> = fence.committed().map(|envelope| envelope.head().number).collect();
+        assert_eq!(kept, [1, 2, 3]);
+        assert_eq!(fence.after(hash(2)).map(|payloads| payloads.len()), Some(1));
     }
 
     #[test]

@@ -178,6 +178,13 @@ impl ChainFence {
         Ok(())
     }
 
+    /// Makes the fence follow `state` as loaded at start-up (already durable).
+    pub async fn follow_state(&self, state: &ChainState) {
+        let mut locked = self.locked.lock().await;
+        locked.fence.apply_state(state);
+        self.publish(&locked.fence, |_| {});
+    }
+
     /// The committed payloads after `from`, oldest first; None when `from` is not among them.
     pub async fn payloads_after(&self, from: B256) -> Option<Vec<Envelope>> {
         self.locked.lock().await.fence.after(from)

@@ -415,6 +415,45 @@ pub const KEYS: &[KeyDoc] = &[
         binding: Binding::Global(u64_slot!(Milliseconds, 10, 600_000, inspection.interval_ms)),
     },
     KeyDoc {
+        path: "conductor.listen",
+        description: "Address of the conductor endpoint: node N of chain C runs op-node with --conductor.rpc=http://ADDR/C/N. It takes no credentials (op-node sends none): keep it on loopback or a private network.",
+        required: false,
+        binding: Binding::Global(Slot::SocketAddr {
+            get: |c| c.conductor.listen,
+            set: |c, v| c.conductor.listen = v,
+        }),
+    },
+    KeyDoc {
+        path: "conductor.max_payload_bytes",
+        description: "Largest block payload a node may commit; a larger commit is refused (and the node cannot publish that block).",
+        required: false,
+        binding: Binding::Global(u64_slot!(Bytes, 1024, 1 << 30, conductor.max_payload_bytes)),
+    },
+    KeyDoc {
+        path: "conductor.keep_payloads",
+        description: "Committed payloads kept per chain (durably) to bring a new leader to the committed head by replay.",
+        required: false,
+        binding: Binding::Global(u64_slot!(Count, 1, 100_000, conductor.keep_payloads)),
+    },
+    KeyDoc {
+        path: "conductor.keep_bytes",
+        description: "Bytes of committed payloads kept per chain; the newest is kept even when larger.",
+        required: false,
+        binding: Binding::Global(u64_slot!(Bytes, 1024, 1 << 40, conductor.keep_bytes)),
+    },
+    KeyDoc {
+        path: "conductor.commit_stall_blocks",
+        description: "A conductor-mode leader that answers probes but committed no block for this many block times is stalled and replaced.",
+        required: false,
+        binding: Binding::Global(u64_slot!(Blocks, 1, 1_000, conductor.commit_stall_blocks)),
+    },
+    KeyDoc {
+        path: "chains.<chain>.conductor",
+        description: "Conductor mode: the chain's op-nodes run with --conductor.enabled and commit every block here before publishing it; fail-overs need no liveness window.",
+        required: false,
+        binding: Binding::Chain(Slot::Bool { get: |c| c.conductor, set: |c, v| c.conductor = v }),
+    },
+    KeyDoc {
         path: "chains.<chain>.block_time_ms",
         description: "Block time of the chain (optional): checked against the chain's optimism_rollupConfig and head; the windows derive from it.",
         required: false,

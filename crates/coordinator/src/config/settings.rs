@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use opc_cluster::ClusterConfig;
 
-use super::types::{Config, FailoverConfig};
+use super::types::{ChainConfig, Config, FailoverConfig};
 use super::windows::{ExplicitWindows, WindowTooShort, Windows};
 use crate::api::ApiSettings;
-use crate::engine::FailoverSettings;
+use crate::engine::{ConductorTiming, FailoverSettings};
 use crate::handover::HandoverSettings;
 use crate::health::HealthSettings;
 use crate::replication::LeaseSettings;
@@ -37,6 +37,8 @@ pub struct ChainTuning {
     probe_timeout: Duration,
     start_retry_interval: Duration,
     health: HealthSettings,
+    /// `conductor.commit_stall_blocks` for a chain in conductor mode; None otherwise.
+    commit_stall_blocks: Option<u32>,
 }
 
 impl From<&Config> for ApiSettings {
@@ -82,22 +84,33 @@ impl ChainTuning {
                 max_execution_lag_blocks: config.health.max_execution_lag_blocks,
                 max_candidate_lag_blocks: config.health.max_candidate_lag_blocks,
             },
+            commit_stall_blocks: None,
         }
+    }
+
+    /// The tuning of `chain` of `config`: [`ChainTuning::new`], plus conductor mode's timings when
+    /// the chain has a conductor.
+    pub fn for_chain(config: &Config, chain: &ChainConfig) -> Self {
+        let blocks = u32::try_from(config.conductor.commit_stall_blocks).unwrap_or(u32::MAX);
+        Self { commit_stall_blocks: chain.conductor.then_some(blocks), ..Self::new(config) }
     }
 
     /// The settings for a chain of `block_time`; an explicit window too short for it is an error.
     pub fn for_block_time(&self, block_time: Duration) -> Result<Tuned, Vec<WindowTooShort>> {
         let windows = Windows::resolve(&self.explicit, block_time)?;
-        Ok(self.with_windows(windows))
+        Ok(self.with_windows(windows, block_time))
     }
 
     /// Settings to construct a chain's engine and health tracker with before its block time is
     /// known. No decision is taken on them: the actor feeds the engine nothing until then.
     pub fn provisional(&self) -> Tuned {
-        self.with_windows(Windows::defaults_for(PLACEHOLDER_BLOCK_TIME, self.probe_interval))
+        self.with_windows(
+            Windows::defaults_for(PLACEHOLDER_BLOCK_TIME, self.probe_interval),
+            PLACEHOLDER_BLOCK_TIME,
+        )
     }
 
-    fn with_windows(&self, windows: Windows) -> Tuned {
+    fn with_windows(&self, windows: Windows, block_time: Duration) -> Tuned {
         Tuned {
             windows,
             failover: FailoverSettings {
@@ -107,6 +120,7 @@ impl ChainTuning {
                 start_retry_interval: self.start_retry_interval,
                 max_self_lag: self.max_self_lag(),
                 self_lag_span: self.self_lag_span(windows.unsafe_stall),
+                conductor: self.conductor_timing(block_time),
             },
             health: HealthSettings { unsafe_stall: windows.unsafe_stall, ..self.health.clone() },
         }
@@ -114,6 +128,20 @@ impl ChainTuning {
 }
 
 impl ChainTuning {
+    /// Conductor mode's timings for `block_time`:
+    /// - alive window `bt + max(2p + 50 ms, bt/4)` (the floor of the liveness window: one block
+    ///   time and the margin two probes need): a leader whose last commit is younger is alive
+    ///   whatever the probes say, and one whose last commit is older while probes fail is deposed
+    ///   at once;
+    /// - commit stall `commit_stall_blocks x bt`, but never under the alive window.
+    fn conductor_timing(&self, block_time: Duration) -> Option<ConductorTiming> {
+        let blocks = self.commit_stall_blocks?;
+        let margin = (self.probe_interval * 2 + Duration::from_millis(50)).max(block_time / 4);
+        let alive_window = block_time + margin;
+        let commit_stall = block_time.saturating_mul(blocks).max(alive_window);
+        Some(ConductorTiming { alive_window, commit_stall })
+    }
+
     /// How late the coordinator's own timers may run before a timeout or a stall deposes no
     /// leader: half a probe deadline. A reply read that much late turns a node that answers in
     /// half its deadline into a timeout; below it, a timeout still means a slow node.

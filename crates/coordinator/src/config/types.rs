@@ -27,6 +27,8 @@ pub struct Config {
     pub failover: FailoverConfig,
     /// Periodic check that exactly one node sequences, catching changes made behind our back.
     pub inspection: InspectionConfig,
+    /// `[conductor]`: the endpoint op-node commits blocks to, for chains in conductor mode.
+    pub conductor: ConductorConfig,
     /// The chains to coordinate, by name. A default `Config` has none and does not validate.
     pub chains: BTreeMap<String, ChainConfig>,
     /// `[cluster]`: run as one replica of a Raft cluster instead of alone. Absent: one process
@@ -44,6 +46,7 @@ impl Default for Config {
             health: HealthConfig::default(),
             failover: FailoverConfig::default(),
             inspection: InspectionConfig::default(),
+            conductor: ConductorConfig::default(),
             chains: BTreeMap::new(),
             cluster: None,
         }
@@ -245,6 +248,37 @@ impl InspectionConfig {
     }
 }
 
+/// `[conductor]`: the endpoint op-node commits every block to (`--conductor.rpc`), used by the
+/// chains with `conductor = true` (see `crate::conductor`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConductorConfig {
+    /// Loopback by default: op-node's conductor client sends no credentials, and whoever can
+    /// reach this endpoint can ask it anything a node could.
+    pub listen: SocketAddr,
+    /// Largest payload envelope accepted (op-conductor's fork accepts 16 MiB).
+    pub max_payload_bytes: u64,
+    /// Committed payloads kept per chain, to bring a new leader to the committed head.
+    pub keep_payloads: u64,
+    /// Bytes of committed payloads kept per chain (the newest is kept even when larger).
+    pub keep_bytes: u64,
+    /// A leader that answers probes but has committed nothing for this many block times is
+    /// stalled.
+    pub commit_stall_blocks: u64,
+}
+
+impl Default for ConductorConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8547)),
+            max_payload_bytes: 16 * 1024 * 1024,
+            keep_payloads: 16,
+            keep_bytes: 64 * 1024 * 1024,
+            commit_stall_blocks: 2,
+        }
+    }
+}
+
 /// `[chains.NAME]`: one L2 chain and the sequencers that may produce its blocks.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -253,6 +287,10 @@ pub struct ChainConfig {
     /// would call every normal gap between blocks a stall.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub block_time_ms: Option<u64>,
+    /// Conductor mode: its op-nodes run with `--conductor.enabled` and commit every block to
+    /// `[conductor] listen` before publishing it, so a deposed leader cannot publish and a
+    /// fail-over needs no liveness window.
+    pub conductor: bool,
     /// The sequencer nodes of this chain, by name.
     pub sequencers: BTreeMap<String, SequencerConfig>,
 }

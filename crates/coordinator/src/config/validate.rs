@@ -81,6 +81,7 @@ impl Validator<'_> {
                 format!("{} is also rpc.listen; the second server could not bind", config.metrics.listen),
             );
         }
+        self.check_conductor();
         if config.rpc.jwt_on_reads && config.rpc.jwt_secret_file.is_none() {
             let reason = "true needs rpc.jwt_secret_file (the secret reads are checked against)";
             self.invalid("rpc.jwt_on_reads", reason.to_owned());
@@ -93,6 +94,36 @@ impl Validator<'_> {
         let mut seen_urls: BTreeMap<String, String> = BTreeMap::new();
         for (chain_name, chain) in &config.chains {
             self.check_chain(chain_name, chain, &mut seen_urls);
+        }
+    }
+
+    /// Conductor mode: one endpoint of its own, and (in this release) no `[cluster]`.
+    fn check_conductor(&mut self) {
+        let config = self.config;
+        let Some(first) = config.chains.iter().find(|(_, chain)| chain.conductor).map(|(name, _)| name)
+        else {
+            return;
+        };
+        if config.cluster.is_some() {
+            self.invalid(
+                &format!("chains.{first}.conductor"),
+                "conductor mode with [cluster] is not available in this release (its commits would have to go \
+                 through Raft); run this chain without conductor = true, or the coordinator without [cluster]"
+                    .to_owned(),
+            );
+        }
+        let listen = config.conductor.listen;
+        let taken = [
+            ("rpc.listen", Some(config.rpc.listen)),
+            ("metrics.listen", config.metrics.enabled.then_some(config.metrics.listen)),
+        ];
+        for (key, address) in taken {
+            if address == Some(listen) && listen.port() != 0 {
+                self.invalid(
+                    "conductor.listen",
+                    format!("{listen} is also {key}; the second server could not bind"),
+                );
+            }
         }
     }
 

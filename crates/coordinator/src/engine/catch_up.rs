@@ -25,6 +25,9 @@ impl FailoverEngine {
             Some(target) => view.member(target).filter(|m| view.eligible(&m.name)).into_iter().collect(),
             None => view.by_priority().into_iter().filter(|member| member.name != from).collect(),
         };
+        if self.conducted_catch_up(view, Some(from), out) {
+            return;
+        }
         // A fenced node that answers is stopped first (see `fence`): starting another before its
         // stop returns could make two sequencers.
         let fencing = self.fence_blocks_start(view);
@@ -164,6 +167,9 @@ impl FailoverEngine {
     }
 
     pub(super) fn leaderless(&mut self, view: &View<'_>, out: &mut Vec<Action>) {
+        if self.conducted_catch_up(view, None, out) {
+            return;
+        }
         if self.fence_blocks_start(view) {
             // Its stop is in flight or retried (see `fence`); nobody starts before it returns.
             return;

@@ -372,6 +372,7 @@ mod tests {
             now,
             unix_ms: UNIX_T0_MS,
             self_lag: SelfLag::on_time(now),
+            conductor: None,
         };
         let mut engine = FailoverEngine::new(failover_settings(), now);
         let err = engine.transfer(&view, "z").expect_err("z has no observations");

@@ -58,6 +58,9 @@ impl FailoverEngine {
     /// Starts the most advanced eligible node at its own head. Used only when no stopped hash
     /// exists (nothing was stopped, so no block can be lost).
     pub(super) fn elect_at_own_head(&mut self, view: &View<'_>, out: &mut Vec<Action>, why: &str) {
+        if self.elect_at_committed_head(view, why, out) {
+            return;
+        }
         let Some(best) = view.most_advanced(None) else {
             let detail = format!("{why} and no eligible candidate; watching");
             self.become_leaderless(out, view, None, detail, Loudness::Announce);

@@ -22,6 +22,10 @@ impl FailoverEngine {
     /// still does not hold the chain hostage: like an unreachable leader, it is not producing
     /// anything anyone receives.
     pub(super) fn fence_blocks_start(&self, view: &View<'_>) -> bool {
+        // In conductor mode a fenced node cannot commit, so it cannot publish: nothing to wait for.
+        if self.conducted(view) {
+            return false;
+        }
         view.state.fenced.iter().any(|name| {
             let stop_failed = matches!(self.node_stops.get(name), Some(Some(_)));
             view.answers(name)

@@ -10,13 +10,14 @@
 //! [`hash`]`(20)`, so "at the stopped hash 20" reads as it is written.
 
 pub(crate) use super::{
-    Action, CommandError, EventKind, FailoverEngine, FailoverOutcome, FailoverSettings, Input, Member,
-    Outcome, StopPurpose,
+    Action, CommandError, ConductorTiming, EventKind, FailoverEngine, FailoverOutcome, FailoverSettings,
+    Input, Member, Outcome, StopPurpose,
     StopPurpose::{Failover, Fence, Handover, Inspection},
     View,
 };
 pub(crate) use crate::{
     client::{CallError, Timed},
+    conductor::FenceView,
     health::{ChainHealth, HealthSettings, Probe},
     self_lag::SelfLag,
     state::{ChainState, Phase},
@@ -43,6 +44,7 @@ pub(crate) fn failover_settings() -> FailoverSettings {
         start_retry_interval: Duration::from_millis(100),
         max_self_lag: Duration::from_millis(125),
         self_lag_span: Duration::from_millis(2750),
+        conductor: None,
     }
 }
 
@@ -106,6 +108,7 @@ pub(crate) enum Step {
     Start(String, B256),
     CheckActive(String),
     MarkNotSequencer(String),
+    Replay(String, B256),
     Event(EventKind, Option<String>),
 }
 
@@ -127,6 +130,11 @@ pub(crate) fn start(node: &str, head: u64) -> Step {
 
 pub(crate) fn check_active(node: &str) -> Step {
     Step::CheckActive(node.into())
+}
+
+/// A replay to `node` of the committed payloads after its head `head`.
+pub(crate) fn replay(node: &str, head: u64) -> Step {
+    Step::Replay(node.into(), hash(head))
 }
 
 pub(crate) fn mark_not_sequencer(node: &str) -> Step {
@@ -157,6 +165,7 @@ pub(crate) fn summarize(actions: Vec<Action>) -> Vec<Step> {
                 Action::Start { node, hash } => Step::Start(node, hash),
                 Action::CheckActive { node } => Step::CheckActive(node),
                 Action::MarkNotSequencer { node } => Step::MarkNotSequencer(node),
+                Action::Replay { node, from } => Step::Replay(node, from),
                 Action::Event(event) => Step::Event(event.kind, event.node),
                 Action::Outcome(_) => return None,
             })
@@ -212,6 +221,7 @@ macro_rules! chain_view {
             now: $chain.now,
             unix_ms: $chain.unix_ms(),
             self_lag: $chain.self_lag(),
+            conductor: $chain.fence.as_ref(),
         }
     };
 }
@@ -233,6 +243,8 @@ pub(crate) struct Chain {
     pub(crate) late: Duration,
     /// When the lateness monitor last measured; `None`: now.
     pub(crate) measured_at: Option<Instant>,
+    /// Conductor mode: what the fence says (see [`Chain::conducted`]); None without a conductor.
+    pub(crate) fence: Option<FenceView>,
 }
 
 impl Chain {
@@ -262,6 +274,44 @@ impl Chain {
             persisted: Vec::new(),
             late: Duration::ZERO,
             measured_at: None,
+            fence: None,
+        }
+    }
+
+    /// The chain in conductor mode (1 s blocks, the default probes: alive window 1.25 s, commit
+    /// stall 2 s), its fence held by the state's leader, based at block `base` with blocks
+    /// `kept` kept for replay.
+    pub(crate) fn conducted(mut self, base: u64, kept: &[u64]) -> Self {
+        let timing = ConductorTiming {
+            alive_window: Duration::from_millis(1250),
+            commit_stall: Duration::from_millis(2000),
+        };
+        self.engine =
+            FailoverEngine::new(FailoverSettings { conductor: Some(timing), ..failover_settings() }, self.t0);
+        self.fence = Some(FenceView {
+            holder: self.state.leader.clone(),
+            base: Some(hash(base)),
+            replayable: kept.iter().map(|number| hash(*number)).collect(),
+            ..FenceView::default()
+        });
+        self
+    }
+
+    /// The fence took a commit now (its last commit time); `base` is the committed block.
+    pub(crate) fn committed(&mut self, base: u64) -> &mut Self {
+        let now = self.now;
+        let fence = self.fence.as_mut().expect("a conducted chain");
+        fence.base = Some(hash(base));
+        fence.last_commit_at = Some(now);
+        fence.replayable.push(hash(base));
+        self
+    }
+
+    /// The fence follows the persisted state's holder, as the actor's persist makes it.
+    fn follow_fence(&mut self) {
+        let holder = crate::conductor::fence::Fence::holder_of(&self.state).map(str::to_owned);
+        if let Some(fence) = self.fence.as_mut() {
+            fence.holder = holder;
         }
     }
 
@@ -332,6 +382,7 @@ impl Chain {
                 Action::Persist(next) => {
                     self.persisted.push(next.clone());
                     self.state = without_deadline(next.clone());
+                    self.follow_fence();
                 }
                 Action::Outcome(outcome) => self.outcomes.push(outcome.clone()),
                 Action::MarkNotSequencer { node } => self.health.mark_not_sequencer(node),

@@ -121,6 +121,7 @@
 
 mod catch_up;
 mod command;
+pub mod conductor;
 mod discover;
 mod fence;
 #[cfg(test)]
@@ -135,6 +136,7 @@ mod timing;
 pub mod view;
 
 pub use command::CommandError;
+pub use conductor::ConductorTiming;
 pub use opc_wire::EventKind;
 pub use view::View;
 
@@ -175,6 +177,8 @@ pub struct FailoverSettings {
     pub max_self_lag: Duration,
     /// How far back that lateness is looked for: the evidence the verdicts in force may rest on.
     pub self_lag_span: Duration,
+    /// Conductor mode (see [`conductor`]): its timings; None for a chain without a conductor.
+    pub conductor: Option<ConductorTiming>,
 }
 
 /// A configured sequencer.
@@ -241,6 +245,14 @@ pub enum Action {
     CheckActive {
         /// The node.
         node: String,
+    },
+    /// Conductor mode: post the committed payloads after `from` to `node`
+    /// (`admin_postUnsafePayload`, oldest first), to bring it to the committed head.
+    Replay {
+        /// The node.
+        node: String,
+        /// Its head: the payloads after it are posted.
+        from: B256,
     },
     /// The node said it is not a sequencer: never a candidate again.
     MarkNotSequencer {
@@ -388,6 +400,13 @@ pub enum Input {
         /// The outcome.
         result: Result<bool, CallError>,
     },
+    /// A replay finished: how many payloads were posted, or why it failed.
+    Replayed {
+        /// The node.
+        node: String,
+        /// Payloads posted, or the error.
+        result: Result<usize, String>,
+    },
     /// The actions after a `Persist` were dropped because persisting failed.
     PersistFailed,
 }
@@ -436,6 +455,10 @@ pub struct FailoverEngine {
     /// A leader is being kept because the evidence against it came while the coordinator was
     /// late (see [`timing`]): the episode was said and counted.
     holding_on_timing: bool,
+    /// Conductor mode: the node a replay is running for.
+    replaying: Option<String>,
+    /// Conductor mode: a failed replay is retried from then on.
+    replay_retry_at: Option<Instant>,
 }
 
 impl FailoverEngine {
@@ -462,6 +485,8 @@ impl FailoverEngine {
             stop_answer: None,
             stopped_number: None,
             holding_on_timing: false,
+            replaying: None,
+            replay_retry_at: None,
         }
     }
 
@@ -520,6 +545,7 @@ impl FailoverEngine {
             Input::HeadRead { node, result } => self.on_head_read(view, node, result, &mut out),
             Input::Started { node, result } => self.on_started(view, node, result, &mut out),
             Input::ActiveChecked { node, result } => self.on_active_checked(view, node, result, &mut out),
+            Input::Replayed { node, result } => self.on_replayed(view, node, result, &mut out),
             Input::PersistFailed => self.on_persist_failed(view),
         }
         self.finish(view, &mut out);

@@ -17,6 +17,9 @@ impl FailoverEngine {
         if self.leader_since.is_none() {
             self.leader_since = Some(view.now);
         }
+        if self.watch_conducted_leader(view, &leader, out) {
+            return;
+        }
         let Some(node) = view.node(&leader) else { return };
         if node.healthy {
             self.failover_started_at = None;

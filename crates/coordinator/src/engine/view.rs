@@ -3,6 +3,7 @@
 
 use super::Member;
 use crate::{
+    conductor::FenceView,
     health::{ChainHealth, NodeHealth},
     self_lag::SelfLag,
     state::ChainState,
@@ -28,6 +29,8 @@ pub struct View<'a> {
     /// How late the coordinator's own timers ran over `self_lag_span`: whether a timeout or a
     /// stall can be believed (see `timing`).
     pub self_lag: SelfLag,
+    /// Conductor mode: what the chain's fence says (its holder, base, kept payloads, last commit).
+    pub conductor: Option<&'a FenceView>,
 }
 
 impl<'a> View<'a> {

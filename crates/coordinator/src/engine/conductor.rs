@@ -1,0 +1,336 @@
+//! Conductor mode: the leader commits every block to the coordinator before publishing it, so
+//! the committed state, not a guess from probes, says who may publish (decision table rows
+//! "steady, conductor mode" and "catching up / leaderless, conductor mode").
+//!
+//! | phase | condition | actions |
+//! |---|---|---|
+//! | steady | leader healthy and committed within `commit_stall` (or started / adopted since) | nothing |
+//! | steady | leader unreachable by probes, but it committed within `alive_window` | nothing: alive, only cut off from our probes; say so |
+//! | steady | leader unhealthy by timing while the coordinator is late | nothing (see `timing`) |
+//! | steady | leader unhealthy, or healthy but no commit for `commit_stall`, the fence's base known | persist the deposition: leader none, fenced += leader (stopped when it answers), stopped hash = the base, catching up. From this write on its commits are refused: it cannot publish, so no liveness window is waited |
+//! | steady | the same, the base unknown (nothing committed since start-up) | as without a conductor |
+//! | catching up, leaderless | the fence is frozen (nobody holds it) at a base other than the stopped hash | persist the base as the stopped hash (a commit landed between the decision and its write) |
+//! | catching up, leaderless | nobody eligible is at the stopped hash; the best eligible candidate's head is a kept payload | `Replay(candidate, from its head)`: the committed payloads it lacks, oldest first; then the usual start once probes see it at the stopped hash |
+//! | discovering, leaderless without a stopped hash | an election would start a node at its own head while the base is known | persist leaderless with the base as the stopped hash: candidates are replayed there instead |
+//!
+//! A fenced node that answers does not hold starts back in conductor mode: it cannot commit, so
+//! it cannot publish, whether or not its courtesy stop has returned yet.
+
+use super::{Action, Event, EventKind, FailoverEngine, View};
+use crate::state::Phase;
+use alloy_primitives::B256;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The conductor-mode timings of a chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConductorTiming {
+    /// A leader that committed within this is alive, whatever the probes say.
+    pub alive_window: Duration,
+    /// A leader that answers probes but committed nothing for this long is stalled.
+    pub commit_stall: Duration,
+}
+
+impl FailoverEngine {
+    /// Steady in conductor mode: true when it decided (the caller does nothing more); false when
+    /// the chain is not conducted or its base is unknown, so the decision is the usual one.
+    pub(super) fn watch_conducted_leader(
+        &mut self,
+        view: &View<'_>,
+        leader: &str,
+        out: &mut Vec<Action>,
+    ) -> bool {
+        let (Some(timing), Some(fence)) = (self.settings.conductor, view.conductor) else { return false };
+        let Some(node) = view.node(leader) else { return true };
+        let since = |at: Option<Instant>| at.map(|at| view.now.saturating_duration_since(at));
+        // The last sign of life: a commit, or the start (or adoption) of this leader.
+        let quiet_for =
+            [since(fence.last_commit_at), since(self.started_leader_at), since(self.leader_since)]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or_default();
+        let stalled = quiet_for > timing.commit_stall;
+        if (node.healthy || node.reason == crate::health::Reason::Ok) && !stalled {
+            self.failover_started_at = None;
+            self.holding_on_timing = false;
+            return true;
+        }
+        if !node.healthy && !node.reachable && quiet_for <= timing.alive_window {
+            let detail = format!(
+                "leader does not answer our probes ({}: {}) but committed a block {} ms ago: it is alive; not \
+                 failing over",
+                node.reason.code(),
+                node.detail,
+                quiet_for.as_millis()
+            );
+            self.announce(out, view.now, EventKind::LeaderCutOff, Some(leader), detail);
+            return true;
+        }
+        if !node.healthy && self.hold_on_timing(view, leader, node, out) {
+            return true;
+        }
+        if stalled && let Some(why) = self.timing_unreliable(view) {
+            let detail = format!("leader committed nothing for {} ms, but {why}", quiet_for.as_millis());
+            self.announce(out, view.now, EventKind::DecisionHeld, Some(leader), detail);
+            return true;
+        }
+        let Some(base) = fence.base else { return false };
+        let why = if node.healthy {
+            format!("committed no block for {} ms (conductor.commit_stall_blocks)", quiet_for.as_millis())
+        } else {
+            format!("unhealthy ({}: {})", node.reason.code(), node.detail)
+        };
+        self.depose(view, leader, base, &why, out);
+        true
+    }
+
+    /// Writes the deposition: from this write on the fence refuses `leader`'s commits.
+    fn depose(&mut self, view: &View<'_>, leader: &str, base: B256, why: &str, out: &mut Vec<Action>) {
+        let detected_at = *self.failover_started_at.get_or_insert(view.now);
+        self.persist(out, view, |state| {
+            state.fenced.insert(leader.to_owned());
+            state.leader = None;
+            state.stopped_hash = Some(base);
+            state.stopped_hash_estimated = false;
+            state.phase = Phase::CatchingUp { from: leader.to_owned(), target: None };
+        });
+        self.step_started_at = Some(view.now);
+        self.catch_up_deadline = Some(view.now + self.settings.catch_up_timeout);
+        let detail = format!(
+            "leader {why}: deposed. Its commits are refused from now on, so it cannot publish another block; \
+             failing over from the committed head {base} (it is stopped as soon as it answers)"
+        );
+        let event = Event::warn(EventKind::LeaderDeposed, Some(leader), detail);
+        Self::emit(out, event.took(Some(view.now.saturating_duration_since(detected_at))));
+    }
+
+    /// True in conductor mode: the fence, not a stop, keeps a deposed node from publishing.
+    pub(super) fn conducted(&self, view: &View<'_>) -> bool {
+        self.settings.conductor.is_some() && view.conductor.is_some()
+    }
+
+    /// Catching up or leaderless in conductor mode: align the stopped hash with the frozen fence,
+    /// then replay the committed payloads the best candidate lacks. True when it acted.
+    pub(super) fn conducted_catch_up(
+        &mut self,
+        view: &View<'_>,
+        from: Option<&str>,
+        out: &mut Vec<Action>,
+    ) -> bool {
+        let Some(fence) = view.conductor.filter(|_| self.settings.conductor.is_some()) else { return false };
+        let Some(hash) = view.state.stopped_hash else { return false };
+        if fence.holder.is_none()
+            && let Some(base) = fence.base.filter(|base| *base != hash)
+        {
+            self.persist(out, view, |state| state.stopped_hash = Some(base));
+            let detail =
+                format!("a commit landed before the deposition was written: the committed head is {base}");
+            Self::emit(out, Event::info(EventKind::StoppedHashFromFence, None, detail));
+            return true;
+        }
+        if self.replaying.is_some() {
+            return false;
+        }
+        let candidates = view.by_priority();
+        if candidates.iter().any(|member| view.head_hash(&member.name) == Some(hash)) {
+            return false;
+        }
+        let replayable = candidates
+            .iter()
+            .filter(|member| Some(member.name.as_str()) != from)
+            .filter_map(|member| Some((member, view.node(&member.name)?.unsafe_head?)))
+            .filter(|(_, head)| fence.can_replay_from(head.hash))
+            .max_by_key(|(member, _)| view.advancement(member));
+        let Some((member, head)) = replayable else { return false };
+        if self.replay_retry_at.is_some_and(|at| view.now < at) {
+            return false;
+        }
+        self.replaying = Some(member.name.clone());
+        out.push(Action::Replay { node: member.name.clone(), from: head.hash });
+        true
+    }
+
+    /// A replay finished: say how it went; a failure is retried after a back-off.
+    pub(super) fn on_replayed(
+        &mut self,
+        view: &View<'_>,
+        node: String,
+        result: Result<usize, String>,
+        out: &mut Vec<Action>,
+    ) {
+        self.replaying = None;
+        match result {
+            Ok(count) => {
+                let detail =
+                    format!("posted {count} committed payloads; waiting for it to report the committed head");
+                Self::emit(out, Event::info(EventKind::PayloadsReplayed, Some(&node), detail));
+            }
+            Err(why) => {
+                self.replay_retry_at = Some(view.now + super::RETRY_BACKOFF);
+                let detail = format!("replaying the committed payloads failed: {why}; retrying");
+                Self::emit(out, Event::warn(EventKind::ReplayFailed, Some(&node), detail));
+            }
+        }
+    }
+
+    /// An election at a node's own head would fork from a committed block the node lacks: with a
+    /// known base, go leaderless at it instead (candidates are replayed there). True when it did.
+    pub(super) fn elect_at_committed_head(
+        &mut self,
+        view: &View<'_>,
+        why: &str,
+        out: &mut Vec<Action>,
+    ) -> bool {
+        let Some(base) =
+            view.conductor.filter(|_| self.settings.conductor.is_some()).and_then(|fence| fence.base)
+        else {
+            return false;
+        };
+        self.persist(out, view, |state| {
+            state.leader = None;
+            state.stopped_hash = Some(base);
+            state.stopped_hash_estimated = false;
+            state.phase = Phase::Leaderless;
+        });
+        let detail = format!(
+            "{why}: the chain continues from the committed head {base}; the best candidate is brought there \
+             (replay) and started"
+        );
+        Self::emit(out, Event::info(EventKind::Electing, None, detail));
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::fixtures::*;
+
+    fn refused() -> CallError {
+        CallError::Unreachable("connection refused".into())
+    }
+
+    /// `from` deposed at the committed block `head`, fenced until it answers a stop.
+    fn deposed(from: &str, head: u64) -> ChainState {
+        ChainState { fenced: fenced(&[from]), ..catching_up(from, head) }
+    }
+
+    /// a leads, committed block 20 at t = 0; everyone at 20.
+    fn committing_at_20(conducted: bool) -> Chain {
+        let chain = Chain::new(ABC, steady("a"));
+        let mut chain = if conducted { chain.conducted(20, &[19, 20]) } else { chain };
+        chain.at(0).head("a", 20).head("b", 20).head("c", 20);
+        if conducted {
+            chain.committed(20);
+        }
+        assert_eq!(chain.tick(), []);
+        chain
+    }
+
+    #[test]
+    fn a_crashed_leader_that_stopped_committing_is_deposed_without_a_liveness_window() {
+        let mut chain = committing_at_20(true);
+        chain.at(1300).fail("a", refused()).head("b", 20).head("c", 20);
+        assert_eq!(chain.tick(), [persist(deposed("a", 20)), event(EventKind::LeaderDeposed, "a")]);
+        assert_eq!(
+            chain.tick(),
+            [
+                persist(ChainState { phase: starting("b", Some("a")), ..deposed("a", 20) }),
+                event(EventKind::CaughtUp, "b"),
+                start("b", 20),
+            ]
+        );
+        // Without a conductor the same observations wait out the liveness window.
+        let mut plain = committing_at_20(false);
+        plain.at(1300).fail("a", refused()).head("b", 20).head("c", 20);
+        assert!(!plain.tick().iter().any(|step| matches!(step, Step::Persist(_))));
+    }
+
+    #[test]
+    fn a_leader_our_probes_cannot_reach_but_that_commits_on_schedule_is_left_alone() {
+        let mut chain = committing_at_20(true);
+        chain.at(1000).fail("a", refused()).committed(21);
+        assert_eq!(chain.tick(), [event(EventKind::LeaderCutOff, "a")]);
+        chain.at(2000).fail("a", refused());
+        assert_eq!(chain.tick(), [], "said once per 10 s");
+    }
+
+    #[test]
+    fn a_leader_that_answers_but_commits_nothing_is_deposed_as_stalled() {
+        let mut chain = committing_at_20(true);
+        chain.at(1900).head("a", 20).head("b", 20).head("c", 20);
+        assert_eq!(chain.tick(), []);
+        chain.at(2100).head("a", 20).head("b", 20).head("c", 20);
+        assert_eq!(chain.tick(), [persist(deposed("a", 20)), event(EventKind::LeaderDeposed, "a")]);
+    }
+
+    #[test]
+    fn a_leader_deposed_while_the_coordinator_is_late_is_kept_when_the_evidence_is_timing() {
+        let mut chain = committing_at_20(true);
+        chain.at(2100).late(Duration::from_millis(400)).head("a", 20).head("b", 20).head("c", 20);
+        assert_eq!(chain.tick(), [event(EventKind::DecisionHeld, "a")]);
+    }
+
+    #[test]
+    fn a_candidate_behind_the_committed_head_is_replayed_to_it_then_started() {
+        let mut chain = Chain::new(ABC, deposed("a", 22)).conducted(22, &[20, 21, 22]);
+        chain.at(0).fail("a", refused()).head("b", 20).head("c", 18);
+        assert_eq!(chain.tick(), [replay("b", 20)]);
+        assert_eq!(chain.tick(), [], "one replay at a time");
+        let replayed = chain.handle(Input::Replayed { node: "b".into(), result: Ok(2) });
+        assert_eq!(replayed, [event(EventKind::PayloadsReplayed, "b")]);
+        chain.at(50).head("b", 22);
+        assert_eq!(
+            chain.tick(),
+            [
+                persist(ChainState { phase: starting("b", Some("a")), ..deposed("a", 22) }),
+                event(EventKind::CaughtUp, "b"),
+                start("b", 22),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_replay_is_said_and_retried_after_a_back_off() {
+        let mut chain = Chain::new(ABC, deposed("a", 22)).conducted(22, &[20, 21, 22]);
+        chain.at(0).fail("a", refused()).head("b", 20).head("c", 18);
+        assert_eq!(chain.tick(), [replay("b", 20)]);
+        let failed = chain.handle(Input::Replayed { node: "b".into(), result: Err("timeout".into()) });
+        assert_eq!(failed, [event(EventKind::ReplayFailed, "b")]);
+        chain.at(100).head("b", 20);
+        assert_eq!(chain.tick(), []);
+        chain.at(300).head("b", 20);
+        assert_eq!(chain.tick(), [replay("b", 20)]);
+    }
+
+    #[test]
+    fn a_fenced_node_that_answers_does_not_hold_the_start_back() {
+        let mut chain = Chain::new(ABC, deposed("a", 22)).conducted(22, &[22]);
+        chain.at(0).head("a", 22).head("b", 22).head("c", 22);
+        let steps = chain.tick();
+        assert!(steps.contains(&stop("a", Fence)), "{steps:?}");
+        assert!(steps.contains(&start("b", 22)), "{steps:?}");
+    }
+
+    #[test]
+    fn an_election_continues_from_the_committed_head_not_from_a_node_behind_it() {
+        let mut chain = Chain::new(ABC, ChainState { phase: Phase::Leaderless, ..ChainState::default() })
+            .conducted(22, &[20, 21, 22]);
+        chain.at(0).head("a", 20).head("b", 20).head("c", 19);
+        let leaderless_at_22 =
+            ChainState { phase: Phase::Leaderless, stopped_hash: Some(hash(22)), ..ChainState::default() };
+        assert_eq!(
+            chain.inspected(&[("a", false), ("b", false), ("c", false)]),
+            [persist(leaderless_at_22), chain_event(EventKind::Electing)]
+        );
+        assert_eq!(chain.tick(), [replay("a", 20)]);
+    }
+
+    #[test]
+    fn a_commit_that_landed_before_the_deposition_was_written_moves_the_stopped_hash() {
+        let mut chain = Chain::new(ABC, deposed("a", 20)).conducted(21, &[20, 21]);
+        chain.at(0).fail("a", refused()).head("b", 20).head("c", 20);
+        assert_eq!(chain.tick(), [persist(deposed("a", 21)), chain_event(EventKind::StoppedHashFromFence)]);
+        assert_eq!(chain.tick(), [replay("b", 20)]);
+    }
+}
