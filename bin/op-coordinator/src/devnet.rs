@@ -90,7 +90,7 @@ pub(crate) fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
         let config = Config::from_toml_str(&text, Vec::<(String, String)>::new(), &[])
             .map_err(|errors| anyhow::anyhow!("{errors}"))?;
         let (rpc_addr, metrics_addr) = (rpc.local_addr()?, metrics.local_addr()?);
-        let listeners = Listeners { rpc, metrics: Some(metrics), raft: None };
+        let listeners = Listeners { rpc, metrics: Some(metrics), raft: None, conductor: None };
         let result = if live {
             let devnet = view::Devnet {
                 rpc_url: format!("http://{rpc_addr}"),

@@ -169,6 +169,16 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         } else {
             None
         };
+        let conductor = if config.chains.values().any(|chain| chain.conductor) {
+            let addr = config.conductor.listen;
+            Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on conductor.listen {addr}"))?,
+            )
+        } else {
+            None
+        };
         tracing::info!(
             chains = config.chains.len(),
             sequencers = config.chains.values().map(|chain| chain.sequencers.len()).sum::<usize>(),
@@ -177,7 +187,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
             api = %rpc_listen,
             "starting op-coordinator"
         );
-        op_coordinator::run(config, Listeners { rpc, metrics, raft }, shutdown_signal()).await?;
+        op_coordinator::run(config, Listeners { rpc, metrics, raft, conductor }, shutdown_signal()).await?;
         Ok(())
     })
 }

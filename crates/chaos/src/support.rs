@@ -44,10 +44,13 @@ pub(crate) async fn spawn_coordinator(config: Config) -> Result<Spawned, String>
     let rpc = TcpListener::bind("127.0.0.1:0").await.map_err(|err| format!("bind admin API: {err}"))?;
     let addr = rpc.local_addr().map_err(|err| format!("admin API address: {err}"))?;
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-    let task =
-        tokio::spawn(op_coordinator::run(config, Listeners { rpc, metrics: None, raft: None }, async move {
+    let task = tokio::spawn(op_coordinator::run(
+        config,
+        Listeners { rpc, metrics: None, raft: None, conductor: None },
+        async move {
             let _ = shutdown_rx.await;
-        }));
+        },
+    ));
     let client = HttpClientBuilder::default()
         .request_timeout(ADMIN_TIMEOUT)
         .build(format!("http://{addr}"))

@@ -85,6 +85,9 @@ pub struct Listeners {
     pub metrics: Option<TcpListener>,
     /// Raft traffic between replicas; required with `[cluster]`, unused without.
     pub raft: Option<TcpListener>,
+    /// The conductor endpoint (`conductor.listen`); required when a chain runs in conductor mode,
+    /// unused without.
+    pub conductor: Option<TcpListener>,
 }
 
 /// Why the coordinator could not start.
@@ -108,6 +111,9 @@ pub enum StartError {
     /// `[cluster]` is configured but no Raft listener was given.
     #[error("[cluster] is configured but no Raft listener was bound (this replica's raft_addr)")]
     NoRaftListener,
+    /// A chain runs in conductor mode but no conductor listener was given.
+    #[error("chain {0} has conductor = true but no conductor listener was bound (conductor.listen)")]
+    NoConductorListener(String),
 }
 
 /// Runs the coordinator with `config` on `listeners` until `shutdown` resolves.
@@ -268,6 +274,31 @@ async fn serve(
     }
     tasks
         .push(("admin API".to_owned(), tokio::spawn(api::serve_admin(admin, listeners.rpc, cancel.clone()))));
+    let mut routes = conductor::serve::ConductorRoutes::default();
+    for (name, handle) in chains.iter() {
+        if let Some(fence) = &handle.fence {
+            let nodes: Vec<String> = config.chains[name].sequencers.keys().cloned().collect();
+            routes.add_chain(
+                fence,
+                &nodes,
+                usize::try_from(config.conductor.max_payload_bytes).unwrap_or(usize::MAX),
+            );
+        }
+    }
+    if !routes.is_empty() {
+        let Some(listener) = listeners.conductor else {
+            let chain =
+                chains.values().find(|handle| handle.fence.is_some()).map(|handle| handle.name.clone());
+            return Err(StartError::NoConductorListener(chain.unwrap_or_default()));
+        };
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, nodes = routes.paths().count(), "conductor endpoint listening (http://{addr}/<chain>/<node>)");
+        }
+        tasks.push((
+            "conductor endpoint".to_owned(),
+            tokio::spawn(conductor::serve::serve_conductor(routes, listener, cancel.clone())),
+        ));
+    }
     if let Some(listener) = listeners.metrics {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "metrics listening on /metrics");

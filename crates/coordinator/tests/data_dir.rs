@@ -31,8 +31,11 @@ async fn run_another(config_text: &str) -> Result<(), StartError> {
     let config = Config::from_toml_str(config_text, Vec::<(String, String)>::new(), &[])
         .unwrap_or_else(|errors| panic!("invalid test config: {errors}"));
     let rpc = TcpListener::bind("127.0.0.1:0").await.expect("bind rpc");
-    let run =
-        op_coordinator::run(config, Listeners { rpc, metrics: None, raft: None }, std::future::pending());
+    let run = op_coordinator::run(
+        config,
+        Listeners { rpc, metrics: None, raft: None, conductor: None },
+        std::future::pending(),
+    );
     tokio::time::timeout(WAIT, run).await.expect("the second coordinator gives up at once")
 }
 
@@ -77,7 +80,7 @@ async fn two_replicas_of_one_cluster_share_a_data_dir_and_a_replica_started_twic
         let api = rpc.local_addr().expect("addr");
         let run = op_coordinator::run(
             config_of(id),
-            Listeners { rpc, metrics: None, raft: Some(raft) },
+            Listeners { rpc, metrics: None, raft: Some(raft), conductor: None },
             std::future::pending(),
         );
         replicas.push((api, tokio::spawn(run)));
@@ -91,8 +94,11 @@ async fn two_replicas_of_one_cluster_share_a_data_dir_and_a_replica_started_twic
     // Replica 1 started a second time, as a copy-pasted unit file would.
     let raft = TcpListener::bind("127.0.0.1:0").await.expect("bind raft");
     let rpc = TcpListener::bind("127.0.0.1:0").await.expect("bind rpc");
-    let second =
-        op_coordinator::run(config_of(1), Listeners { rpc, metrics: None, raft: Some(raft) }, async {});
+    let second = op_coordinator::run(
+        config_of(1),
+        Listeners { rpc, metrics: None, raft: Some(raft), conductor: None },
+        async {},
+    );
     let err =
         tokio::time::timeout(WAIT, second).await.expect("refused at once").expect_err("replica 1 twice");
     let lock = data_dir.path().join("replica-1").join(LOCK_FILE);

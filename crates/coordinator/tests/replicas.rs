@@ -45,7 +45,7 @@ impl Cluster {
             let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
             let task = tokio::spawn(op_coordinator::run(
                 config,
-                Listeners { rpc, metrics: None, raft: Some(raft) },
+                Listeners { rpc, metrics: None, raft: Some(raft), conductor: None },
                 async move {
                     let _ = shutdown_rx.await;
                 },

@@ -81,6 +81,19 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
+    /// Every node uses the conductor at `addr` (`--conductor.rpc=http://ADDR/CHAIN/NODE`, as the
+    /// coordinator's conductor endpoint names its callers) and starts stopped, as op-node with a
+    /// conductor runs.
+    pub fn with_conductor(mut self, addr: SocketAddr) -> Self {
+        for chain in &mut self.chains {
+            for node in &mut chain.nodes {
+                node.options.conductor_rpc = Some(format!("http://{addr}/{}/{}", chain.name, node.name));
+                node.options.start_active = false;
+            }
+        }
+        self
+    }
+
     /// `chains` chains of `nodes` nodes each (`seq-0`, `seq-1`, ...), the first node of each chain
     /// started active and the rest stopped, on free loopback ports.
     pub fn uniform(chains: usize, nodes: usize, block_time_ms: u64) -> Self {
@@ -463,11 +476,16 @@ impl Simulator {
         self.ledger.entries_from(from)
     }
 
-    /// The `[chains.*.sequencers.*]` blocks of a coordinator config for these nodes.
+    /// The `[chains.*.sequencers.*]` blocks of a coordinator config for these nodes; a chain whose
+    /// nodes use a conductor is in conductor mode (`conductor = true`).
     pub fn coordinator_config(&self) -> String {
         let mut out = String::new();
         for (chain, servers) in self.chains.iter().zip(&self.servers) {
-            let _ = writeln!(out, "[chains.{}]\nblock_time_ms = {}\n", chain.name, self.block_time_ms);
+            let _ = writeln!(out, "[chains.{}]\nblock_time_ms = {}", chain.name, self.block_time_ms);
+            if chain.nodes.iter().any(|node| node.conductor.is_some()) {
+                let _ = writeln!(out, "conductor = true");
+            }
+            let _ = writeln!(out);
             let count = chain.nodes.len();
             for (position, (node, server)) in chain.nodes.iter().zip(servers).enumerate() {
                 let _ = writeln!(

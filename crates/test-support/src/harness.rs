@@ -75,6 +75,26 @@ impl Harness {
         Self { sim, config_text, overrides, data_dir, coordinator: Some(coordinator), admin }
     }
 
+    /// A chain from `sim_config` in conductor mode: its op-nodes commit every block to the
+    /// coordinator's conductor endpoint (bound here first, on a free port, so the nodes know its
+    /// URL), start stopped, and the coordinator elects a leader. [`FAST_SETTINGS`] plus `extra`.
+    pub async fn start_conducted(sim_config: SimConfig, extra: &str) -> Self {
+        let conductor = TcpListener::bind("127.0.0.1:0").await.expect("bind the conductor endpoint");
+        let addr = conductor.local_addr().expect("addr");
+        let sim =
+            Arc::new(Simulator::start(sim_config.with_conductor(addr)).await.expect("simulator starts"));
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let config_text = format!(
+            "data_dir = {:?}\n{FAST_SETTINGS}\n{extra}\n{}",
+            data_dir.path().display().to_string(),
+            sim.coordinator_config()
+        );
+        let overrides = vec![("conductor.listen".to_owned(), addr.to_string())];
+        let coordinator = start_coordinator_on(&config_text, &overrides, Some(conductor)).await;
+        let admin = admin_client(coordinator.rpc_addr);
+        Self { sim, config_text, overrides, data_dir, coordinator: Some(coordinator), admin }
+    }
+
     /// A chain from `sim_config` and a coordinator whose whole config `config_of(data_dir,
     /// chains)` writes, from the data dir and the simulator's `[chains.*]` blocks (no
     /// [`FAST_SETTINGS`]: for tests of the built-in defaults).
@@ -290,8 +310,18 @@ pub async fn start_coordinator(config_text: &str) -> RunningCoordinator {
     start_coordinator_with(config_text, &[]).await
 }
 
-/// Starts a coordinator from config text and dotted-key overrides on fresh port-0 listeners.
+/// Starts a coordinator from config text and dotted-key overrides on fresh port-0 listeners (the
+/// conductor endpoint, when a chain is in conductor mode, on `conductor.listen`).
 pub async fn start_coordinator_with(config_text: &str, overrides: &[(String, String)]) -> RunningCoordinator {
+    start_coordinator_on(config_text, overrides, None).await
+}
+
+/// [`start_coordinator_with`] with the conductor endpoint's listener already bound.
+pub async fn start_coordinator_on(
+    config_text: &str,
+    overrides: &[(String, String)],
+    conductor: Option<TcpListener>,
+) -> RunningCoordinator {
     let rpc = TcpListener::bind("127.0.0.1:0").await.expect("bind rpc");
     let metrics = TcpListener::bind("127.0.0.1:0").await.expect("bind metrics");
     let raft = TcpListener::bind("127.0.0.1:0").await.expect("bind raft");
@@ -304,10 +334,17 @@ pub async fn start_coordinator_with(config_text: &str, overrides: &[(String, Str
     let config = Config::from_toml_str(&config_text, Vec::<(String, String)>::new(), overrides)
         .unwrap_or_else(|errors| panic!("invalid test config: {errors}"));
     let raft = config.cluster.is_some().then_some(raft);
+    let conductor = match conductor {
+        Some(listener) => Some(listener),
+        None if config.chains.values().any(|chain| chain.conductor) => {
+            Some(TcpListener::bind(config.conductor.listen).await.expect("bind the conductor endpoint again"))
+        }
+        None => None,
+    };
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(op_coordinator::run(
         config,
-        Listeners { rpc, metrics: Some(metrics), raft },
+        Listeners { rpc, metrics: Some(metrics), raft, conductor },
         async move {
             let _ = shutdown_rx.await;
         },

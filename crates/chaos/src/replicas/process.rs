@@ -298,6 +298,7 @@ async fn run_replica(
                 TcpListener::from_std(raft.try_clone().map_err(|err| err.to_string())?)
                     .map_err(|err| err.to_string())?,
             ),
+            conductor: None,
         };
         let mut stop_rx = stop_rx.clone();
         let stopped = async move {

@@ -20,6 +20,9 @@ use crate::replication::LeaseSettings;
 /// [`FailoverConfig::operator_handover_timeout`].
 const HANDOVER_SLACK: Duration = Duration::from_secs(5);
 
+/// How long op-node waits before it sequences again after a commit to its conductor failed.
+const COMMIT_RETRY_BACKOFF: Duration = Duration::from_secs(1);
+
 /// The block time [`ChainTuning::provisional`] assumes.
 const PLACEHOLDER_BLOCK_TIME: Duration = Duration::from_secs(1);
 
@@ -133,12 +136,14 @@ impl ChainTuning {
     ///   time and the margin two probes need): a leader whose last commit is younger is alive
     ///   whatever the probes say, and one whose last commit is older while probes fail is deposed
     ///   at once;
-    /// - commit stall `commit_stall_blocks x bt`, but never under the alive window.
+    /// - commit stall `commit_stall_blocks x bt`, but never under `1 s + bt`: op-node backs off a
+    ///   second after a failed commit (a coordinator restart, a refused payload), so a live leader
+    ///   can be that quiet.
     fn conductor_timing(&self, block_time: Duration) -> Option<ConductorTiming> {
         let blocks = self.commit_stall_blocks?;
         let margin = (self.probe_interval * 2 + Duration::from_millis(50)).max(block_time / 4);
         let alive_window = block_time + margin;
-        let commit_stall = block_time.saturating_mul(blocks).max(alive_window);
+        let commit_stall = block_time.saturating_mul(blocks).max(COMMIT_RETRY_BACKOFF + block_time);
         Some(ConductorTiming { alive_window, commit_stall })
     }
 

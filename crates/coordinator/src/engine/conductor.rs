@@ -4,9 +4,9 @@
 //!
 //! | phase | condition | actions |
 //! |---|---|---|
-//! | steady | leader healthy and committed within `commit_stall` (or started / adopted since) | nothing |
+//! | steady | leader healthy (or only stalled by probes) and committed within `commit_stall` (or started / adopted since) | nothing: the commit stream, not the probed head, says whether it produces |
 //! | steady | leader unreachable by probes, but it committed within `alive_window` | nothing: alive, only cut off from our probes; say so |
-//! | steady | leader unhealthy by timing while the coordinator is late | nothing (see `timing`) |
+//! | steady | leader unhealthy by timing, or unreachable or stalled with no commit within the window, while the coordinator is late | nothing (see `timing`): the missing commit may be its own slowness |
 //! | steady | leader unhealthy, or healthy but no commit for `commit_stall`, the fence's base known | persist the deposition: leader none, fenced += leader (stopped when it answers), stopped hash = the base, catching up. From this write on its commits are refused: it cannot publish, so no liveness window is waited |
 //! | steady | the same, the base unknown (nothing committed since start-up) | as without a conductor |
 //! | catching up, leaderless | the fence is frozen (nobody holds it) at a base other than the stopped hash | persist the base as the stopped hash (a commit landed between the decision and its write) |
@@ -17,7 +17,7 @@
 //! it cannot publish, whether or not its courtesy stop has returned yet.
 
 use super::{Action, Event, EventKind, FailoverEngine, View};
-use crate::state::Phase;
+use crate::{health::Reason, state::Phase};
 use alloy_primitives::B256;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -51,7 +51,11 @@ impl FailoverEngine {
                 .min()
                 .unwrap_or_default();
         let stalled = quiet_for > timing.commit_stall;
-        if (node.healthy || node.reason == crate::health::Reason::Ok) && !stalled {
+        // Whether the leader produces is the commit stream's to say: a head that stood still for
+        // `unsafe_stall` (a probe verdict) is judged by `commit_stall` instead, which allows for
+        // op-node's back-off after a failed commit.
+        let probes_fine = node.healthy || matches!(node.reason, Reason::Ok | Reason::Stalled);
+        if probes_fine && !stalled {
             self.failover_started_at = None;
             self.holding_on_timing = false;
             return true;
@@ -67,16 +71,20 @@ impl FailoverEngine {
             self.announce(out, view.now, EventKind::LeaderCutOff, Some(leader), detail);
             return true;
         }
-        if !node.healthy && self.hold_on_timing(view, leader, node, out) {
+        if !probes_fine && self.hold_on_timing(view, leader, node, out) {
             return true;
         }
-        if stalled && let Some(why) = self.timing_unreliable(view) {
+        // A commit that did not come within a window is timing evidence too (an unreachable
+        // leader's, or a stall's): not believed while the coordinator itself runs late.
+        if (stalled || !node.reachable)
+            && let Some(why) = self.timing_unreliable(view)
+        {
             let detail = format!("leader committed nothing for {} ms, but {why}", quiet_for.as_millis());
             self.announce(out, view.now, EventKind::DecisionHeld, Some(leader), detail);
             return true;
         }
         let Some(base) = fence.base else { return false };
-        let why = if node.healthy {
+        let why = if probes_fine {
             format!("committed no block for {} ms (conductor.commit_stall_blocks)", quiet_for.as_millis())
         } else {
             format!("unhealthy ({}: {})", node.reason.code(), node.detail)
@@ -265,10 +273,37 @@ mod tests {
     }
 
     #[test]
+    fn a_head_that_stood_still_is_judged_by_the_commit_stream() {
+        // Quiet for 1.5 s (op-node backs off a second after a failed commit): probes say
+        // "stalled", the commit stall (2 s) has not passed.
+        let mut chain = Chain::new(ABC, steady("a")).conducted(20, &[19, 20]);
+        let settings = HealthSettings { unsafe_stall: Duration::from_millis(1000), ..health_settings() };
+        chain.health = ChainHealth::new(["a", "b", "c"].map(str::to_owned), settings);
+        chain.at(0).head("a", 20).head("b", 20).head("c", 20).committed(20);
+        assert_eq!(chain.tick(), []);
+        chain.at(1500).head("a", 20).head("b", 20).head("c", 20);
+        let health = chain.health.nodes.get("a").expect("a");
+        assert_eq!(health.reason, crate::health::Reason::Stalled, "{health:?}");
+        assert_eq!(chain.tick(), []);
+        chain.at(2100).head("a", 20).head("b", 20).head("c", 20);
+        assert_eq!(chain.tick(), [persist(deposed("a", 20)), event(EventKind::LeaderDeposed, "a")]);
+    }
+
+    #[test]
     fn a_leader_deposed_while_the_coordinator_is_late_is_kept_when_the_evidence_is_timing() {
         let mut chain = committing_at_20(true);
         chain.at(2100).late(Duration::from_millis(400)).head("a", 20).head("b", 20).head("c", 20);
         assert_eq!(chain.tick(), [event(EventKind::DecisionHeld, "a")]);
+    }
+
+    #[test]
+    fn an_unreachable_leader_whose_commit_is_late_is_kept_while_the_coordinator_is_late() {
+        // The missing commit is timing evidence: the coordinator may have read it late itself.
+        let mut chain = committing_at_20(true);
+        chain.at(1300).late(Duration::from_millis(400)).fail("a", refused()).head("b", 20);
+        assert_eq!(chain.tick(), [event(EventKind::DecisionHeld, "a")]);
+        chain.late(Duration::ZERO).at(1400).fail("a", refused()).head("b", 20);
+        assert_eq!(chain.tick(), [persist(deposed("a", 20)), event(EventKind::LeaderDeposed, "a")]);
     }
 
     #[test]
