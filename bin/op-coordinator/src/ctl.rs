@@ -674,6 +674,9 @@ fn print_status(chains: &[ChainStatus]) {
         if let Some(why) = &status.timing_unreliable {
             println!("  COORDINATOR LATE: {why}");
         }
+        if let Some(conductor) = &status.conductor {
+            println!("  {}", table::conductor_line(conductor));
+        }
         println!("{}", table::node_header());
         for node in &status.nodes {
             println!("{}", table::node_line(status, node));

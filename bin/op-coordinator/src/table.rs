@@ -2,7 +2,9 @@
 //! show a chain, a node and an event the same way (an operator who learnt one reads the other).
 
 use alloy_primitives::B256;
-use opc_wire::coordinator::{ChainStatus, ClusterInfo, CoordinatorEvent, NodeStatus, ReplicaInfo};
+use opc_wire::coordinator::{
+    ChainStatus, ClusterInfo, ConductorStatus, CoordinatorEvent, NodeStatus, ReplicaInfo,
+};
 
 /// `0x1234ab…cdef01`: enough to tell heads apart at a glance.
 pub(crate) fn short_hash(hash: &B256) -> String {
@@ -44,6 +46,21 @@ pub(crate) fn chain_line(status: &ChainStatus) -> String {
 }
 
 /// The column titles above [`node_line`].
+/// `conductor mode: fence held by seq-0, committed head 1234 (0xabcd..), last commit 120 ms ago,
+/// 1200 accepted, 3 refused`.
+pub(crate) fn conductor_line(conductor: &ConductorStatus) -> String {
+    let holder = conductor.holder.as_deref().map_or("nobody (between leaders)".to_owned(), str::to_owned);
+    let head = conductor
+        .committed_head
+        .map_or("none yet".to_owned(), |head| format!("{} ({})", head.number, short_hash(&head.hash)));
+    let last =
+        conductor.last_commit_ms_ago.map_or("none since start".to_owned(), |ms| format!("{ms} ms ago"));
+    format!(
+        "conductor mode: fence held by {holder}, committed head {head}, last commit {last}, {} accepted, {} refused",
+        conductor.accepted, conductor.refused
+    )
+}
+
 pub(crate) fn node_header() -> String {
     format!(
         "{:<10} {:<8} {:<24} {:<7} {:<11} {:>9}  {:<16} {:>9}",
@@ -179,9 +196,10 @@ pub(crate) fn replica_line(
 
 #[cfg(test)]
 mod tests {
-    use super::{chain_line, node_header, node_line};
+    use super::{chain_line, conductor_line, node_header, node_line};
+    use alloy_primitives::B256;
     use opc_wire::{
-        coordinator::{ChainStatus, NodeStatus},
+        coordinator::{ChainStatus, ConductorStatus, NodeStatus},
         health::Reason,
     };
 
@@ -215,6 +233,19 @@ mod tests {
             nodes,
             ..ChainStatus::default()
         }
+    }
+
+    #[test]
+    fn the_conductor_line_names_the_holder_and_the_committed_head() {
+        let mut conductor = ConductorStatus { accepted: 7, refused: 2, ..ConductorStatus::default() };
+        let line = conductor_line(&conductor);
+        assert!(line.contains("held by nobody") && line.contains("none yet"), "{line}");
+        conductor.holder = Some("seq-1".into());
+        conductor.committed_head = Some(opc_wire::BlockId { hash: B256::repeat_byte(0xab), number: 42 });
+        conductor.last_commit_ms_ago = Some(80);
+        let line = conductor_line(&conductor);
+        assert!(line.contains("held by seq-1, committed head 42 (0xabab"), "{line}");
+        assert!(line.contains("last commit 80 ms ago, 7 accepted, 2 refused"), "{line}");
     }
 
     #[test]

@@ -529,6 +529,7 @@ mod tests {
                 persist_error: None,
                 config_mismatch: None,
                 timing_unreliable: None,
+                conductor: None,
             }]),
             events: Ok((0..20)
                 .map(|i| event(i * 100, EventKind::CaughtUp, "seq-1", Some(1)))

@@ -357,6 +357,7 @@ impl ChainActor {
         let fence = open_fence(name, chain, config).await?;
         if let Some(fence) = &fence {
             fence.follow_state(&state).await;
+            m::register_conductor(name, fence.view().head.map(|head| head.number));
         }
         let mut actor = Self {
             name: name.to_owned(),

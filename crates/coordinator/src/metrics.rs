@@ -335,6 +335,18 @@ pub fn record_decision_held(chain: &str) {
     metrics::counter!(DECISIONS_HELD_TOTAL, "chain" => chain.to_owned()).increment(1);
 }
 
+/// Conductor mode: the chain's series exist from start-up (counters at 0, the committed head as
+/// restored), so rates and alerts see the first event.
+pub fn register_conductor(chain: &str, committed_head: Option<u64>) {
+    metrics::counter!(CONDUCTOR_COMMITS_TOTAL, "chain" => chain.to_owned(), "result" => "accepted")
+        .increment(0);
+    metrics::counter!(CONDUCTOR_REPLAYED_PAYLOADS_TOTAL, "chain" => chain.to_owned()).increment(0);
+    let _ = metrics::histogram!(CONDUCTOR_COMMIT_DURATION_SECONDS, "chain" => chain.to_owned());
+    if let Some(number) = committed_head {
+        metrics::gauge!(CONDUCTOR_COMMITTED_HEAD_NUMBER, "chain" => chain.to_owned()).set(number as f64);
+    }
+}
+
 /// A committed payload was posted to a candidate of `chain` (conductor mode's replay).
 pub fn replayed_payload(chain: &str) {
     metrics::counter!(CONDUCTOR_REPLAYED_PAYLOADS_TOTAL, "chain" => chain.to_owned()).increment(1);

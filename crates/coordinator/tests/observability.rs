@@ -13,9 +13,10 @@
 //! must cover the conditions operators page on.
 
 use op_coordinator::metrics as m;
+use op_sim::SimConfig;
 use op_sim::api::{FaultKind, FaultParams};
 use opc_test_support::exposition::{Exposition, is_ident_char};
-use opc_test_support::{Harness, ONE_REPLICA, WAIT, scrape_metrics, wait_until};
+use opc_test_support::{BLOCK_TIME_MS, Harness, ONE_REPLICA, WAIT, scrape_metrics, wait_until};
 use opc_wire::EventKind;
 use serde::Deserialize;
 use serde_json::Value as Json;
@@ -64,6 +65,11 @@ async fn the_dashboard_and_alert_rules_use_only_metrics_and_labels_the_coordinat
     // A fail-over: the leader crashes.
     harness.sim.fault("seq-0", FaultKind::Crash, FaultParams::default()).expect("crash seq-0");
     harness.wait_for_event(EventKind::FailoverComplete, None, WAIT).await;
+    // Conductor mode (a coordinator of its own: it runs without [cluster]); the recorder is one
+    // per process, so its commits show in the same exposition.
+    let conducted = Harness::start_conducted(SimConfig::uniform(1, 3, BLOCK_TIME_MS), "").await;
+    conducted.wait_for("a conductor-mode leader", WAIT, |status, _| status.leader.is_some()).await;
+    conducted.wait_for_blocks(3, WAIT).await;
 
     let addr = harness.coordinator.as_ref().expect("coordinator running").metrics_addr;
     let exposition = wait_until("/metrics to show the inspection stop and the fail-over", WAIT, || async {
@@ -72,7 +78,8 @@ async fn the_dashboard_and_alert_rules_use_only_metrics_and_labels_the_coordinat
         let stops = exposition.sum(m::INSPECTION_STOPS_TOTAL, &[("node", "seq-1")]);
         let failovers = exposition.sum(m::FAILOVERS_TOTAL, &[("outcome", "success")]);
         let durations = exposition.sum(&format!("{}_count", m::FAILOVER_DURATION_SECONDS), &[]);
-        (stops >= 1.0 && failovers >= 1.0 && durations >= 1.0).then_some(exposition)
+        let commits = exposition.sum(m::CONDUCTOR_COMMITS_TOTAL, &[("result", "accepted")]);
+        (stops >= 1.0 && failovers >= 1.0 && durations >= 1.0 && commits >= 1.0).then_some(exposition)
     })
     .await;
     let text = exposition.text.clone();
@@ -97,7 +104,8 @@ async fn the_dashboard_and_alert_rules_use_only_metrics_and_labels_the_coordinat
     // Every declared metric is exported, histograms as histograms.
     for family in m::ALL {
         let kind = exposition.types.get(family).map(String::as_str);
-        if family == m::PROBE_DURATION_SECONDS || family == m::FAILOVER_DURATION_SECONDS {
+        let histogram = m::HELP.iter().any(|(name, kind, _)| *name == family && *kind == m::Kind::Histogram);
+        if histogram {
             assert_eq!(kind, Some("histogram"), "{family} is a histogram in:\n{text}");
             for suffix in ["_bucket", "_sum", "_count"] {
                 let series = format!("{family}{suffix}");

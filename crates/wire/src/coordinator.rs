@@ -89,6 +89,27 @@ pub struct ChainStatus {
     /// coordinators that predate it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timing_unreliable: Option<String>,
+    /// Conductor mode: the fence. Absent for a chain without a conductor, and from coordinators
+    /// that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conductor: Option<ConductorStatus>,
+}
+
+/// The fence of a chain in conductor mode, as `coordinator_status` reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConductorStatus {
+    /// The node that may commit (and answers `conductor_leader` true); None between leaders.
+    pub holder: Option<String>,
+    /// The last committed block.
+    pub committed_head: Option<crate::BlockId>,
+    /// The hash the next block must build on: where a fail-over continues from.
+    pub base: Option<B256>,
+    /// How long ago the last commit was accepted.
+    pub last_commit_ms_ago: Option<u64>,
+    /// Commits accepted since the coordinator started.
+    pub accepted: u64,
+    /// Commits refused since the coordinator started.
+    pub refused: u64,
 }
 
 /// A step of a fail-over, hand-over, inspection or election, with its timing.

@@ -152,6 +152,21 @@ impl ChainActor {
                 let view = view_of!(@as_last_read self);
                 self.engine.timing_unreliable(&view)
             },
+            conductor: self.fence.as_ref().map(|fence| {
+                let view = fence.view();
+                opc_wire::coordinator::ConductorStatus {
+                    holder: view.holder,
+                    committed_head: view
+                        .head
+                        .map(|head| opc_wire::BlockId { hash: head.block_hash, number: head.number }),
+                    base: view.base,
+                    last_commit_ms_ago: view
+                        .last_commit_at
+                        .map(|at| millis(Instant::now().saturating_duration_since(at))),
+                    accepted: view.accepted,
+                    refused: view.refused,
+                }
+            }),
         }
     }
 }
