@@ -324,7 +324,7 @@ impl BlockTimeTracker {
 #[derive(Debug)]
 pub enum Change {
     /// The block time is known (or moved): act with these settings.
-    Retuned(Tuned, Event),
+    Retuned(Box<Tuned>, Event),
     /// Do not act on the chain.
     Held(Event),
 }
@@ -410,7 +410,7 @@ impl BlockTimeGate {
                     self.held = None;
                     let released = std::mem::take(&mut self.hold_announced);
                     let kind = if released { EventKind::ChainReleased } else { EventKind::BlockTimeKnown };
-                    return Some(Change::Retuned(tuned, Event::info(kind, None, detail)));
+                    return Some(Change::Retuned(Box::new(tuned), Event::info(kind, None, detail)));
                 }
                 Err(problems) => {
                     let texts: Vec<String> = problems.iter().map(ToString::to_string).collect();

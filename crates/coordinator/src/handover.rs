@@ -250,6 +250,7 @@ mod tests {
             persist_error: None,
             config_mismatch: None,
             timing_unreliable: None,
+            conductor: None,
         }
     }
 
