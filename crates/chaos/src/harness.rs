@@ -50,7 +50,7 @@ use opc_wire::{
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::Serialize;
 use std::{path::Path, str::FromStr, time::Duration};
-use tokio::{sync::oneshot, task::JoinHandle, time::Instant};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle, time::Instant};
 
 /// Nodes per chain: a leader and two candidates, as the incumbents are usually deployed.
 pub const NODES: usize = 3;
@@ -73,11 +73,15 @@ pub enum Profile {
     OpConductor,
     /// Defaults with the two windows derived from the block time (see [`Profile::overrides`]).
     Tuned,
+    /// Conductor mode with the defaults: the nodes commit every block to the coordinator, which
+    /// deposes a leader without a liveness window.
+    Conductor,
 }
 
 impl Profile {
     /// Every profile, in table order.
-    pub const ALL: [Profile; 4] = [Self::Defaults, Self::OpCoordinator, Self::OpConductor, Self::Tuned];
+    pub const ALL: [Profile; 5] =
+        [Self::Defaults, Self::OpCoordinator, Self::OpConductor, Self::Tuned, Self::Conductor];
 
     /// The name used on the command line and in JSON.
     pub fn as_str(self) -> &'static str {
@@ -86,6 +90,7 @@ impl Profile {
             Self::OpCoordinator => "op-coordinator",
             Self::OpConductor => "op-conductor",
             Self::Tuned => "tuned",
+            Self::Conductor => "conductor",
         }
     }
 
@@ -96,6 +101,7 @@ impl Profile {
             Self::OpCoordinator => "our engine with op-coordinator settings",
             Self::OpConductor => "our engine with op-conductor settings",
             Self::Tuned => "our engine, windows derived from the block time",
+            Self::Conductor => "our engine in conductor mode, our defaults",
         }
     }
 
@@ -109,7 +115,7 @@ impl Profile {
     ///   500 ms) late is stalled. A false positive costs a clean hand-over, not safety.
     pub fn overrides(self, block_time_ms: u64) -> Vec<(&'static str, u64)> {
         match self {
-            Self::Defaults => Vec::new(),
+            Self::Defaults | Self::Conductor => Vec::new(),
             Self::OpCoordinator => vec![
                 ("health.interval_ms", 1000),
                 ("health.failure_threshold", 2),
@@ -407,8 +413,8 @@ struct RunningCoordinator {
 }
 
 impl RunningCoordinator {
-    async fn start(config: Config) -> Result<Self, String> {
-        let Spawned { task, shutdown_tx, client } = spawn_coordinator(config).await?;
+    async fn start(config: Config, conductor: Option<TcpListener>) -> Result<Self, String> {
+        let Spawned { task, shutdown_tx, client } = spawn_coordinator(config, conductor).await?;
         Ok(Self { task, shutdown_tx, client })
     }
 
@@ -449,12 +455,24 @@ async fn trial(
     extra: &[(String, String)],
     outcome: &mut TrialOutcome,
 ) -> Result<(), String> {
-    let sim_config = stopped_chain(spec.seed, NODES, spec.block_time_ms);
+    let mut sim_config = stopped_chain(spec.seed, NODES, spec.block_time_ms);
+    // Conductor mode: the endpoint is bound first, so the nodes can be given its URL.
+    let mut conductor = None;
+    let mut extra = extra.to_vec();
+    if spec.profile == Profile::Conductor {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|err| format!("bind the conductor endpoint: {err}"))?;
+        let addr = listener.local_addr().map_err(|err| format!("conductor endpoint address: {err}"))?;
+        sim_config = sim_config.with_conductor(addr);
+        extra.push(("conductor.listen".to_owned(), addr.to_string()));
+        conductor = Some(listener);
+    }
     let sim = Simulator::start(sim_config).await.map_err(|err| format!("simulator did not start: {err}"))?;
     let data_dir = tempfile::tempdir().map_err(|err| format!("temp dir: {err}"))?;
     let config =
-        spec.profile.config(spec.block_time_ms, data_dir.path(), &sim.coordinator_config(), extra)?;
-    let coordinator = RunningCoordinator::start(config).await?;
+        spec.profile.config(spec.block_time_ms, data_dir.path(), &sim.coordinator_config(), &extra)?;
+    let coordinator = RunningCoordinator::start(config, conductor).await?;
     let driven = drive(spec, &sim, &coordinator, outcome).await;
     let stopped = coordinator.stop().await;
     let invariants = sim.invariants().remove(0);

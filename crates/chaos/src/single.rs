@@ -37,7 +37,7 @@ impl SingleCoordinator {
     }
 
     async fn launch(&mut self) -> Result<(), String> {
-        self.running = Some(spawn_coordinator(self.config.clone()).await?);
+        self.running = Some(spawn_coordinator(self.config.clone(), None).await?);
         Ok(())
     }
 

@@ -39,14 +39,19 @@ pub(crate) struct Spawned {
     pub(crate) client: HttpClient,
 }
 
-/// Starts a coordinator with `config` on a fresh loopback port (no metrics, no Raft).
-pub(crate) async fn spawn_coordinator(config: Config) -> Result<Spawned, String> {
+/// Starts a coordinator with `config` on a fresh loopback port (no metrics, no Raft); `conductor`
+/// is the conductor endpoint's listener, bound by the caller (its nodes must know its URL first),
+/// for a chain in conductor mode.
+pub(crate) async fn spawn_coordinator(
+    config: Config,
+    conductor: Option<TcpListener>,
+) -> Result<Spawned, String> {
     let rpc = TcpListener::bind("127.0.0.1:0").await.map_err(|err| format!("bind admin API: {err}"))?;
     let addr = rpc.local_addr().map_err(|err| format!("admin API address: {err}"))?;
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(op_coordinator::run(
         config,
-        Listeners { rpc, metrics: None, raft: None, conductor: None },
+        Listeners { rpc, metrics: None, raft: None, conductor },
         async move {
             let _ = shutdown_rx.await;
         },

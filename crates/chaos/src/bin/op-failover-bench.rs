@@ -3,8 +3,9 @@
 //! For every block time × fault × coordinator profile it runs K fail-overs, each on a fresh 3-node
 //! op-sim chain with its own in-process coordinator (see `op_chaos::harness` for one trial and
 //! the definition of every figure), and prints one markdown table per profile. The profiles are
-//! all our engine: with our defaults, and with the timings op-coordinator and op-conductor
-//! recommend, so the tables show what the timings alone cost.
+//! all our engine: with our defaults, in conductor mode (the nodes commit every block to the
+//! coordinator, which then needs no liveness window), and with the timings op-coordinator and
+//! op-conductor recommend, so the tables show what the timings alone cost.
 //!
 //! ```sh
 //! cargo run --release -p op-chaos --bin op-failover-bench                  # the default matrix
@@ -42,8 +43,9 @@ struct Cli {
     /// stall; isolate also works (a correct coordinator must then NOT fail over).
     #[arg(long, value_delimiter = ',', default_value = "crash,hang,stall")]
     faults: Vec<FaultKind>,
-    /// Coordinator settings: defaults, op-coordinator, op-conductor, tuned.
-    #[arg(long, value_delimiter = ',', default_value = "defaults,op-coordinator,op-conductor")]
+    /// Coordinator settings: defaults, conductor (conductor mode, defaults), op-coordinator,
+    /// op-conductor, tuned.
+    #[arg(long, value_delimiter = ',', default_value = "defaults,conductor,op-coordinator,op-conductor")]
     profiles: Vec<Profile>,
     /// Chains (trials) run at once.
     #[arg(long, default_value_t = 3)]
