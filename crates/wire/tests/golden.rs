@@ -1221,3 +1221,42 @@ fn a_paged_coordinator_event_carries_its_seq_and_an_older_one_decodes_without() 
     assert_eq!(event.seq, None);
     assert_eq!(serde_json::to_string(&event).expect("encodes"), older, "no seq is written for none");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Conductor
+// ---------------------------------------------------------------------------------------------
+
+const EXECUTION_PAYLOAD_ENVELOPE: &str = include_str!("fixtures/execution_payload_envelope.json");
+
+#[test]
+fn an_op_node_payload_envelope_is_read_for_its_head_and_kept_byte_for_byte() {
+    let text = EXECUTION_PAYLOAD_ENVELOPE.trim_end();
+    let envelope = opc_wire::conductor::Envelope::from_json(text).expect("op-node's envelope shape");
+    let head = envelope.head();
+    assert_eq!(head.number, 0x7a_1200);
+    assert_eq!(head.timestamp, 0x6553_f1a4);
+    assert_eq!(
+        head.parent_hash.to_string(),
+        "0x1d2c3b4a59687766554433221100ffeeddccbbaa99887766554433221100ffee"
+    );
+    assert_eq!(
+        head.block_hash.to_string(),
+        "0x8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a09f"
+    );
+    // Replayed to another node exactly as it came: field order, the beacon root first, all of it.
+    assert_eq!(serde_json::to_string(&envelope).expect("encode"), text);
+}
+
+#[test]
+fn a_failed_leader_check_reads_as_not_the_leader() {
+    let message = op_node_errors::leader_check_failed("dial tcp 127.0.0.1:8547: connect: connection refused");
+    assert_eq!(
+        message,
+        "sequencer leader check failed: dial tcp 127.0.0.1:8547: connect: connection refused"
+    );
+    assert_eq!(AdminError::classify(APPLICATION_ERROR_CODE, &message), AdminError::NotLeader);
+    assert_eq!(
+        AdminError::classify(APPLICATION_ERROR_CODE, op_node_errors::SEQUENCER_NOT_LEADER),
+        AdminError::NotLeader
+    );
+}
