@@ -27,6 +27,15 @@ pub(crate) struct DevnetArgs {
     /// Prometheus /metrics of the coordinator.
     #[arg(long, default_value = "127.0.0.1:9761")]
     metrics_listen: SocketAddr,
+    /// Conductor mode: every simulated op-node commits each block to the coordinator before it
+    /// publishes it (`--conductor.enabled`), so a deposed leader cannot publish and a fail-over
+    /// needs no liveness window. `--conductor false` runs the chain without it.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    conductor: bool,
+    /// The coordinator's conductor endpoint (op-node's `--conductor.rpc`, per node
+    /// `http://ADDR/devnet/NODE`).
+    #[arg(long, default_value = "127.0.0.1:8547")]
+    conductor_listen: SocketAddr,
     /// The simulator's control endpoint (sim_fault, sim_heal, sim_partition, ...).
     #[arg(long, default_value = "127.0.0.1:7400")]
     control: SocketAddr,
@@ -82,15 +91,29 @@ pub(crate) fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
         let metrics = TcpListener::bind(args.metrics_listen)
             .await
             .with_context(|| format!("cannot listen on --metrics-listen {}", args.metrics_listen))?;
-        let sim = Arc::new(Simulator::start(SimConfig::uniform(1, args.nodes, args.block_time_ms)).await?);
+        let mut sim_config = SimConfig::uniform(1, args.nodes, args.block_time_ms);
+        let mut overrides = Vec::new();
+        let conductor = if args.conductor {
+            let listener = TcpListener::bind(args.conductor_listen)
+                .await
+                .with_context(|| format!("cannot listen on --conductor-listen {}", args.conductor_listen))?;
+            let addr = listener.local_addr()?;
+            sim_config = sim_config.with_conductor(addr);
+            overrides.push(("conductor.listen".to_owned(), addr.to_string()));
+            Some(listener)
+        } else {
+            None
+        };
+        let conductor_url = conductor.as_ref().and_then(|listener| listener.local_addr().ok()).map(|addr| format!("http://{addr}"));
+        let sim = Arc::new(Simulator::start(sim_config).await?);
         let control_addr = control.local_addr()?;
         sim.serve_control(control);
         let data_dir = std::env::temp_dir().join(format!("op-coordinator-devnet-{}", std::process::id()));
         let text = format!("data_dir = {:?}\n{}", data_dir.display().to_string(), sim.coordinator_config());
-        let config = Config::from_toml_str(&text, Vec::<(String, String)>::new(), &[])
+        let config = Config::from_toml_str(&text, Vec::<(String, String)>::new(), &overrides)
             .map_err(|errors| anyhow::anyhow!("{errors}"))?;
         let (rpc_addr, metrics_addr) = (rpc.local_addr()?, metrics.local_addr()?);
-        let listeners = Listeners { rpc, metrics: Some(metrics), raft: None, conductor: None };
+        let listeners = Listeners { rpc, metrics: Some(metrics), raft: None, conductor };
         let result = if live {
             let devnet = view::Devnet {
                 rpc_url: format!("http://{rpc_addr}"),
@@ -115,6 +138,10 @@ pub(crate) fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
             println!("  coordinator admin API  http://{rpc_addr}");
             println!("  coordinator metrics    http://{metrics_addr}/metrics");
             println!("  simulator control      http://{control_addr}  (sim_fault, sim_heal, sim_partition, sim_invariants)");
+            match &conductor_url {
+                Some(url) => println!("  conductor endpoint     {url}/devnet/<node>  (conductor mode: every block is committed here first)"),
+                None => println!("  conductor mode off (--conductor false): the coordinator judges liveness from probes alone"),
+            }
             println!("Ctrl-C stops everything.");
             let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;

@@ -305,6 +305,10 @@ fn render(devnet: &Devnet, snapshot: &Snapshot, now_unix_ms: u64, width: usize, 
                 lines.extend(
                     table::unhealthy_details(status).into_iter().map(|text| Line::new(Tone::Bad, text)),
                 );
+                if let Some(conductor) = &status.conductor {
+                    let tone = if conductor.holder.is_some() { Tone::Dim } else { Tone::Bad };
+                    lines.push(Line::new(tone, table::conductor_line(conductor)));
+                }
             }
         }
     }
