@@ -30,6 +30,14 @@ fn published_after(ledger: &[LedgerEntry], producer: &str, after_ms: u64) -> Vec
         .collect()
 }
 
+/// A 3-node chain in conductor mode whose elected leader sealed 5 blocks, and that leader.
+async fn leading() -> (Harness, String) {
+    let harness = Harness::start_conducted(SimConfig::uniform(1, 3, BLOCK_TIME_MS), "").await;
+    let status = harness.wait_for("a leader", WAIT, |status, _| status.leader.is_some()).await;
+    harness.wait_for_blocks(5, WAIT).await;
+    (harness, status.leader.expect("leader"))
+}
+
 /// Another node than `old` leads, and sequences (ground truth).
 fn leader_changed_away_from(
     old: &str,
@@ -55,10 +63,7 @@ async fn the_coordinator_elects_a_leader_whose_every_block_is_committed_first() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_leader_is_deposed_and_replaced_without_a_liveness_window() {
-    let harness = Harness::start_conducted(SimConfig::uniform(1, 3, BLOCK_TIME_MS), "").await;
-    let status = harness.wait_for("a leader", WAIT, |status, _| status.leader.is_some()).await;
-    let old = status.leader.expect("leader");
-    harness.wait_for_blocks(5, WAIT).await;
+    let (harness, old) = leading().await;
     harness.sim.fault(&old, FaultKind::Crash, FaultParams::default()).expect("crash");
     harness.wait_for("a new leader", WAIT, leader_changed_away_from(&old)).await;
     harness.wait_for_event(EventKind::LeaderDeposed, Some(&old), WAIT).await;
@@ -73,10 +78,7 @@ async fn a_crashed_leader_is_deposed_and_replaced_without_a_liveness_window() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_leader_that_resumes_cannot_publish_the_block_it_seals() {
-    let harness = Harness::start_conducted(SimConfig::uniform(1, 3, BLOCK_TIME_MS), "").await;
-    let status = harness.wait_for("a leader", WAIT, |status, _| status.leader.is_some()).await;
-    let old = status.leader.expect("leader");
-    harness.wait_for_blocks(5, WAIT).await;
+    let (harness, old) = leading().await;
     // A hung process that seals on its old head the moment it resumes (what a real one may do).
     let hang = FaultParams { seal_on_resume: Some(true), ..FaultParams::default() };
     harness.sim.fault(&old, FaultKind::Hang, hang).expect("hang");
@@ -114,10 +116,7 @@ async fn a_hung_leader_that_resumes_cannot_publish_the_block_it_seals() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_cut_off_from_the_probes_but_committing_is_left_alone() {
-    let harness = Harness::start_conducted(SimConfig::uniform(1, 3, BLOCK_TIME_MS), "").await;
-    let status = harness.wait_for("a leader", WAIT, |status, _| status.leader.is_some()).await;
-    let leader = status.leader.expect("leader");
-    harness.wait_for_blocks(5, WAIT).await;
+    let (harness, leader) = leading().await;
     // Its RPC servers refuse us; its own calls to the conductor still go out.
     let isolate = FaultParams { mode: Some("refuse".to_owned()), ..FaultParams::default() };
     harness.sim.fault(&leader, FaultKind::Isolate, isolate).expect("isolate");
@@ -130,10 +129,7 @@ async fn a_leader_cut_off_from_the_probes_but_committing_is_left_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_coordinator_keeps_the_committed_head_and_the_leader() {
-    let mut harness = Harness::start_conducted(SimConfig::uniform(1, 3, BLOCK_TIME_MS), "").await;
-    let status = harness.wait_for("a leader", WAIT, |status, _| status.leader.is_some()).await;
-    let leader = status.leader.expect("leader");
-    harness.wait_for_blocks(5, WAIT).await;
+    let (mut harness, leader) = leading().await;
     harness.stop_coordinator().await;
     // With its conductor gone the leader cannot publish: its commits fail.
     let stopped_at = harness.sim.ledger().now_ms();
