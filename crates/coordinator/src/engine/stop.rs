@@ -9,6 +9,16 @@ use crate::{client::CallError, state::Phase};
 use alloy_primitives::B256;
 use opc_wire::op_node_errors::AdminError;
 
+/// How a stopped hash is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    /// The old leader said it (its stop, or its head read after a stop).
+    Exact,
+    /// The last head probes saw for it: its later blocks may have reached others.
+    Estimated,
+}
+use Known::{Estimated, Exact};
+
 impl FailoverEngine {
     /// `Stop(from)` again: after a restart (the stop may or may not have happened) or to retry a
     /// failed head read ("not running" then reads the head again).
@@ -32,7 +42,7 @@ impl FailoverEngine {
         out: &mut Vec<Action>,
     ) {
         let err = match result {
-            Ok(hash) if hash != B256::ZERO => return self.stopped_at(view, &node, hash, out),
+            Ok(hash) if hash != B256::ZERO => return self.stopped_at(view, &node, hash, Exact, out),
             Ok(_) => {
                 let detail = "stop returned the zero hash; reading optimism_syncStatus";
                 Self::emit(out, Event::info(EventKind::ZeroStoppedHash, Some(&node), detail));
@@ -74,7 +84,7 @@ impl FailoverEngine {
 
     /// The old leader's chain ends at `hash`: persist catching up with it, or with a higher stop
     /// answer on the chain that every candidate has passed it for (see "The stopped point").
-    fn stopped_at(&mut self, view: &View<'_>, node: &str, hash: B256, out: &mut Vec<Action>) {
+    fn stopped_at(&mut self, view: &View<'_>, node: &str, hash: B256, known: Known, out: &mut Vec<Action>) {
         self.attempts = 0;
         let target = match &view.state.phase {
             Phase::Stopping { target, .. } => target.clone(),
@@ -84,7 +94,7 @@ impl FailoverEngine {
         let stopped_hash = higher.as_ref().map_or(hash, |answer| answer.hash);
         self.persist(out, view, |state| {
             state.stopped_hash = Some(stopped_hash);
-            state.stopped_hash_estimated = false;
+            state.stopped_hash_estimated = known == Estimated && higher.is_none();
             state.leader = None;
             state.phase = Phase::CatchingUp { from: node.to_owned(), target };
         });
@@ -105,7 +115,7 @@ impl FailoverEngine {
         out: &mut Vec<Action>,
     ) {
         let failure = match result {
-            Ok(hash) if hash != B256::ZERO => return self.stopped_at(view, &node, hash, out),
+            Ok(hash) if hash != B256::ZERO => return self.stopped_at(view, &node, hash, Exact, out),
             Ok(_) => "the zero hash".to_owned(),
             Err(err) => err.to_string(),
         };
@@ -122,7 +132,10 @@ impl FailoverEngine {
             Some(hash) => {
                 let detail = format!("using the last head seen in probes, {hash}, as the stopped hash");
                 Self::emit(out, Event::warn(EventKind::StoppedHashFromProbe, Some(&node), detail));
-                self.stopped_at(view, &node, hash, out);
+                // A probe may predate the old leader's last blocks (replica seed 27: its head
+                // read kept failing while the candidates had its next block): an estimate, which
+                // the catch-up moves to a more advanced head any node holds.
+                self.stopped_at(view, &node, hash, Estimated, out);
             }
             None => {
                 let detail = "stopped hash unknown: leaderless".to_owned();
@@ -234,10 +247,46 @@ mod tests {
             chain.head_read("a", Ok(B256::ZERO)),
             [
                 event(EventKind::StoppedHashFromProbe, "a"),
-                persist(a_stopped_at(20)),
+                persist(ChainState { stopped_hash_estimated: true, ..a_stopped_at(20) }),
                 event(EventKind::Stopped, "a")
             ],
-            "a zero head counts as a failure; the third falls back to the probed head"
+            "a zero head counts as a failure; the third falls back to the probed head, an estimate"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probed_stopped_head_the_candidates_have_passed_moves_to_their_head_at_once() {
+        // Replica seed 27: the stop ran but its answer and every head read came back garbled; the
+        // last probe of a said 20 while its block 21 had reached b and c. Nobody can reach 20 again:
+        // the estimate moves to 21 at once instead of a catch-up timeout and a leaderless wait.
+        let mut chain = stopping_a();
+        chain.head("b", 21).head("c", 21);
+        let not_running = || Err(rpc(AdminError::NotRunning));
+        for (retry_at, read) in [(0, Err(malformed())), (200, Err(malformed()))] {
+            if retry_at > 0 {
+                assert_eq!(chain.at(retry_at).tick(), [stop("a", Failover)]);
+            }
+            chain.stopped("a", Failover, not_running());
+            assert_eq!(chain.head_read("a", read), [event(EventKind::ReadHeadFailed, "a")]);
+        }
+        assert_eq!(chain.at(400).tick(), [stop("a", Failover)]);
+        chain.stopped("a", Failover, not_running());
+        let estimated = ChainState { stopped_hash_estimated: true, ..a_stopped_at(20) };
+        assert_eq!(
+            chain.head_read("a", Err(malformed())),
+            [
+                event(EventKind::StoppedHashFromProbe, "a"),
+                persist(estimated.clone()),
+                event(EventKind::Stopped, "a")
+            ]
+        );
+        chain.at(420).head("b", 21).head("c", 21);
+        assert_eq!(
+            chain.tick(),
+            [
+                persist(ChainState { stopped_hash: Some(hash(21)), ..estimated }),
+                event(EventKind::StoppedHashReestimated, "b")
+            ]
         );
     }
 
