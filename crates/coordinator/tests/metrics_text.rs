@@ -27,10 +27,16 @@ async fn every_metric_family_has_help_and_type_and_the_build_and_process_are_exp
     harness.wait_for_leader("seq-0", WAIT).await;
     harness.sim.fault("seq-0", FaultKind::Crash, FaultParams::default()).expect("crash seq-0");
     harness.wait_for_event(EventKind::FailoverComplete, None, WAIT).await;
+    // Conductor mode runs without [cluster]: a coordinator of its own, whose commits go to the
+    // same recorder (one per process).
+    let conducted = Harness::start_conducted(SimConfig::uniform(1, 3, BLOCK_TIME_MS), "").await;
+    conducted.wait_for_blocks(3, WAIT).await;
     let addr = harness.coordinator.as_ref().expect("coordinator running").metrics_addr;
-    let scrape = wait_until("/metrics to show the fail-over", WAIT, || async {
+    let scrape = wait_until("/metrics to show the fail-over and the commits", WAIT, || async {
         let scrape = Exposition::parse(&scrape_metrics(addr).await).unwrap_or_else(|err| panic!("{err}"));
-        (scrape.sum(&format!("{}_count", m::FAILOVER_DURATION_SECONDS), &[]) >= 1.0).then_some(scrape)
+        let failed_over = scrape.sum(&format!("{}_count", m::FAILOVER_DURATION_SECONDS), &[]) >= 1.0;
+        let committed = scrape.sum(m::CONDUCTOR_COMMITS_TOTAL, &[("result", "accepted")]) >= 1.0;
+        (failed_over && committed).then_some(scrape)
     })
     .await;
 
