@@ -17,11 +17,11 @@
 use crate::{
     block_time::{BlockTimeGate, Change},
     client::{CallError, NodeClient, Timed},
-    conductor::{ChainFence, FenceView, fence::Retention},
+    conductor::{ChainFence, FenceView},
     config::{ChainConfig, Config, settings::ChainTuning},
     engine::{
         Action, CommandError, Event, EventKind, FailoverEngine, FailoverSettings, Input, Member, Outcome,
-        Severity, StopPurpose, View,
+        Severity, View,
     },
     health::{ChainHealth, Every, ProbeReport, Reason, probe_phase, run_prober},
     metrics as m,
@@ -31,7 +31,6 @@ use crate::{
     state::{ChainState, PersistHealth, StateStore},
     timeline::{self, EVENT_HISTORY, TimelineFile},
 };
-use alloy_primitives::B256;
 use opc_wire::{
     coordinator::{ChainStatus, CoordinatorEvent},
     text,
@@ -70,40 +69,9 @@ macro_rules! view_of {
 }
 
 // After the macro, so the actor's child modules can use it.
+mod calls;
 mod commands;
 mod stored_names;
-
-/// Opens the fence of `chain` when it runs in conductor mode.
-async fn open_fence(
-    name: &str,
-    chain: &ChainConfig,
-    config: &Config,
-) -> Result<Option<Arc<ChainFence>>, ActorError> {
-    if !chain.conductor {
-        return Ok(None);
-    }
-    let size = |value: u64| usize::try_from(value).unwrap_or(usize::MAX);
-    let retention = Retention {
-        payloads: size(config.conductor.keep_payloads),
-        bytes: size(config.conductor.keep_bytes),
-    };
-    let dir = crate::replica_data_dir(config);
-    let max_payload = size(config.conductor.max_payload_bytes);
-    let fence = tokio::task::spawn_blocking({
-        let name = name.to_owned();
-        move || ChainFence::open(&dir, &name, retention, max_payload)
-    })
-    .await
-    .map_err(|err| ActorError::Conductor {
-        chain: name.to_owned(),
-        error: crate::conductor::log::LogError::Io {
-            path: crate::replica_data_dir(config),
-            error: std::io::Error::other(err.to_string()),
-        },
-    })?
-    .map_err(|error| ActorError::Conductor { chain: name.to_owned(), error })?;
-    Ok(Some(fence))
-}
 
 /// Bound of every internal channel; probes beyond it wait (they are periodic anyway).
 const CHANNEL_CAPACITY: usize = 1024;
@@ -354,7 +322,7 @@ impl ChainActor {
         let action_clients = build_action_clients(&urls, role.id, acting)
             .map_err(|(node, source)| ActorError::Client { chain: name.to_owned(), node, source })?;
         let op_node_urls = urls.iter().map(|(node, (op_node, _))| (node.clone(), op_node.clone())).collect();
-        let fence = open_fence(name, chain, config).await?;
+        let fence = calls::open_fence(name, chain, config).await?;
         if let Some(fence) = &fence {
             fence.follow_state(&state).await;
             m::register_conductor(name, fence.view().head.map(|head| head.number));
@@ -634,85 +602,6 @@ impl ChainActor {
             }
         }
         Executed { persisted, persist_failed: false }
-    }
-
-    /// The client for a call that acts, or None when this replica must not act (checked on the
-    /// live watch, not the cached value: leadership can lapse between two steps).
-    fn client(&self, node: &str) -> Option<NodeClient> {
-        if self.acting.is_none() || self.role.acting_rx.borrow().is_none() {
-            tracing::info!(chain = %self.name, node = %node, "not acting any more: call not sent");
-            return None;
-        }
-        self.action_clients.get(node).cloned()
-    }
-
-    fn spawn_stop(&self, node: String, purpose: StopPurpose) {
-        let Some(client) = self.client(&node) else { return };
-        let (results_tx, timeout, chain) =
-            (self.results_tx.clone(), self.timings.rpc_timeout, self.name.clone());
-        tracing::info!(chain = %chain, node = %node, purpose = %purpose, "admin_stopSequencer");
-        tokio::spawn(async move {
-            let outcome = client.stop_sequencer(timeout).await;
-            let _ = results_tx.send(Input::Stopped { node, purpose, result: outcome.result }).await;
-        });
-    }
-
-    fn spawn_read_head(&self, node: String) {
-        let Some(client) = self.client(&node) else { return };
-        let (results_tx, timeout) = (self.results_tx.clone(), self.timings.rpc_timeout);
-        tracing::info!(chain = %self.name, node = %node, "reading the stopped hash from optimism_syncStatus");
-        tokio::spawn(async move {
-            let outcome = client.sync_status(timeout).await;
-            let result = outcome.result.map(|status| status.unsafe_l2.hash);
-            let _ = results_tx.send(Input::HeadRead { node, result }).await;
-        });
-    }
-
-    fn spawn_start(&self, node: String, hash: B256) {
-        let Some(client) = self.client(&node) else { return };
-        let (results_tx, timeout) = (self.results_tx.clone(), self.timings.rpc_timeout);
-        tracing::info!(chain = %self.name, node = %node, %hash, "admin_startSequencer");
-        tokio::spawn(async move {
-            let outcome = client.start_sequencer(hash, timeout).await;
-            let _ = results_tx.send(Input::Started { node, result: outcome.result }).await;
-        });
-    }
-
-    /// Posts the committed payloads after `from` to `node`, oldest first, each within the rpc
-    /// timeout; stops at the first failure.
-    fn spawn_replay(&self, node: String, from: B256) {
-        let (Some(client), Some(fence)) = (self.client(&node), self.fence.clone()) else { return };
-        let (results_tx, timeout, chain) =
-            (self.results_tx.clone(), self.timings.rpc_timeout, self.name.clone());
-        tokio::spawn(async move {
-            let result = match fence.payloads_after(from).await {
-                None => Err(format!("its head {from} is not among the committed payloads kept")),
-                Some(payloads) => {
-                    tracing::info!(chain = %chain, node = %node, %from, payloads = payloads.len(), "replaying committed payloads (admin_postUnsafePayload)");
-                    let mut posted = Ok(0);
-                    for envelope in payloads {
-                        let number = envelope.head().number;
-                        if let Err(err) = client.post_unsafe_payload(envelope, timeout).await.result {
-                            posted = Err(format!("block {number}: {err}"));
-                            break;
-                        }
-                        m::replayed_payload(&chain);
-                        posted = posted.map(|count| count + 1);
-                    }
-                    posted
-                }
-            };
-            let _ = results_tx.send(Input::Replayed { node, result }).await;
-        });
-    }
-
-    fn spawn_check_active(&self, node: String) {
-        let Some(client) = self.client(&node) else { return };
-        let (results_tx, timeout) = (self.results_tx.clone(), self.timings.rpc_timeout);
-        tokio::spawn(async move {
-            let outcome = client.sequencer_active(timeout).await;
-            let _ = results_tx.send(Input::ActiveChecked { node, result: outcome.result }).await;
-        });
     }
 
     fn record_event(&mut self, event: Event) {

@@ -11,6 +11,7 @@
 //!   Its own crate so that clients (`op-coordinator ctl sim`, the chaos runner) need not link the
 //!   simulator.
 //! - [`error`]: [`SimError`] and the anvil backend's errors; it names no other module.
+//! - `fault_params`: which fault parameters apply to which kind, and their modes.
 //! - [`block`]: simulated blocks, keccak hashes, the fake L1 chain.
 //! - [`payload`]: a block as the execution payload envelope op-node commits, and back.
 //! - [`conductor`]: op-node's conductor client (leader check, commit with its retry).
@@ -36,8 +37,8 @@
 //!    its parameters, how it heals), its entry in `FaultKind::ALL` and its wire name in
 //!    `FaultKind::as_str`; a new parameter goes into [`api::FaultParams`]. The contract's tests
 //!    check the three agree.
-//! 2. `crates/sim/src/chain.rs`: `validate_params` (which parameters the kind takes),
-//!    `Chain::apply_fault` (its effect) and `Chain::heal` (undoing it); a fault of the transport
+//! 2. `crates/sim/src/fault_params.rs`: `validate_params` (which parameters the kind takes);
+//!    `crates/sim/src/chain.rs`: `Chain::apply_fault` (its effect) and `Chain::heal` (undoing it); a fault of the transport
 //!    (refused, held, delayed or broken replies) instead sets a field of `EndpointBehaviour` in
 //!    `Chain::endpoint_behaviour`, which `http.rs` executes. A fault that changes what the node
 //!    does keeps a flag in `NodeState` (`node.rs`) that the sequencer loop reads.
@@ -55,6 +56,7 @@ pub mod chain;
 pub mod conductor;
 pub mod control;
 pub mod error;
+mod fault_params;
 pub mod http;
 pub mod ledger;
 pub mod node;
