@@ -325,7 +325,6 @@ impl ChainActor {
         let fence = calls::open_fence(name, chain, config).await?;
         if let Some(fence) = &fence {
             fence.follow_state(&state).await;
-            m::register_conductor(name, fence.view().head.map(|head| head.number));
         }
         let mut actor = Self {
             name: name.to_owned(),
@@ -659,6 +658,9 @@ impl ChainActor {
     fn register_counters(&self) {
         m::register_chain(&self.name, self.members.iter().map(|member| member.name.as_str()));
         self.persist_health.register();
+        if let Some(fence) = &self.fence {
+            m::register_conductor(&self.name, fence.view().head.map(|head| head.number));
+        }
     }
 
     fn publish_state_metrics(&self) {
