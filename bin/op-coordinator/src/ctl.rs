@@ -676,6 +676,7 @@ fn print_status(chains: &[ChainStatus]) {
         }
         if let Some(conductor) = &status.conductor {
             println!("  {}", table::conductor_line(conductor));
+            println!("  op-node --conductor.enabled --conductor.rpc={}", conductor.endpoint);
         }
         println!("{}", table::node_header());
         for node in &status.nodes {

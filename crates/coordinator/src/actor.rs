@@ -228,6 +228,8 @@ pub struct ChainActor {
     fence: Option<Arc<ChainFence>>,
     /// What the fence said when the last view was built.
     fence_view: Option<FenceView>,
+    /// `http://<conductor.listen>/<chain>/<node>`, in conductor mode: what ctl shows operators.
+    conductor_endpoint: String,
 }
 
 /// Why a chain could not be started.
@@ -363,6 +365,7 @@ impl ChainActor {
             state_changed_at: None,
             fence: fence.clone(),
             fence_view: None,
+            conductor_endpoint: format!("http://{}/{name}/<node>", config.conductor.listen),
         };
         if acting.is_some() {
             actor.adopt_config().await;

@@ -110,6 +110,10 @@ pub struct ConductorStatus {
     pub accepted: u64,
     /// Commits refused since the coordinator started.
     pub refused: u64,
+    /// What node N of the chain uses as `--conductor.rpc`, with `<node>` standing for N (as
+    /// configured: `conductor.listen`).
+    #[serde(default)]
+    pub endpoint: String,
 }
 
 /// A step of a fail-over, hand-over, inspection or election, with its timing.

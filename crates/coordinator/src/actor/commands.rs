@@ -165,6 +165,7 @@ impl ChainActor {
                         .map(|at| millis(Instant::now().saturating_duration_since(at))),
                     accepted: view.accepted,
                     refused: view.refused,
+                    endpoint: self.conductor_endpoint.clone(),
                 }
             }),
         }
