@@ -1,0 +1,146 @@
+//! The conductor endpoint over real HTTP on loopback, as op-node calls it: the path names the
+//! caller, only the fence's holder commits and only on the base, a refusal says why, an unknown
+//! path lists the paths served, an oversized request is refused before it is read, and what was
+//! accepted is on disk when the answer comes.
+
+use jsonrpsee::{core::ClientError, http_client::HttpClientBuilder};
+use op_coordinator::{
+    conductor::{
+        ChainFence,
+        fence::Retention,
+        serve::{ConductorRoutes, serve_conductor},
+    },
+    state::{ChainState, Phase},
+};
+use opc_wire::{
+    B256,
+    conductor::{ConductorApiClient, Envelope},
+};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+const KEEP: Retention = Retention { payloads: 16, bytes: 1 << 20 };
+const MAX_PAYLOAD: usize = 64 * 1024;
+
+fn envelope(number: u64, parent: B256, padding: usize) -> Envelope {
+    let hash = B256::with_last_byte(number as u8);
+    Envelope::from_json(&format!(
+        r#"{{"executionPayload":{{"parentHash":"{parent}","blockHash":"{hash}","blockNumber":"{number:#x}","timestamp":"0x1","extraData":"0x{}"}}}}"#,
+        "ab".repeat(padding)
+    ))
+    .expect("envelope")
+}
+
+struct Endpoint {
+    url: String,
+    fence: Arc<ChainFence>,
+    dir: tempfile::TempDir,
+    cancel: CancellationToken,
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// The endpoint for chain `main` (nodes a and b), the fence held by `a` (steady leader).
+async fn endpoint() -> Endpoint {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fence = ChainFence::open(dir.path(), "main", KEEP, MAX_PAYLOAD).expect("open the fence");
+    let steady =
+        ChainState { leader: Some("a".into()), epoch: 1, phase: Phase::Steady, ..ChainState::default() };
+    fence.persist_state(&steady, async { Ok(()) }).await.expect("apply");
+    let mut routes = ConductorRoutes::default();
+    routes.add_chain(&fence, &["a".to_owned(), "b".to_owned()], MAX_PAYLOAD);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let cancel = CancellationToken::new();
+    tokio::spawn(serve_conductor(routes, listener, cancel.clone()));
+    Endpoint { url, fence, dir, cancel }
+}
+
+fn client(url: &str) -> jsonrpsee::http_client::HttpClient {
+    HttpClientBuilder::default().max_request_size(16 << 20).build(url).expect("client")
+}
+
+fn refusal(result: Result<(), ClientError>) -> String {
+    match result {
+        Err(ClientError::Call(error)) => error.message().to_owned(),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_holder_commits_on_the_base_and_everyone_else_is_refused_with_why() {
+    let endpoint = endpoint().await;
+    let a = client(&format!("{}/main/a", endpoint.url));
+    let b = client(&format!("{}/main/b", endpoint.url));
+    assert!(a.leader().await.expect("leader"));
+    assert!(!b.leader().await.expect("leader"));
+    a.commit_unsafe_payload(envelope(1, B256::ZERO, 0)).await.expect("first commit");
+    a.commit_unsafe_payload(envelope(2, B256::with_last_byte(1), 0)).await.expect("on the base");
+    let wrong = refusal(a.commit_unsafe_payload(envelope(3, B256::with_last_byte(7), 0)).await);
+    assert!(wrong.starts_with("wrong parent"), "{wrong}");
+    let deposed = refusal(b.commit_unsafe_payload(envelope(3, B256::with_last_byte(2), 0)).await);
+    assert!(deposed.starts_with("not the leader: b") && deposed.contains("(a is)"), "{deposed}");
+    let view = endpoint.fence.view();
+    assert_eq!((view.accepted, view.refused), (2, 2));
+    assert_eq!(view.head.map(|head| head.number), Some(2));
+    // What was answered is on disk: a fence opened anew has it.
+    let reopened = ChainFence::open(endpoint.dir.path(), "main", KEEP, MAX_PAYLOAD).expect("reopen");
+    assert_eq!(reopened.view().base, Some(B256::with_last_byte(2)));
+}
+
+#[tokio::test]
+async fn a_deposition_written_through_the_fence_refuses_the_next_commit() {
+    let endpoint = endpoint().await;
+    let a = client(&format!("{}/main/a", endpoint.url));
+    a.commit_unsafe_payload(envelope(1, B256::ZERO, 0)).await.expect("commit");
+    let deposed = ChainState {
+        epoch: 1,
+        phase: Phase::CatchingUp { from: "a".into(), target: None },
+        stopped_hash: Some(B256::with_last_byte(1)),
+        ..ChainState::default()
+    };
+    endpoint.fence.persist_state(&deposed, async { Ok(()) }).await.expect("depose");
+    assert!(!a.leader().await.expect("leader"));
+    let refused = refusal(a.commit_unsafe_payload(envelope(2, B256::with_last_byte(1), 0)).await);
+    assert!(refused.contains("none is right now"), "{refused}");
+}
+
+#[tokio::test]
+async fn an_unknown_path_lists_the_paths_served_and_an_oversized_commit_is_refused() {
+    let endpoint = endpoint().await;
+    let stranger = client(&format!("{}/main/zed", endpoint.url));
+    let err = stranger.leader().await.expect_err("no such node").to_string();
+    assert!(err.contains("404") || err.contains("/main/a"), "{err}");
+    let raw = raw_post(&format!("{}/main/zed", endpoint.url)).await;
+    assert!(raw.contains("unknown caller") && raw.contains("/main/a, /main/b"), "{raw}");
+    let a = client(&format!("{}/main/a", endpoint.url));
+    let big = a.commit_unsafe_payload(envelope(1, B256::ZERO, MAX_PAYLOAD)).await;
+    let message = match big {
+        Err(ClientError::Call(error)) => error.message().to_owned(),
+        Err(other) => other.to_string(),
+        Ok(()) => panic!("an oversized payload was accepted"),
+    };
+    assert!(message.contains("too large") || message.contains("413"), "{message}");
+    assert_eq!(endpoint.fence.view().accepted, 0);
+}
+
+/// A raw JSON-RPC POST, to read the body of a non-200 reply.
+async fn raw_post(url: &str) -> String {
+    let rest = url.strip_prefix("http://").expect("http");
+    let (host, path) = rest.split_once('/').expect("path");
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"conductor_leader","params":[]}"#;
+    let request = format!(
+        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes()).await.expect("write");
+    let mut reply = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut reply).await.expect("read");
+    reply
+}
