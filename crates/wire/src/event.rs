@@ -98,6 +98,9 @@ event_kinds! {
     PayloadsReplayed = "payloads_replayed",
     /// Conductor mode: posting committed payloads to a candidate failed; retried.
     ReplayFailed = "replay_failed",
+    /// Conductor mode: a commit landed between the decision to depose and its write; the stopped
+    /// hash follows the committed head.
+    StoppedHashFromCommits = "stopped_hash_from_commits",
     /// A healthy leader found not sequencing is restarted at its own head.
     LeaderInactive = "leader_inactive",
     /// The leader is unhealthy: it is being stopped.

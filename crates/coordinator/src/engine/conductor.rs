@@ -134,7 +134,7 @@ impl FailoverEngine {
             self.persist(out, view, |state| state.stopped_hash = Some(base));
             let detail =
                 format!("a commit landed before the deposition was written: the committed head is {base}");
-            Self::emit(out, Event::info(EventKind::StoppedHashFromFence, None, detail));
+            Self::emit(out, Event::info(EventKind::StoppedHashFromCommits, None, detail));
             return true;
         }
         if self.replaying.is_some() {
@@ -365,7 +365,7 @@ mod tests {
     fn a_commit_that_landed_before_the_deposition_was_written_moves_the_stopped_hash() {
         let mut chain = Chain::new(ABC, deposed("a", 20)).conducted(21, &[20, 21]);
         chain.at(0).fail("a", refused()).head("b", 20).head("c", 20);
-        assert_eq!(chain.tick(), [persist(deposed("a", 21)), chain_event(EventKind::StoppedHashFromFence)]);
+        assert_eq!(chain.tick(), [persist(deposed("a", 21)), chain_event(EventKind::StoppedHashFromCommits)]);
         assert_eq!(chain.tick(), [replay("b", 20)]);
     }
 }
