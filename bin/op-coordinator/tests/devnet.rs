@@ -170,13 +170,15 @@ fn ctl(rpc: &str, args: &[&str]) -> Output {
 fn in_a_terminal_devnet_shows_a_crashed_leader_replaced_ctl_agrees_and_ctrl_c_restores_the_terminal() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (rpc_addr, metrics_addr, control_addr) = (free_addr(), free_addr(), free_addr());
+    let conductor_addr = free_addr();
     let (rpc, control) = (format!("http://{rpc_addr}"), format!("http://{control_addr}"));
     // Once devnet has returned, the shell reports its exit status and the terminal modes, then
     // keeps the terminal open (`cat` reads it) as a shell prompt would.
     let mut terminal = Terminal::start(
         dir.path(),
         &format!(
-            "'{BINARY}' devnet --rpc-listen {rpc_addr} --metrics-listen {metrics_addr} --control {control_addr}; \
+            "'{BINARY}' devnet --rpc-listen {rpc_addr} --metrics-listen {metrics_addr} --control {control_addr} \
+             --conductor-listen {conductor_addr}; \
              echo \"devnet exited with status $?\"; stty -a; echo {SHELL_DONE}; exec cat"
         ),
     );
