@@ -119,15 +119,11 @@ impl Fence {
         }
     }
 
-    /// Records an admitted payload (after it was made durable): it is the new base.
+    /// Records an admitted payload (after it was made durable), or one read back from the durable
+    /// log at start-up: it is the new base.
     pub fn accept(&mut self, envelope: Envelope) {
         self.base = Some(envelope.head().block_hash);
         self.push(envelope);
-    }
-
-    /// Restores a payload read back from the durable log at start-up.
-    pub fn restore(&mut self, envelope: Envelope) {
-        self.accept(envelope);
     }
 
     fn push(&mut self, envelope: Envelope) {

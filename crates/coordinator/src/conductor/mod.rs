@@ -89,7 +89,7 @@ impl ChainFence {
         let (log, restored) = CommitLog::open(data_dir, chain, retention)?;
         let mut fence = Fence::new(retention);
         for envelope in restored {
-            fence.restore(envelope);
+            fence.accept(envelope);
         }
         let view = Mutex::new(FenceView::default());
         let chain_fence = Self {
