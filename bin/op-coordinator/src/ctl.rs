@@ -114,6 +114,10 @@ enum ClusterCommand {
         /// Its admin API address (host:port), where other replicas forward changes.
         #[arg(long, value_name = "ADDR")]
         api_addr: String,
+        /// Its conductor endpoint (host:port), where the other replicas forward op-node's
+        /// conductor calls; needed when a chain runs in conductor mode.
+        #[arg(long, value_name = "ADDR")]
+        conductor_addr: Option<String>,
     },
     /// Remove a replica from the membership (stop its process afterwards).
     Remove {
@@ -547,9 +551,10 @@ async fn run_cluster(
             }
             return Ok(ExitCode::from(if view.leader_acts() { 0 } else { 4 }));
         }
-        ClusterCommand::Add { id, raft_addr, api_addr } => {
-            (format!("replica {id} added"), coordinator.add_replica(id, raft_addr, api_addr).await?)
-        }
+        ClusterCommand::Add { id, raft_addr, api_addr, conductor_addr } => (
+            format!("replica {id} added"),
+            coordinator.add_replica(id, raft_addr, api_addr, conductor_addr).await?,
+        ),
         ClusterCommand::Remove { id } => {
             (format!("replica {id} removed"), coordinator.remove_replica(id).await?)
         }

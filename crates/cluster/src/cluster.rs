@@ -17,11 +17,13 @@ use tokio::time::Instant;
 use crate::config::{ClusterConfig, ReplicaConfig};
 use crate::error::{ClusterError, LeaderInfo, WriteError};
 use crate::faults::NetFaults;
+use crate::fence::{Fence, Holding};
 use crate::network::{CampaignRequest, CampaignResponse, HttpNetworkFactory, PATH_CAMPAIGN, PeerClient};
 use crate::server::{self, ServerContext, ServerHandle};
 use crate::status::{ClusterStatus, MembershipView};
 use crate::store::{self, SharedApplied};
-use crate::types::{ChainStates, Command, Raft, RaftMetrics, ReplicaNode};
+use crate::types::{Applied, ChainStates, Command, Raft, RaftMetrics, ReplicaNode};
+use opc_wire::conductor::Envelope;
 
 /// How long `shutdown` waits for openraft's workers to let go of the store file.
 const STORE_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -95,7 +97,8 @@ impl Cluster {
         let raft_config = Arc::new(config.raft_config().map_err(ClusterError::RaftConfig)?);
         let store_path = store::store_path(data_dir);
         let dir = data_dir.to_owned();
-        let opened = match tokio::task::spawn_blocking(move || store::open(&dir)).await {
+        let retention = config.payload_retention;
+        let opened = match tokio::task::spawn_blocking(move || store::open(&dir, retention)).await {
             Ok(opened) => opened?,
             // redb asserts on some malformed headers instead of returning an error.
             Err(e) if e.is_panic() => {
@@ -140,11 +143,8 @@ impl Cluster {
         );
 
         if opened.pristine && config.bootstrap && config.replica(config.id).is_some() {
-            let members: BTreeMap<u64, ReplicaNode> = config
-                .replicas
-                .iter()
-                .map(|r| (r.id, ReplicaNode { raft_addr: r.raft_addr.clone(), api_addr: r.api_addr.clone() }))
-                .collect();
+            let members: BTreeMap<u64, ReplicaNode> =
+                config.replicas.iter().map(|r| (r.id, ReplicaNode::from(r))).collect();
             let voters: Vec<u64> = members.keys().copied().collect();
             match raft.initialize(members).await {
                 Ok(()) => tracing::info!(?voters, "initialized the cluster from cluster.replicas"),
@@ -200,13 +200,41 @@ impl Cluster {
     /// Replaces the state of `chain`, through Raft. Returns the log index of the write once it is
     /// committed by a quorum and applied here. Only the leader accepts writes.
     pub async fn write(&self, chain: impl Into<String>, state: serde_json::Value) -> Result<u64, WriteError> {
+        self.put(chain, state, None).await
+    }
+
+    /// [`Cluster::write`] for a chain in conductor mode: its fence follows `holding` in the same
+    /// entry, so no commit is admitted between the state and the fence it implies.
+    pub async fn put(
+        &self,
+        chain: impl Into<String>,
+        state: serde_json::Value,
+        holding: Option<Holding>,
+    ) -> Result<u64, WriteError> {
         let chain = chain.into();
         let op = format!("write to chain {chain:?}");
+        self.client_write(op, Command::Put { chain, state, holding }).await.map(|(index, _)| index)
+    }
+
+    /// `node` commits `envelope` to the fence of `chain`. Ok once a quorum holds it and it is
+    /// applied here: `Applied::Done` when the fence admitted it, `Applied::Refused` with why not.
+    pub async fn commit(&self, chain: &str, node: &str, envelope: Envelope) -> Result<Applied, WriteError> {
+        let op = format!("commit to chain {chain:?}");
+        let command = Command::Commit { chain: chain.to_owned(), node: node.to_owned(), envelope };
+        self.client_write(op, command).await.map(|(_, applied)| applied)
+    }
+
+    /// The fence of `chain` as applied on this replica (see [`Cluster::read`] about freshness).
+    pub fn fence(&self, chain: &str) -> Option<Fence> {
+        self.inner.applied.read().unwrap_or_else(PoisonError::into_inner).fences.get(chain).cloned()
+    }
+
+    async fn client_write(&self, op: String, command: Command) -> Result<(u64, Applied), WriteError> {
         let after_ms = self.inner.config.write_timeout_ms;
-        let write = self.inner.raft.client_write(Command::Put { chain, state });
+        let write = self.inner.raft.client_write(command);
         match tokio::time::timeout(Duration::from_millis(after_ms), write).await {
             Err(_) => Err(WriteError::Timeout { op, after_ms }),
-            Ok(Ok(response)) => Ok(response.log_id.index),
+            Ok(Ok(response)) => Ok((response.log_id.index, response.data)),
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
                 Err(WriteError::NotLeader { leader: self.leader_info(f.leader_id, f.leader_node) })
             }
@@ -274,7 +302,7 @@ impl Cluster {
         }
         let id = replica.id;
         tracing::info!(id, raft_addr = %replica.raft_addr, "adding replica as learner");
-        let node = ReplicaNode { raft_addr: replica.raft_addr, api_addr: replica.api_addr };
+        let node = ReplicaNode::from(&replica);
         let added = self
             .admin_call(&op, deadline, self.inner.raft.add_learner(id, node, false))
             .await?

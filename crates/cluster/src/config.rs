@@ -22,6 +22,10 @@ pub struct ReplicaConfig {
     /// Address of the replica's client-facing API, handed to callers in `NotLeader` errors so they
     /// can redirect. Opaque to this crate.
     pub api_addr: String,
+    /// `host:port` of the replica's conductor endpoint, where the other replicas forward
+    /// op-node's conductor calls. Needed when a chain runs in conductor mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conductor_addr: Option<String>,
 }
 
 /// Configuration of the embedded Raft cluster.
@@ -83,6 +87,10 @@ pub struct ClusterConfig {
     /// with replica processes. Off in production: anyone reaching the port could partition us.
     #[serde(default)]
     pub fault_injection: bool,
+    /// What the fence of each chain in conductor mode keeps. Not a key of `[cluster]`: the
+    /// coordinator sets it from `[conductor]`, the same on every replica.
+    #[serde(skip)]
+    pub payload_retention: crate::fence::Retention,
 }
 
 fn default_true() -> bool {
@@ -142,6 +150,7 @@ impl ClusterConfig {
             transfer_timeout_ms: default_transfer_timeout_ms(),
             handover_on_shutdown: true,
             fault_injection: false,
+            payload_retention: crate::fence::Retention::default(),
         }
     }
 
@@ -323,6 +332,7 @@ mod tests {
             id,
             raft_addr: format!("127.0.0.1:{port}"),
             api_addr: format!("127.0.0.1:{}", port + 1),
+            conductor_addr: None,
         }
     }
 

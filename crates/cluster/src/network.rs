@@ -30,7 +30,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::faults::{FaultAction, NetFaults};
-use crate::types::{ChainStates, ReplicaNode, Snapshot, SnapshotMeta, TypeConfig, Vote};
+use crate::types::{ReplicaNode, Snapshot, SnapshotData, SnapshotMeta, TypeConfig, Vote};
 
 pub(crate) const PATH_APPEND: &str = "/raft/append";
 pub(crate) const PATH_VOTE: &str = "/raft/vote";
@@ -44,7 +44,7 @@ pub(crate) const PATH_FAULT_HEAL: &str = "/fault/heal";
 pub(crate) struct SnapshotRequest {
     pub(crate) vote: Vote,
     pub(crate) meta: SnapshotMeta,
-    pub(crate) data: ChainStates,
+    pub(crate) data: SnapshotData,
 }
 
 /// Body of `POST /raft/campaign`: "start elections until you lead or `deadline_ms` passes".

@@ -53,6 +53,7 @@ impl MembershipView {
             id,
             raft_addr: node.raft_addr.clone(),
             api_addr: node.api_addr.clone(),
+            conductor_addr: node.conductor_addr.clone(),
         };
         let voter_ids: Vec<u64> = membership.voter_ids().collect();
         let mut voters = Vec::new();
@@ -170,7 +171,11 @@ mod tests {
     use super::*;
 
     fn node(id: u64) -> ReplicaNode {
-        ReplicaNode { raft_addr: format!("10.0.0.{id}:7000"), api_addr: format!("10.0.0.{id}:8545") }
+        ReplicaNode {
+            raft_addr: format!("10.0.0.{id}:7000"),
+            api_addr: format!("10.0.0.{id}:8545"),
+            conductor_addr: None,
+        }
     }
 
     #[test]

@@ -8,12 +8,18 @@
 //! | `raft_log`  | log index (`u64`)                     | `Entry`                             |
 //! | `sm_meta`   | `last_applied`, `last_membership`     | `LogId`, `StoredMembership`         |
 //! | `sm_chains` | chain name                            | the chain's opaque state            |
+//! | `sm_fences` | chain name                            | its fence without payloads, [`FenceMeta`] |
+//! | `sm_payloads` | `<chain>/<block hash>`              | a kept committed payload, verbatim  |
 //! | `snapshot`  | `current`                             | `{meta, data}` of the last snapshot |
 //!
 //! Every write is one redb transaction committed with [`Durability::Immediate`] (an fsync) on the
 //! blocking pool, and only then acknowledged to openraft: the append callback, `save_vote` and
 //! `apply` return after the commit. Because the state machine is durable before `apply` returns,
 //! the committed index is not persisted (openraft documents `save_committed` as optional then).
+//!
+//! A commit changes one small `sm_fences` row and adds one `sm_payloads` row (and drops the
+//! rows the fence no longer keeps), so its cost does not grow with the payloads kept. Stores
+//! written before conductor mode have neither table; they read as no fences.
 //!
 //! Opening decodes everything once (every log entry, every chain, the snapshot), so a damaged
 //! file stops the replica at start with a message naming the file, instead of a blank start or
@@ -36,9 +42,13 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, oneshot};
 
 use crate::error::ClusterError;
+use crate::fence::{Fence, FenceData, FenceMeta, Retention};
 use crate::types::{
-    ChainStates, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig, Vote,
+    Applied, ChainStates, Command, Entry, LogId, Snapshot, SnapshotData, SnapshotMeta, StorageError,
+    StoredMembership, TypeConfig, Vote,
 };
+use opc_wire::conductor::{CommitRefusal, Envelope};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// File name of the store inside the data dir.
 pub const STORE_FILE: &str = "cluster.redb";
@@ -52,6 +62,8 @@ const LOG: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("raft_log");
 const SM_META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("sm_meta");
 const SM_CHAINS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("sm_chains");
 const SNAPSHOT: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("snapshot");
+const SM_FENCES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("sm_fences");
+const SM_PAYLOADS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("sm_payloads");
 
 const KEY_FORMAT_VERSION: &str = "format_version";
 const KEY_VOTE: &str = "vote";
@@ -141,6 +153,8 @@ impl StoreDb {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct AppliedState {
     pub(crate) chains: ChainStates,
+    /// The fences of chains in conductor mode.
+    pub(crate) fences: BTreeMap<String, Fence>,
     pub(crate) last_applied: Option<LogId>,
     pub(crate) last_membership: StoredMembership,
 }
@@ -152,6 +166,23 @@ pub(crate) type SharedApplied = Arc<RwLock<AppliedState>>;
 struct StoredSnapshot {
     meta: SnapshotMeta,
     data: ChainStates,
+    #[serde(default)]
+    fences: BTreeMap<String, FenceData>,
+}
+
+impl StoredSnapshot {
+    fn new(meta: SnapshotMeta, data: SnapshotData) -> Self {
+        Self { meta, data: data.chains, fences: data.fences }
+    }
+
+    fn data(&self) -> SnapshotData {
+        SnapshotData { chains: self.data.clone(), fences: self.fences.clone() }
+    }
+}
+
+/// The key of a kept payload in `sm_payloads`.
+fn payload_key(chain: &str, hash: &alloy_primitives::B256) -> String {
+    format!("{chain}/{hash}")
 }
 
 /// Everything `open` hands to `Cluster::start`.
@@ -168,7 +199,7 @@ pub(crate) struct OpenedStore {
 
 /// Opens (or creates) the store in `data_dir` and loads it, checking every record decodes.
 /// Blocking: call it from `spawn_blocking`.
-pub(crate) fn open(data_dir: &Path) -> Result<OpenedStore, ClusterError> {
+pub(crate) fn open(data_dir: &Path, retention: Retention) -> Result<OpenedStore, ClusterError> {
     let path = data_dir.join(STORE_FILE);
     std::fs::create_dir_all(data_dir)
         .map_err(|source| ClusterError::DataDir { path: data_dir.to_owned(), source })?;
@@ -212,7 +243,7 @@ pub(crate) fn open(data_dir: &Path) -> Result<OpenedStore, ClusterError> {
         create_tables(&db).map_err(|e| corrupt(format!("cannot initialize an empty store: {e}")))?;
     }
 
-    let loaded = load(&db).map_err(|e| corrupt(e.to_string()))?;
+    let loaded = load(&db, retention).map_err(|e| corrupt(e.to_string()))?;
     let pristine = loaded.vote.is_none()
         && loaded.last_log_id.is_none()
         && loaded.last_purged.is_none()
@@ -235,6 +266,7 @@ pub(crate) fn open(data_dir: &Path) -> Result<OpenedStore, ClusterError> {
         applied: Arc::clone(&applied),
         snapshot: Arc::new(Mutex::new(loaded.snapshot)),
         snapshot_seq: Arc::new(AtomicU64::new(0)),
+        retention,
     };
     Ok(OpenedStore { log_store: LogStore { db }, state_machine, applied, pristine, closed_rx })
 }
@@ -262,7 +294,7 @@ struct Loaded {
     snapshot: Option<StoredSnapshot>,
 }
 
-fn load(db: &Database) -> Result<Loaded, DbError> {
+fn load(db: &Database, retention: Retention) -> Result<Loaded, DbError> {
     let txn = db.begin_read()?;
 
     let meta = txn.open_table(META)?;
@@ -323,6 +355,8 @@ fn load(db: &Database) -> Result<Loaded, DbError> {
         chains.insert(chain, state);
     }
 
+    let fences = load_fences(&txn, retention)?;
+
     let snapshot: Option<StoredSnapshot> = txn
         .open_table(SNAPSHOT)?
         .get(KEY_CURRENT_SNAPSHOT)?
@@ -333,9 +367,90 @@ fn load(db: &Database) -> Result<Loaded, DbError> {
         vote,
         last_purged,
         last_log_id,
-        applied: AppliedState { chains, last_applied, last_membership },
+        applied: AppliedState { chains, fences, last_applied, last_membership },
         snapshot,
     })
+}
+
+/// The fences and their payloads; none in a store written before conductor mode.
+fn load_fences(
+    txn: &redb::ReadTransaction,
+    retention: Retention,
+) -> Result<BTreeMap<String, Fence>, DbError> {
+    let mut fences = BTreeMap::new();
+    let (metas, payloads) = match (txn.open_table(SM_FENCES), txn.open_table(SM_PAYLOADS)) {
+        (Ok(metas), Ok(payloads)) => (metas, payloads),
+        (Err(redb::TableError::TableDoesNotExist(_)), _)
+        | (_, Err(redb::TableError::TableDoesNotExist(_))) => {
+            return Ok(fences);
+        }
+        (Err(e), _) | (_, Err(e)) => return Err(e.into()),
+    };
+    for row in metas.iter()? {
+        let (key, value) = row?;
+        let chain = key.value().to_owned();
+        let meta: FenceMeta = decode(|| format!("sm_fences/{chain}"), value.value())?;
+        let mut kept = Vec::with_capacity(meta.committed.len());
+        for hash in &meta.committed {
+            let key = payload_key(&chain, hash);
+            let Some(bytes) = payloads.get(key.as_str())? else {
+                return Err(DbError::Invalid(format!(
+                    "sm_fences/{chain} names {key}, which sm_payloads lacks"
+                )));
+            };
+            kept.push(decode::<Envelope>(|| format!("sm_payloads/{key}"), bytes.value())?);
+        }
+        fences.insert(chain, Fence::from_data(FenceData { meta, payloads: kept }, retention));
+    }
+    Ok(fences)
+}
+
+/// The rows that turn the stored fences `before` into `after`, for the chains in `touched`.
+struct FenceRows {
+    metas: Vec<(String, Vec<u8>)>,
+    put_payloads: Vec<(String, Vec<u8>)>,
+    delete_payloads: Vec<String>,
+}
+
+impl FenceRows {
+    fn diff(
+        before: &BTreeMap<String, Fence>,
+        after: &BTreeMap<String, Fence>,
+        touched: &BTreeSet<String>,
+    ) -> Result<Self, DbError> {
+        let mut rows = Self { metas: Vec::new(), put_payloads: Vec::new(), delete_payloads: Vec::new() };
+        for chain in touched {
+            let Some(fence) = after.get(chain) else { continue };
+            let old: BTreeSet<_> =
+                before.get(chain).map(|f| f.meta().committed.into_iter().collect()).unwrap_or_default();
+            let meta = fence.meta();
+            for envelope in fence.committed() {
+                let hash = envelope.head().block_hash;
+                if !old.contains(&hash) {
+                    rows.put_payloads.push((payload_key(chain, &hash), envelope.json().as_bytes().to_vec()));
+                }
+            }
+            let new: BTreeSet<_> = meta.committed.iter().copied().collect();
+            rows.delete_payloads.extend(old.difference(&new).map(|hash| payload_key(chain, hash)));
+            rows.metas.push((chain.clone(), encode("fence", &meta)?));
+        }
+        Ok(rows)
+    }
+
+    fn write(&self, txn: &WriteTransaction) -> Result<(), DbError> {
+        let mut metas = txn.open_table(SM_FENCES)?;
+        for (chain, meta) in &self.metas {
+            metas.insert(chain.as_str(), meta.as_slice())?;
+        }
+        let mut payloads = txn.open_table(SM_PAYLOADS)?;
+        for key in &self.delete_payloads {
+            payloads.remove(key.as_str())?;
+        }
+        for (key, bytes) in &self.put_payloads {
+            payloads.insert(key.as_str(), bytes.as_slice())?;
+        }
+        Ok(())
+    }
 }
 
 /// The Raft log and vote. Cheap to clone: the clones are the log readers of replication tasks.
@@ -479,6 +594,8 @@ pub(crate) struct StateMachineStore {
     snapshot: Arc<Mutex<Option<StoredSnapshot>>>,
     /// Makes snapshot ids unique within this process.
     snapshot_seq: Arc<AtomicU64>,
+    /// What each fence keeps.
+    retention: Retention,
 }
 
 impl StateMachineStore {
@@ -493,27 +610,37 @@ impl StateMachineStore {
             return Ok(());
         }
         let bytes = encode("snapshot", &new)?;
+        let fences: BTreeMap<String, Fence> = new
+            .fences
+            .iter()
+            .map(|(chain, data)| (chain.clone(), Fence::from_data(data.clone(), self.retention)))
+            .collect();
         let sm_rows = if install {
             let mut rows = Vec::with_capacity(new.data.len());
             for (chain, state) in &new.data {
                 rows.push((chain.clone(), encode("chain state", state)?));
             }
+            let touched = fences.keys().cloned().collect();
             Some((
                 rows,
                 encode("log id", &new.meta.last_log_id)?,
                 encode("membership", &new.meta.last_membership)?,
+                FenceRows::diff(&BTreeMap::new(), &fences, &touched)?,
             ))
         } else {
             None
         };
         self.db
             .write(move |txn| {
-                if let Some((rows, last_applied, membership)) = &sm_rows {
+                if let Some((rows, last_applied, membership, fence_rows)) = &sm_rows {
                     txn.delete_table(SM_CHAINS)?;
+                    txn.delete_table(SM_FENCES)?;
+                    txn.delete_table(SM_PAYLOADS)?;
                     let mut chains = txn.open_table(SM_CHAINS)?;
                     for (chain, state) in rows {
                         chains.insert(chain.as_str(), state.as_slice())?;
                     }
+                    fence_rows.write(txn)?;
                     let mut sm_meta = txn.open_table(SM_META)?;
                     sm_meta.insert(KEY_LAST_APPLIED, last_applied.as_slice())?;
                     sm_meta.insert(KEY_LAST_MEMBERSHIP, membership.as_slice())?;
@@ -526,6 +653,7 @@ impl StateMachineStore {
             let mut applied = self.applied.write().unwrap_or_else(PoisonError::into_inner);
             *applied = AppliedState {
                 chains: new.data.clone(),
+                fences,
                 last_applied: new.meta.last_log_id,
                 last_membership: new.meta.last_membership.clone(),
             };
@@ -539,7 +667,13 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
         let (data, last_applied, last_membership) = {
             let applied = self.applied();
-            (applied.chains.clone(), applied.last_applied, applied.last_membership.clone())
+            let fences =
+                applied.fences.iter().map(|(chain, fence)| (chain.clone(), fence.to_data())).collect();
+            (
+                SnapshotData { chains: applied.chains.clone(), fences },
+                applied.last_applied,
+                applied.last_membership.clone(),
+            )
         };
         let seq = self.snapshot_seq.fetch_add(1, Ordering::Relaxed);
         let snapshot_id = match last_applied {
@@ -547,13 +681,14 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
             None => format!("empty-{seq}"),
         };
         let meta = SnapshotMeta { last_log_id: last_applied, last_membership, snapshot_id };
-        let stored = StoredSnapshot { meta: meta.clone(), data: data.clone() };
+        let stored = StoredSnapshot::new(meta.clone(), data.clone());
         self.save_snapshot(stored, false)
             .await
             .map_err(|e| storage_error(ErrorSubject::Snapshot(None), ErrorVerb::Write, &e))?;
         tracing::info!(
             last_applied_index = last_applied.map(|l| l.index),
-            chains = data.len(),
+            chains = data.chains.len(),
+            fences = data.fences.len(),
             "built snapshot"
         );
         Ok(Snapshot { meta, snapshot: Box::new(data) })
@@ -568,7 +703,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         Ok((applied.last_applied, applied.last_membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<()>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Applied>, StorageError>
     where
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
@@ -577,38 +712,74 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let mut last_applied = None;
         let mut membership = None;
         let mut responses = Vec::new();
+        // The fences this batch changes, starting from what is applied: cheap clones (the
+        // payloads are shared), published only once the batch is durable.
+        let mut fences: BTreeMap<String, Fence> = BTreeMap::new();
+        // The touched fences as they were before the batch, to write only what changed.
+        let mut before: BTreeMap<String, Fence> = BTreeMap::new();
+        let retention = self.retention;
+        let mut fence_of = |chain: &str, fences: &mut BTreeMap<String, Fence>| -> Option<Fence> {
+            if let Some(fence) = fences.remove(chain) {
+                return Some(fence);
+            }
+            let applied = self.applied().fences.get(chain).cloned()?;
+            before.insert(chain.to_owned(), applied.clone());
+            Some(applied)
+        };
         for entry in entries {
             last_applied = Some(entry.log_id);
+            let mut response = Applied::Done;
             match entry.payload {
                 EntryPayload::Blank => {}
-                EntryPayload::Normal(crate::types::Command::Put { chain, state }) => {
-                    puts.push((chain, state))
+                EntryPayload::Normal(Command::Put { chain, state, holding }) => {
+                    if let Some(holding) = holding {
+                        let mut fence =
+                            fence_of(&chain, &mut fences).unwrap_or_else(|| Fence::new(retention));
+                        fence.apply_holding(&holding);
+                        fences.insert(chain.clone(), fence);
+                    }
+                    puts.push((chain, state));
+                }
+                EntryPayload::Normal(Command::Commit { chain, node, envelope }) => {
+                    match fence_of(&chain, &mut fences) {
+                        Some(mut fence) => {
+                            if let Err(refusal) = fence.commit(&node, envelope) {
+                                response = Applied::Refused(refusal);
+                            }
+                            fences.insert(chain, fence);
+                        }
+                        // No state has named a holder for this chain yet.
+                        None => response = Applied::Refused(CommitRefusal::NotLeader { node, leader: None }),
+                    }
                 }
                 EntryPayload::Membership(m) => {
                     membership = Some(StoredMembership::new(Some(entry.log_id), m))
                 }
             }
-            responses.push(());
+            responses.push(response);
         }
         let Some(last_applied) = last_applied else { return Ok(responses) };
 
         let to_err = |e: DbError| storage_error(ErrorSubject::Apply(last_applied), ErrorVerb::Write, &e);
+        let touched: BTreeSet<String> = fences.keys().cloned().collect();
         let encoded = (|| {
             let mut rows = Vec::with_capacity(puts.len());
             for (chain, state) in &puts {
                 rows.push((chain.clone(), encode("chain state", state)?));
             }
             let membership = membership.as_ref().map(|m| encode("membership", m)).transpose()?;
-            Ok::<_, DbError>((rows, encode("log id", &Some(last_applied))?, membership))
+            let fence_rows = FenceRows::diff(&before, &fences, &touched)?;
+            Ok::<_, DbError>((rows, encode("log id", &Some(last_applied))?, membership, fence_rows))
         })()
         .map_err(to_err)?;
         self.db
             .write(move |txn| {
-                let (rows, last_applied, membership) = &encoded;
+                let (rows, last_applied, membership, fence_rows) = &encoded;
                 let mut chains = txn.open_table(SM_CHAINS)?;
                 for (chain, state) in rows {
                     chains.insert(chain.as_str(), state.as_slice())?;
                 }
+                fence_rows.write(txn)?;
                 let mut sm_meta = txn.open_table(SM_META)?;
                 sm_meta.insert(KEY_LAST_APPLIED, last_applied.as_slice())?;
                 if let Some(membership) = membership {
@@ -624,6 +795,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         for (chain, state) in puts {
             applied.chains.insert(chain, state);
         }
+        applied.fences.extend(fences);
         applied.last_applied = Some(last_applied);
         if let Some(membership) = membership {
             applied.last_membership = membership;
@@ -635,7 +807,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<ChainStates>, StorageError> {
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<SnapshotData>, StorageError> {
         // Snapshots arrive whole through `Raft::install_full_snapshot`; this is only a container.
         Ok(Box::default())
     }
@@ -643,14 +815,15 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        snapshot: Box<ChainStates>,
+        snapshot: Box<SnapshotData>,
     ) -> Result<(), StorageError> {
         tracing::info!(
             last_log_index = meta.last_log_id.map(|l| l.index),
-            chains = snapshot.len(),
+            chains = snapshot.chains.len(),
+            fences = snapshot.fences.len(),
             "installing snapshot from the leader"
         );
-        let stored = StoredSnapshot { meta: meta.clone(), data: *snapshot };
+        let stored = StoredSnapshot::new(meta.clone(), *snapshot);
         self.save_snapshot(stored, true)
             .await
             .map_err(|e| storage_error(ErrorSubject::Snapshot(None), ErrorVerb::Write, &e))
@@ -658,7 +831,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
         let current = self.snapshot.lock().await;
-        Ok(current.as_ref().map(|s| Snapshot { meta: s.meta.clone(), snapshot: Box::new(s.data.clone()) }))
+        Ok(current.as_ref().map(|s| Snapshot { meta: s.meta.clone(), snapshot: Box::new(s.data()) }))
     }
 }
 
@@ -682,7 +855,7 @@ mod tests {
                 storage_error(ErrorSubject::Store, ErrorVerb::Write, &DbError::Invalid(e.to_string()))
             };
             let dir = tempfile::tempdir().map_err(|e| to_err(&e))?;
-            let opened = open(dir.path()).map_err(|e| to_err(&e))?;
+            let opened = open(dir.path(), Retention::default()).map_err(|e| to_err(&e))?;
             Ok((dir, opened.log_store, opened.state_machine))
         }
     }
@@ -702,7 +875,7 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let log_id = |index| LogId::new(CommittedLeaderId::new(2, 1), index);
         {
-            let mut opened = open(dir.path())?;
+            let mut opened = open(dir.path(), Retention::default())?;
             assert!(opened.pristine);
             opened.log_store.save_vote(&Vote::new(2, 1)).await?;
             let put = |index, chain: &str| Entry {
@@ -710,6 +883,7 @@ mod tests {
                 payload: EntryPayload::Normal(crate::types::Command::Put {
                     chain: chain.to_owned(),
                     state: serde_json::json!(index),
+                    holding: None,
                 }),
             };
             let entries = [put(1, "a"), put(2, "b"), put(3, "a")];
@@ -733,7 +907,7 @@ mod tests {
             opened.log_store.purge(log_id(1)).await?;
         }
 
-        let mut opened = open(dir.path())?;
+        let mut opened = open(dir.path(), Retention::default())?;
         assert!(!opened.pristine);
         assert_eq!(opened.log_store.read_vote().await?, Some(Vote::new(2, 1)));
         let state = opened.log_store.get_log_state().await?;

@@ -160,13 +160,15 @@ pub struct ReplicaRole {
     pub acting_rx: watch::Receiver<Acting>,
     /// Without a cluster, the sender of the constant "acting" (a dropped sender ends a watch).
     pub standalone_tx: Option<Arc<watch::Sender<Acting>>>,
+    /// The Raft replica this coordinator is, if any (conductor mode keeps its fences there).
+    pub cluster: Option<opc_cluster::Cluster>,
 }
 
 impl ReplicaRole {
     /// A coordinator without a cluster: always acting.
     pub fn standalone() -> Self {
         let (acting_tx, acting_rx) = watch::channel(Some(0));
-        Self { id: None, acting_rx, standalone_tx: Some(Arc::new(acting_tx)) }
+        Self { id: None, acting_rx, standalone_tx: Some(Arc::new(acting_tx)), cluster: None }
     }
 }
 
@@ -324,7 +326,7 @@ impl ChainActor {
         let action_clients = build_action_clients(&urls, role.id, acting)
             .map_err(|(node, source)| ActorError::Client { chain: name.to_owned(), node, source })?;
         let op_node_urls = urls.iter().map(|(node, (op_node, _))| (node.clone(), op_node.clone())).collect();
-        let fence = calls::open_fence(name, chain, config).await?;
+        let fence = calls::open_fence(name, chain, config, &role).await?;
         if let Some(fence) = &fence {
             fence.follow_state(&state).await;
         }

@@ -133,6 +133,8 @@ pub async fn run(
     let raft_listener = listeners.raft.take().ok_or(StartError::NoRaftListener)?;
     let lease = LeaseSettings::from(&cluster_config);
     let id = cluster_config.id;
+    let mut cluster_config = cluster_config;
+    cluster_config.payload_retention = config.conductor.retention();
     let cluster = Cluster::start(cluster_config, &data_dir, raft_listener).await?;
     tracing::info!(replica = id, data_dir = %data_dir.display(), "Raft replica started");
     // Dropping this future (an aborted task) must not leave a Raft member running headless: it
@@ -143,8 +145,9 @@ pub async fn run(
     let (acting_tx, acting_rx) = watch::channel(None);
     let lease_task =
         tokio::spawn(replication::run_leader_lease(cluster.clone(), lease, acting_tx, cancel.clone()));
-    let store: Arc<dyn StateStore> = Arc::new(RaftStateStore::new(cluster.clone()));
-    let role = ReplicaRole { id: Some(id), acting_rx, standalone_tx: None };
+    let conducted = config.chains.iter().filter(|(_, chain)| chain.conductor).map(|(name, _)| name.clone());
+    let store: Arc<dyn StateStore> = Arc::new(RaftStateStore::new(cluster.clone(), conducted.collect()));
+    let role = ReplicaRole { id: Some(id), acting_rx, standalone_tx: None, cluster: Some(cluster.clone()) };
     let replica = Replica { cluster: cluster.clone(), stop_acting: cancel.clone() };
     let outcome = serve(config, listeners, store, role, Some(replica), shutdown).await;
     cancel.cancel();

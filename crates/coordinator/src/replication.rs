@@ -31,7 +31,7 @@ use crate::{
 };
 use futures::future::BoxFuture;
 use opc_cluster::{Cluster, ClusterStatus, Role, WriteError};
-use std::{path::PathBuf, time::Duration};
+use std::{collections::BTreeSet, path::PathBuf, time::Duration};
 use tokio::{sync::watch, time::Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -39,16 +39,18 @@ use tokio_util::sync::CancellationToken;
 /// running without Raft), `None` while it may only observe.
 pub type Acting = Option<u64>;
 
-/// Chain state replicated through Raft: one opaque JSON document per chain.
+/// Chain state replicated through Raft: one opaque JSON document per chain. A chain in conductor
+/// mode saves its fence's holding in the same entry (see `crate::conductor`).
 #[derive(Debug, Clone)]
 pub struct RaftStateStore {
     cluster: Cluster,
+    conducted: BTreeSet<String>,
 }
 
 impl RaftStateStore {
-    /// A store over `cluster`.
-    pub fn new(cluster: Cluster) -> Self {
-        Self { cluster }
+    /// A store over `cluster`; `conducted` are the chains in conductor mode.
+    pub fn new(cluster: Cluster, conducted: BTreeSet<String>) -> Self {
+        Self { cluster, conducted }
     }
 
     fn path(&self) -> PathBuf {
@@ -73,9 +75,9 @@ impl StateStore for RaftStateStore {
                 path: self.path(),
                 detail: format!("cannot encode the state of chain {chain:?}: {err}"),
             })?;
-            self.cluster.write(chain, value).await.map(|_| ()).map_err(|error| StateError::NotCommitted {
-                chain: chain.to_owned(),
-                detail: describe_write_error(&error),
+            let holding = self.conducted.contains(chain).then(|| crate::conductor::holding_of(state));
+            self.cluster.put(chain, value, holding).await.map(|_| ()).map_err(|error| {
+                StateError::NotCommitted { chain: chain.to_owned(), detail: describe_write_error(&error) }
             })
         })
     }

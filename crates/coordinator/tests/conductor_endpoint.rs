@@ -7,11 +7,11 @@ use jsonrpsee::{core::ClientError, http_client::HttpClientBuilder};
 use op_coordinator::{
     conductor::{
         ChainFence,
-        fence::Retention,
         serve::{ConductorRoutes, serve_conductor},
     },
     state::{ChainState, Phase},
 };
+use opc_cluster::fence::Retention;
 use opc_wire::{
     B256,
     conductor::{ConductorApiClient, Envelope},
@@ -48,7 +48,7 @@ impl Drop for Endpoint {
 /// The endpoint for chain `main` (nodes a and b), the fence held by `a` (steady leader).
 async fn endpoint() -> Endpoint {
     let dir = tempfile::tempdir().expect("temp dir");
-    let fence = ChainFence::open(dir.path(), "main", KEEP, MAX_PAYLOAD).expect("open the fence");
+    let fence = Arc::new(ChainFence::open(dir.path(), "main", KEEP, MAX_PAYLOAD).expect("open the fence"));
     let steady =
         ChainState { leader: Some("a".into()), epoch: 1, phase: Phase::Steady, ..ChainState::default() };
     fence.persist_state(&steady, async { Ok(()) }).await.expect("apply");

@@ -149,7 +149,8 @@ pub trait OpNodeConductorAdminApi {
 
 /// Why a conductor refused a commit. The message is all op-node sees (it logs
 /// `failed to commit unsafe payload to conductor: <message>`), so each one names its cause.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CommitRefusal {
     /// The caller is not the chain's committed leader (deposed, never elected, or the chain is
     /// between leaders).

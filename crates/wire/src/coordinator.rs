@@ -229,9 +229,16 @@ pub trait CoordinatorApi {
     async fn cluster_membership(&self) -> RpcResult<ClusterInfo>;
 
     /// Adds a replica (started with `cluster.bootstrap = false`): a learner until it caught up,
-    /// then a voter. Answers once the new membership is committed.
+    /// then a voter. Answers once the new membership is committed. `conductor_addr` is its
+    /// conductor endpoint (`host:port`), needed when a chain runs in conductor mode.
     #[method(name = "addReplica")]
-    async fn add_replica(&self, id: u64, raft_addr: String, api_addr: String) -> RpcResult<ClusterInfo>;
+    async fn add_replica(
+        &self,
+        id: u64,
+        raft_addr: String,
+        api_addr: String,
+        conductor_addr: Option<String>,
+    ) -> RpcResult<ClusterInfo>;
 
     /// Removes a replica from the membership; answers once the change is committed.
     #[method(name = "removeReplica")]

@@ -10,7 +10,12 @@ async fn an_invalid_config_fails_start_naming_every_bad_key() -> anyhow::Result<
     init_tracing();
     let dir = tempfile::tempdir()?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let me = ReplicaConfig { id: 1, raft_addr: listener.local_addr()?.to_string(), api_addr: api_addr(1) };
+    let me = ReplicaConfig {
+        id: 1,
+        raft_addr: listener.local_addr()?.to_string(),
+        api_addr: api_addr(1),
+        conductor_addr: None,
+    };
     let mut config = test_config(9, vec![me]);
     config.election_timeout_min_ms = config.heartbeat_interval_ms;
 
@@ -28,7 +33,8 @@ async fn single(fault_injection: bool) -> anyhow::Result<(Cluster, std::net::Soc
     let dir = tempfile::tempdir()?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let me = ReplicaConfig { id: 1, raft_addr: addr.to_string(), api_addr: api_addr(1) };
+    let me =
+        ReplicaConfig { id: 1, raft_addr: addr.to_string(), api_addr: api_addr(1), conductor_addr: None };
     let mut config = test_config(1, vec![me]);
     config.fault_injection = fault_injection;
     Ok((Cluster::start(config, dir.path(), listener).await?, addr, dir))

@@ -41,7 +41,12 @@ async fn a_single_replica_elects_itself_and_accepts_writes() -> anyhow::Result<(
     init_tracing();
     let dir = tempfile::tempdir()?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let me = ReplicaConfig { id: 7, raft_addr: listener.local_addr()?.to_string(), api_addr: api_addr(7) };
+    let me = ReplicaConfig {
+        id: 7,
+        raft_addr: listener.local_addr()?.to_string(),
+        api_addr: api_addr(7),
+        conductor_addr: None,
+    };
     let config: ClusterConfig = test_config(7, vec![me]);
     let cluster = Cluster::start(config, dir.path(), listener).await?;
 

@@ -68,7 +68,12 @@ impl Harness {
         let members: Vec<ReplicaConfig> = listeners
             .iter()
             .map(|(id, l)| {
-                Ok(ReplicaConfig { id: *id, raft_addr: l.local_addr()?.to_string(), api_addr: api_addr(*id) })
+                Ok(ReplicaConfig {
+                    id: *id,
+                    raft_addr: l.local_addr()?.to_string(),
+                    api_addr: api_addr(*id),
+                    conductor_addr: None,
+                })
             })
             .collect::<anyhow::Result<_>>()?;
 
@@ -100,7 +105,12 @@ impl Harness {
     ) -> anyhow::Result<ReplicaConfig> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let raft_addr = listener.local_addr()?;
-        let me = ReplicaConfig { id, raft_addr: raft_addr.to_string(), api_addr: api_addr(id) };
+        let me = ReplicaConfig {
+            id,
+            raft_addr: raft_addr.to_string(),
+            api_addr: api_addr(id),
+            conductor_addr: None,
+        };
         let mut config = test_config(id, vec![me.clone()]);
         config.bootstrap = false;
         tweak(&mut config);

@@ -8,7 +8,12 @@ use crate::harness::{Harness, api_addr, init_tracing, test_config};
 
 async fn single(dir: &std::path::Path) -> anyhow::Result<Result<Cluster, ClusterError>> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let me = ReplicaConfig { id: 1, raft_addr: listener.local_addr()?.to_string(), api_addr: api_addr(1) };
+    let me = ReplicaConfig {
+        id: 1,
+        raft_addr: listener.local_addr()?.to_string(),
+        api_addr: api_addr(1),
+        conductor_addr: None,
+    };
     Ok(Cluster::start(test_config(1, vec![me]), dir, listener).await)
 }
 

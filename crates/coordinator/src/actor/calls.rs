@@ -2,10 +2,10 @@
 //! replay), each a task bounded by `failover.rpc_timeout_ms` whose outcome comes back as an
 //! [`Input`]; and the conductor-mode fence a chain opens at start.
 
-use super::{ActorError, ChainActor};
+use super::{ActorError, ChainActor, ReplicaRole};
 use crate::{
     client::NodeClient,
-    conductor::{ChainFence, fence::Retention},
+    conductor::ChainFence,
     config::{ChainConfig, Config},
     engine::{Input, StopPurpose},
     metrics as m,
@@ -94,22 +94,28 @@ impl ChainActor {
     }
 }
 
-/// Opens the fence of `chain` when it runs in conductor mode.
+/// Opens the fence of `chain` when it runs in conductor mode: in the replicated state of the
+/// cluster this replica belongs to, or with its own log in the data dir.
 pub(super) async fn open_fence(
     name: &str,
     chain: &ChainConfig,
     config: &Config,
+    role: &ReplicaRole,
 ) -> Result<Option<Arc<ChainFence>>, ActorError> {
     if !chain.conductor {
         return Ok(None);
     }
-    let size = |value: u64| usize::try_from(value).unwrap_or(usize::MAX);
-    let retention = Retention {
-        payloads: size(config.conductor.keep_payloads),
-        bytes: size(config.conductor.keep_bytes),
-    };
+    let max_payload = usize::try_from(config.conductor.max_payload_bytes).unwrap_or(usize::MAX);
+    if let Some(cluster) = &role.cluster {
+        return Ok(Some(Arc::new(ChainFence::replicated(
+            cluster.clone(),
+            role.acting_rx.clone(),
+            name,
+            max_payload,
+        ))));
+    }
+    let retention = config.conductor.retention();
     let dir = crate::replica_data_dir(config);
-    let max_payload = size(config.conductor.max_payload_bytes);
     let fence = tokio::task::spawn_blocking({
         let name = name.to_owned();
         move || ChainFence::open(&dir, &name, retention, max_payload)
@@ -123,5 +129,5 @@ pub(super) async fn open_fence(
         },
     })?
     .map_err(|error| ActorError::Conductor { chain: name.to_owned(), error })?;
-    Ok(Some(fence))
+    Ok(Some(Arc::new(fence)))
 }

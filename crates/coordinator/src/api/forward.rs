@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// Header marking a request one replica forwarded to another.
-pub(super) const FORWARDED_HEADER: &str = "x-opc-forwarded";
+pub(crate) const FORWARDED_HEADER: &str = "x-opc-forwarded";
 
 /// How long a forwarded call may take: a hand-over waits for a whole fail-over.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -21,14 +21,13 @@ const FORWARD_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Forwarding {
     cluster: Cluster,
     pub(super) acting_rx: watch::Receiver<Acting>,
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: HttpClient,
 }
 
 impl Forwarding {
     /// Forwarding through `cluster`'s view of the leader.
     pub fn new(cluster: Cluster, acting_rx: watch::Receiver<Acting>) -> Self {
-        let http = Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
-        Self { cluster, acting_rx, http }
+        Self { cluster, acting_rx, http: http_client() }
     }
 
     /// The leader's answer to `body` (read up to `max_reply_bytes`), or a JSON-RPC error naming
@@ -55,27 +54,12 @@ impl Forwarding {
             );
             return reply(StatusCode::OK, "application/json", text);
         };
-        let mut request = Request::post(format!("http://{addr}/"))
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(FORWARDED_HEADER, status.id.to_string());
+        let mut headers = vec![(FORWARDED_HEADER, status.id.to_string())];
         if let Some(auth) = auth {
-            request = request.header(header::AUTHORIZATION, auth);
+            headers.push((header::AUTHORIZATION.as_str(), auth.to_owned()));
         }
-        let outcome = match request.body(Full::new(body)) {
-            Ok(request) => tokio::time::timeout(FORWARD_TIMEOUT, async {
-                let response = self.http.request(request).await.map_err(|err| err.to_string())?;
-                let status_code = response.status();
-                let bytes = Limited::new(response.into_body(), max_reply_bytes)
-                    .collect()
-                    .await
-                    .map_err(|err| err.to_string())?
-                    .to_bytes();
-                Ok::<_, String>((status_code, bytes))
-            })
-            .await
-            .unwrap_or_else(|_| Err(format!("no answer within {} s", FORWARD_TIMEOUT.as_secs()))),
-            Err(err) => Err(err.to_string()),
-        };
+        let url = format!("http://{addr}/");
+        let outcome = post_json(&self.http, url, &headers, body, FORWARD_TIMEOUT, max_reply_bytes).await;
         match outcome {
             Ok((status_code, bytes)) => reply(status_code, "application/json", bytes),
             Err(err) => {
@@ -88,4 +72,41 @@ impl Forwarding {
             }
         }
     }
+}
+
+/// A client for forwarding between replicas.
+pub(crate) type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// A new client for [`post_json`].
+pub(crate) fn http_client() -> HttpClient {
+    Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
+}
+
+/// POSTs the JSON `body` to `url` with `headers`; the answer's status and body (read up to
+/// `max_reply_bytes`) within `timeout`, or why not.
+pub(crate) async fn post_json(
+    http: &HttpClient,
+    url: String,
+    headers: &[(&str, String)],
+    body: Bytes,
+    timeout: Duration,
+    max_reply_bytes: usize,
+) -> Result<(StatusCode, Bytes), String> {
+    let mut request = Request::post(url).header(header::CONTENT_TYPE, "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, value.as_str());
+    }
+    let request = request.body(Full::new(body)).map_err(|err| err.to_string())?;
+    tokio::time::timeout(timeout, async {
+        let response = http.request(request).await.map_err(|err| err.to_string())?;
+        let status_code = response.status();
+        let bytes = Limited::new(response.into_body(), max_reply_bytes)
+            .collect()
+            .await
+            .map_err(|err| err.to_string())?
+            .to_bytes();
+        Ok::<_, String>((status_code, bytes))
+    })
+    .await
+    .unwrap_or_else(|_| Err(format!("no answer within {} ms", timeout.as_millis())))
 }

@@ -25,6 +25,7 @@ mod limits;
 mod server;
 
 pub use forward::Forwarding;
+pub(crate) use forward::{FORWARDED_HEADER, HttpClient, http_client, post_json};
 pub use limits::{ApiBody, ApiSettings};
 pub use server::{AdminServer, serve_admin, serve_metrics};
 pub(crate) use server::{reply, serve_requests};
@@ -255,9 +256,15 @@ impl CoordinatorApiServer for AdminApi {
         Ok(self.cluster_info())
     }
 
-    async fn add_replica(&self, id: u64, raft_addr: String, api_addr: String) -> RpcResult<ClusterInfo> {
+    async fn add_replica(
+        &self,
+        id: u64,
+        raft_addr: String,
+        api_addr: String,
+        conductor_addr: Option<String>,
+    ) -> RpcResult<ClusterInfo> {
         self.cluster()?
-            .add_replica(ReplicaConfig { id, raft_addr, api_addr })
+            .add_replica(ReplicaConfig { id, raft_addr, api_addr, conductor_addr })
             .await
             .map_err(|err| failed(format!("adding replica {id}: {err}")))?;
         Ok(self.cluster_info())

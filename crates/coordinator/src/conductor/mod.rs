@@ -1,9 +1,18 @@
 //! Conductor mode: op-node commits every block it seals to the coordinator before it publishes
 //! it, and asks the coordinator whether it may sequence (see `docs/design/conductor-mode.md`).
 //!
-//! A chain with `conductor = true` gets a [`ChainFence`]: the [`fence::Fence`] (who may commit, on
-//! which parent, the last committed payloads) behind one lock, with its durable
-//! [`log::CommitLog`]. Two writers take that lock:
+//! A chain with `conductor = true` gets a [`ChainFence`]: the [`Fence`] (who may commit, on which
+//! parent, the last committed payloads) of the chain. Where the fence lives depends on the
+//! coordinator:
+//!
+//! - **Alone** (no `[cluster]`): behind one lock here, with its durable [`log::CommitLog`].
+//! - **A replica of a cluster**: in the replicated state machine (`opc_cluster`). A commit is a
+//!   Raft entry, admitted when it is applied, against the fence as the entries before it left it;
+//!   a chain state is saved with the holding it implies in the same entry. The log orders both,
+//!   so the argument below holds with "the log" for "the lock", and a commit is answered once a
+//!   majority of replicas hold it.
+//!
+//! Alone, two writers take the lock:
 //!
 //! - the conductor endpoint ([`serve`]), for every `conductor_commitUnsafePayload`: admitted by the
 //!   fence, appended and fsynced, then answered;
@@ -16,24 +25,42 @@
 //! block it could not commit.
 //!
 //! # Layout
-//! - [`fence`]: the pure fence and its table tests.
+//! - `opc_cluster::fence`: the pure fence and its table tests (shared by both homes).
 //! - [`log`]: the durable log of committed payloads (single coordinator; fsync before the answer).
 //! - [`serve`]: the HTTP endpoint `http://HOST:PORT/<chain>/<node>` and its JSON-RPC methods.
 
-pub mod fence;
 pub mod log;
 pub mod serve;
 
-use crate::state::{ChainState, StateError};
+use crate::{
+    replication::Acting,
+    state::{ChainState, Phase, StateError},
+};
 use alloy_primitives::B256;
-use fence::{Fence, Retention};
 use log::{CommitLog, LogError};
+use opc_cluster::{
+    Applied, Cluster,
+    fence::{Fence, Holding, Retention, Starting},
+};
 use opc_wire::conductor::{CommitRefusal, Envelope, PayloadHead};
 use std::{
     path::Path,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Mutex, PoisonError},
 };
-use tokio::time::Instant;
+use tokio::{sync::watch, time::Instant};
+
+/// Who may commit under `state`: the steady leader (paused or not), or the node being started,
+/// which builds on the hash it is started at; nobody in any other phase.
+pub fn holding_of(state: &ChainState) -> Holding {
+    match &state.phase {
+        Phase::Steady => Holding { holder: state.leader.clone(), starting: None },
+        Phase::Starting { target, .. } => Holding {
+            holder: Some(target.clone()),
+            starting: Some(Starting { node: target.clone(), at: state.stopped_hash }),
+        },
+        _ => Holding::default(),
+    }
+}
 
 /// What the engine and the status read of a chain's fence, without waiting for its lock.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -45,13 +72,13 @@ pub struct FenceView {
     /// The hash the next payload must build on: the last committed one, or the hash the holder
     /// was started at. After a deposition, where the chain ends: the next leader starts there.
     pub base: Option<B256>,
-    /// When a payload was last accepted.
+    /// When a payload was last accepted (through this replica).
     pub last_commit_at: Option<Instant>,
     /// Hashes of the kept payloads, oldest first: a node at one of them can be replayed to the head.
     pub replayable: Vec<B256>,
-    /// Commits accepted since start-up.
+    /// Commits accepted since start-up (through this replica).
     pub accepted: u64,
-    /// Commits refused since start-up.
+    /// Commits refused since start-up (through this replica).
     pub refused: u64,
 }
 
@@ -59,6 +86,19 @@ impl FenceView {
     /// True when a node whose head is `hash` can be brought to the committed head by replay.
     pub fn can_replay_from(&self, hash: B256) -> bool {
         self.replayable.contains(&hash)
+    }
+
+    /// Takes the fence's part of the view from `fence`, keeping this replica's counters.
+    fn follow(&mut self, fence: &Fence) {
+        self.holder = fence.holder().map(str::to_owned);
+        self.head = fence.head();
+        self.base = fence.base();
+        self.replayable = fence.committed().map(|envelope| envelope.head().block_hash).collect();
+        if let Some(base) = fence.base()
+            && !self.replayable.contains(&base)
+        {
+            self.replayable.push(base);
+        }
     }
 }
 
@@ -69,11 +109,22 @@ struct Locked {
     log: Option<CommitLog>,
 }
 
+/// Where the fence lives.
+#[derive(Debug)]
+enum Home {
+    /// A coordinator without `[cluster]`: the fence behind a lock, its log on disk.
+    Local(tokio::sync::Mutex<Locked>),
+    /// A replica of a cluster: the fence in the replicated state machine.
+    Replicated { cluster: Cluster, acting_rx: watch::Receiver<Acting> },
+}
+
 /// The fence of one chain, shared by its actor and the conductor endpoint.
 #[derive(Debug)]
 pub struct ChainFence {
     chain: String,
-    locked: tokio::sync::Mutex<Locked>,
+    home: Home,
+    /// Alone: the whole view, published under the lock. Replicated: this replica's counters (the
+    /// rest is read from the replicated fence).
     view: Mutex<FenceView>,
     max_payload_bytes: usize,
 }
@@ -85,24 +136,38 @@ impl ChainFence {
         chain: &str,
         retention: Retention,
         max_payload_bytes: usize,
-    ) -> Result<Arc<Self>, LogError> {
-        let (log, restored) = CommitLog::open(data_dir, chain, retention)?;
+    ) -> Result<Self, LogError> {
+        let (mut log, restored) = CommitLog::open(data_dir, chain, retention)?;
         let mut fence = Fence::new(retention);
         for envelope in restored {
             fence.accept(envelope);
         }
-        let view = Mutex::new(FenceView::default());
-        let chain_fence = Self {
+        let kept: Vec<Envelope> = fence.committed().cloned().collect();
+        log.compact_if_due(&kept)?;
+        let mut view = FenceView::default();
+        view.follow(&fence);
+        Ok(Self {
             chain: chain.to_owned(),
-            locked: tokio::sync::Mutex::new(Locked { fence, log: Some(log) }),
-            view,
+            home: Home::Local(tokio::sync::Mutex::new(Locked { fence, log: Some(log) })),
+            view: Mutex::new(view),
             max_payload_bytes,
-        };
-        {
-            let locked = chain_fence.locked.try_lock().expect("not shared yet");
-            chain_fence.publish(&locked.fence, |_| {});
+        })
+    }
+
+    /// The fence of `chain` in `cluster`'s replicated state; this replica admits commits only
+    /// while `acting_rx` says it holds a confirmed leadership.
+    pub fn replicated(
+        cluster: Cluster,
+        acting_rx: watch::Receiver<Acting>,
+        chain: &str,
+        max_payload_bytes: usize,
+    ) -> Self {
+        Self {
+            chain: chain.to_owned(),
+            home: Home::Replicated { cluster, acting_rx },
+            view: Mutex::new(FenceView::default()),
+            max_payload_bytes,
         }
-        Ok(Arc::new(chain_fence))
     }
 
     /// The chain.
@@ -110,33 +175,105 @@ impl ChainFence {
         &self.chain
     }
 
-    /// What the fence says now.
-    pub fn view(&self) -> FenceView {
-        self.view.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    /// True when this replica may answer for the fence now (alone: always). A replica that may
+    /// not forwards op-node's calls to the one that may.
+    pub fn answers_here(&self) -> bool {
+        match &self.home {
+            Home::Local(_) => true,
+            Home::Replicated { acting_rx, .. } => acting_rx.borrow().is_some(),
+        }
     }
 
-    /// `conductor_leader` for `node`.
+    /// Where op-node's calls must go when this replica may not answer them: the replica that
+    /// leads (its id and conductor endpoint), or why none can be named. None: answer here.
+    pub fn forward_to(&self) -> Option<Result<(u64, String), String>> {
+        let Home::Replicated { cluster, acting_rx } = &self.home else { return None };
+        if acting_rx.borrow().is_some() {
+            return None;
+        }
+        let status = cluster.status();
+        let target = match status.leader.as_ref() {
+            None => Err(format!(
+                "replica {} does not lead the coordinator cluster and knows no leader right now (term {}); \
+                 retry in a second",
+                status.id, status.term
+            )),
+            Some(leader) if leader.id == status.id => Err(format!(
+                "replica {} leads the coordinator cluster but has not confirmed it with a quorum; retry in a second",
+                status.id
+            )),
+            Some(leader) => match status.membership.replica(leader.id).and_then(|r| r.conductor_addr.clone())
+            {
+                Some(addr) => Ok((leader.id, addr)),
+                None => Err(format!(
+                    "replica {} leads the coordinator cluster but its membership entry has no conductor_addr \
+                     (set cluster.replicas[].conductor_addr, or re-add it with --conductor-addr)",
+                    leader.id
+                )),
+            },
+        };
+        Some(target)
+    }
+
+    /// This replica's Raft id, in a cluster.
+    pub fn replica_id(&self) -> Option<u64> {
+        match &self.home {
+            Home::Local(_) => None,
+            Home::Replicated { cluster, .. } => Some(cluster.id()),
+        }
+    }
+
+    /// What the fence says now.
+    pub fn view(&self) -> FenceView {
+        let mut view = self.view.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        if let Home::Replicated { cluster, .. } = &self.home {
+            match cluster.fence(&self.chain) {
+                Some(fence) => view.follow(&fence),
+                None => view.follow(&Fence::new(Retention::default())),
+            }
+        }
+        view
+    }
+
+    /// `conductor_leader` for `node`: false unless `node` holds the fence and, in a cluster, this
+    /// replica holds a confirmed leadership.
     pub async fn is_leader(&self, node: &str) -> bool {
-        self.locked.lock().await.fence.is_holder(node)
+        match &self.home {
+            Home::Local(locked) => locked.lock().await.fence.is_holder(node),
+            Home::Replicated { cluster, acting_rx } => {
+                acting_rx.borrow().is_some()
+                    && cluster.fence(&self.chain).is_some_and(|fence| fence.is_holder(node))
+            }
+        }
     }
 
     /// `conductor_commitUnsafePayload` from `node`: answered once durable, or refused with why.
     pub async fn commit(&self, node: &str, envelope: Envelope) -> Result<(), CommitRefusal> {
-        let result = self.try_commit(node, envelope).await;
-        if result.is_err() {
-            self.with_view(|view| view.refused += 1);
-        }
+        let result = if envelope.len_bytes() > self.max_payload_bytes {
+            Err(CommitRefusal::TooLarge { bytes: envelope.len_bytes(), limit: self.max_payload_bytes })
+        } else {
+            match &self.home {
+                Home::Local(locked) => self.commit_locally(locked, node, envelope).await,
+                Home::Replicated { cluster, .. } => self.commit_replicated(cluster, node, envelope).await,
+            }
+        };
+        self.with_view(|view| match &result {
+            Ok(()) => {
+                view.last_commit_at = Some(Instant::now());
+                view.accepted += 1;
+            }
+            Err(_) => view.refused += 1,
+        });
         result
     }
 
-    async fn try_commit(&self, node: &str, envelope: Envelope) -> Result<(), CommitRefusal> {
-        if envelope.len_bytes() > self.max_payload_bytes {
-            return Err(CommitRefusal::TooLarge {
-                bytes: envelope.len_bytes(),
-                limit: self.max_payload_bytes,
-            });
-        }
-        let mut locked = self.locked.lock().await;
+    async fn commit_locally(
+        &self,
+        locked: &tokio::sync::Mutex<Locked>,
+        node: &str,
+        envelope: Envelope,
+    ) -> Result<(), CommitRefusal> {
+        let mut locked = locked.lock().await;
         locked.fence.admit(node, envelope.head())?;
         let Some(mut log) = locked.log.take() else {
             return Err(CommitRefusal::NotDurable(
@@ -147,7 +284,7 @@ impl ChainFence {
         let mut after = locked.fence.clone();
         after.accept(envelope.clone());
         let kept: Vec<Envelope> = after.committed().cloned().collect();
-        let record = envelope.clone();
+        let record = envelope;
         let appended = tokio::task::spawn_blocking(move || {
             let result = log.append(&record, &kept);
             (log, result)
@@ -157,55 +294,69 @@ impl ChainFence {
             appended.map_err(|err| CommitRefusal::NotDurable(format!("append task: {err}")))?;
         locked.log = Some(log);
         result.map_err(|err| CommitRefusal::NotDurable(err.to_string()))?;
-        locked.fence.accept(envelope);
-        self.publish(&locked.fence, |view| {
-            view.last_commit_at = Some(Instant::now());
-            view.accepted += 1;
-        });
+        locked.fence = after;
+        self.with_view(|view| view.follow(&locked.fence));
         Ok(())
     }
 
+    async fn commit_replicated(
+        &self,
+        cluster: &Cluster,
+        node: &str,
+        envelope: Envelope,
+    ) -> Result<(), CommitRefusal> {
+        // A refusal the applied fence already implies costs no Raft round (a deposed leader
+        // retries every second); only the log's order can admit.
+        if let Some(fence) = cluster.fence(&self.chain) {
+            fence.admit(node, envelope.head())?;
+        } else {
+            return Err(CommitRefusal::NotLeader { node: node.to_owned(), leader: None });
+        }
+        match cluster.commit(&self.chain, node, envelope).await {
+            Ok(Applied::Done) => Ok(()),
+            Ok(Applied::Refused(refusal)) => Err(refusal),
+            Err(error) => Err(CommitRefusal::NotDurable(error.to_string())),
+        }
+    }
+
     /// Saves `state` with `save` and makes the fence follow it, with no commit in between.
+    /// Replicated, `save` carries the holding in its own log entry (see `RaftStateStore`).
     pub async fn persist_state(
         &self,
         state: &ChainState,
         save: impl Future<Output = Result<(), StateError>>,
     ) -> Result<(), StateError> {
-        let mut locked = self.locked.lock().await;
-        save.await?;
-        locked.fence.apply_state(state);
-        self.publish(&locked.fence, |_| {});
-        Ok(())
+        match &self.home {
+            Home::Local(locked) => {
+                let mut locked = locked.lock().await;
+                save.await?;
+                locked.fence.apply_holding(&holding_of(state));
+                self.with_view(|view| view.follow(&locked.fence));
+                Ok(())
+            }
+            Home::Replicated { .. } => save.await,
+        }
     }
 
-    /// Makes the fence follow `state` as loaded at start-up (already durable).
+    /// Makes the fence follow `state` as loaded at start-up (already durable). Replicated, the
+    /// fence followed it when it was written.
     pub async fn follow_state(&self, state: &ChainState) {
-        let mut locked = self.locked.lock().await;
-        locked.fence.apply_state(state);
-        self.publish(&locked.fence, |_| {});
+        if let Home::Local(locked) = &self.home {
+            let mut locked = locked.lock().await;
+            locked.fence.apply_holding(&holding_of(state));
+            self.with_view(|view| view.follow(&locked.fence));
+        }
     }
 
     /// The committed payloads after `from`, oldest first; None when `from` is not among them.
     pub async fn payloads_after(&self, from: B256) -> Option<Vec<Envelope>> {
-        self.locked.lock().await.fence.after(from)
+        match &self.home {
+            Home::Local(locked) => locked.lock().await.fence.after(from),
+            Home::Replicated { cluster, .. } => cluster.fence(&self.chain)?.after(from),
+        }
     }
 
     fn with_view(&self, change: impl FnOnce(&mut FenceView)) {
         change(&mut self.view.lock().unwrap_or_else(PoisonError::into_inner));
-    }
-
-    fn publish(&self, fence: &Fence, change: impl FnOnce(&mut FenceView)) {
-        self.with_view(|view| {
-            view.holder = fence.holder().map(str::to_owned);
-            view.head = fence.head();
-            view.base = fence.base();
-            view.replayable = fence.committed().map(|envelope| envelope.head().block_hash).collect();
-            if let Some(base) = fence.base()
-                && !view.replayable.contains(&base)
-            {
-                view.replayable.push(base);
-            }
-            change(view);
-        });
     }
 }

@@ -8,12 +8,17 @@
 //!
 //! The body bound is `conductor.max_payload_bytes` plus room for the JSON-RPC wrapping; a larger
 //! request is refused before it is read.
+//!
+//! In a cluster every replica serves the endpoint, and op-node knows one URL only: a replica that
+//! does not hold a confirmed leadership forwards the request, as it came, to the leader's
+//! `conductor_addr` (once: a forwarded request is never forwarded again).
 
 use super::ChainFence;
 use crate::{
-    api::{ApiBody, reply, serve_requests},
+    api::{ApiBody, FORWARDED_HEADER, HttpClient, http_client, post_json, reply, serve_requests},
     metrics as m,
 };
+use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::{Method, Request, Response, StatusCode, body::Incoming, header};
 use jsonrpsee::{
@@ -25,7 +30,7 @@ use opc_wire::{
     conductor::{COMMIT_REFUSED_CODE, CommitRefusal, ConductorApiServer, Envelope},
     jsonrpc::{dispatch, error_reply},
 };
-use std::{collections::BTreeMap, sync::Arc, time::Instant};
+use std::{collections::BTreeMap, sync::Arc, time::Duration, time::Instant};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -83,17 +88,30 @@ fn log_refusal(chain: &str, node: &str, number: u64, refusal: &CommitRefusal) {
     }
 }
 
+/// How long a forwarded call may take: a commit waits for a quorum, never for a fail-over.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Every node's methods, by path `/<chain>/<node>`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ConductorRoutes {
     routes: BTreeMap<String, Methods>,
+    /// Each chain's fence, which says whether this replica answers or forwards.
+    fences: BTreeMap<String, Arc<ChainFence>>,
     max_payload_bytes: usize,
+    http: HttpClient,
+}
+
+impl Default for ConductorRoutes {
+    fn default() -> Self {
+        Self { routes: BTreeMap::new(), fences: BTreeMap::new(), max_payload_bytes: 0, http: http_client() }
+    }
 }
 
 impl ConductorRoutes {
     /// Routes for `nodes` of the chain `fence` guards; requests bounded by `max_payload_bytes`.
     pub fn add_chain(&mut self, fence: &Arc<ChainFence>, nodes: &[String], max_payload_bytes: usize) {
         self.max_payload_bytes = self.max_payload_bytes.max(max_payload_bytes);
+        self.fences.insert(fence.chain().to_owned(), fence.clone());
         for node in nodes {
             let conductor = NodeConductor { fence: fence.clone(), node: node.clone() };
             let module: RpcModule<NodeConductor> = conductor.into_rpc();
@@ -135,12 +153,66 @@ impl ConductorRoutes {
         if let Some(length) = declared.filter(|length| *length > limit) {
             return Ok(too_large(length, limit));
         }
+        let forwarded_by =
+            request.headers().get(FORWARDED_HEADER).map(|value| value.to_str().unwrap_or("?").to_owned());
         let body = match Limited::new(request.into_body(), limit).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(_) => return Ok(too_large(limit + 1, limit)),
         };
+        let chain = path.trim_start_matches('/').split('/').next().unwrap_or_default();
+        if let Some(target) = self.fences.get(chain).and_then(|fence| fence.forward_to()) {
+            return Ok(self.forward(target, &path, forwarded_by, body).await);
+        }
         let text = dispatch(methods, &body).await;
         Ok(reply(StatusCode::OK, "application/json", text))
+    }
+
+    /// Sends a request this replica may not answer to the leader replica (`target`), once.
+    async fn forward(
+        &self,
+        target: Result<(u64, String), String>,
+        path: &str,
+        forwarded_by: Option<String>,
+        body: Bytes,
+    ) -> Response<ApiBody> {
+        let id = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|request| request.get("id").cloned())
+            .unwrap_or_default();
+        let refuse = |why: String| {
+            let refusal = CommitRefusal::NotDurable(why);
+            reply(
+                StatusCode::OK,
+                "application/json",
+                error_reply(&id, COMMIT_REFUSED_CODE, &refusal.to_string()),
+            )
+        };
+        let (leader, addr) = match (target, forwarded_by) {
+            (Err(why), _) => return refuse(why),
+            (Ok((leader, _)), Some(from)) => {
+                return refuse(format!(
+                    "replica {from} forwarded this call here, but this replica does not lead either (replica \
+                     {leader} does, as far as it knows); retry in a second"
+                ));
+            }
+            (Ok(target), None) => target,
+        };
+        let headers = [(FORWARDED_HEADER, self.replica_label())];
+        let limit = self.max_payload_bytes + WRAPPING_BYTES;
+        match post_json(&self.http, format!("http://{addr}{path}"), &headers, body, FORWARD_TIMEOUT, limit)
+            .await
+        {
+            Ok((status, bytes)) => reply(status, "application/json", bytes),
+            Err(err) => refuse(format!("forwarding to the leader replica {leader} at {addr} failed: {err}")),
+        }
+    }
+
+    /// This replica, as a forwarded request names it.
+    fn replica_label(&self) -> String {
+        self.fences
+            .values()
+            .find_map(|fence| fence.replica_id())
+            .map_or_else(|| "?".to_owned(), |id| id.to_string())
     }
 }
 

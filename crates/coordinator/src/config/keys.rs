@@ -168,7 +168,7 @@ pub(super) fn unfilled_cluster() -> ClusterConfig {
 
 /// A `[[cluster.replicas]]` table before its keys are read; every key is required.
 pub(super) fn unfilled_replica() -> ReplicaConfig {
-    ReplicaConfig { id: 0, raft_addr: String::new(), api_addr: String::new() }
+    ReplicaConfig { id: 0, raft_addr: String::new(), api_addr: String::new(), conductor_addr: None }
 }
 
 /// Which struct a key lives in.

@@ -279,6 +279,14 @@ impl Default for ConductorConfig {
     }
 }
 
+impl ConductorConfig {
+    /// What each chain's fence keeps (`keep_payloads`, `keep_bytes`).
+    pub fn retention(&self) -> opc_cluster::fence::Retention {
+        let size = |value: u64| usize::try_from(value).unwrap_or(usize::MAX);
+        opc_cluster::fence::Retention { payloads: size(self.keep_payloads), bytes: size(self.keep_bytes) }
+    }
+}
+
 /// `[chains.NAME]`: one L2 chain and the sequencers that may produce its blocks.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

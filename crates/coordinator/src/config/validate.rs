@@ -97,20 +97,28 @@ impl Validator<'_> {
         }
     }
 
-    /// Conductor mode: one endpoint of its own, and (in this release) no `[cluster]`.
+    /// Conductor mode: one endpoint of its own; in a cluster, every replica says where its
+    /// endpoint is, so the others can forward op-node's calls to whichever leads.
     fn check_conductor(&mut self) {
         let config = self.config;
         let Some(first) = config.chains.iter().find(|(_, chain)| chain.conductor).map(|(name, _)| name)
         else {
             return;
         };
-        if config.cluster.is_some() {
-            self.invalid(
-                &format!("chains.{first}.conductor"),
-                "conductor mode with [cluster] is not available in this release (its commits would have to go \
-                 through Raft); run this chain without conductor = true, or the coordinator without [cluster]"
-                    .to_owned(),
-            );
+        if let Some(cluster) = &config.cluster {
+            for (i, replica) in cluster.replicas.iter().enumerate() {
+                if replica.conductor_addr.as_deref().is_none_or(|addr| addr.trim().is_empty()) {
+                    self.invalid(
+                        &format!("cluster.replicas[{i}].conductor_addr"),
+                        format!(
+                            "is missing: chain {first} runs in conductor mode, and a replica that does not lead \
+                             forwards op-node's calls to the one that does; set it to replica {}'s \
+                             conductor.listen as the others reach it (host:port)",
+                            replica.id
+                        ),
+                    );
+                }
+            }
         }
         let listen = config.conductor.listen;
         let taken = [

@@ -309,7 +309,7 @@ impl Chain {
 
     /// The fence follows the persisted state's holder, as the actor's persist makes it.
     fn follow_fence(&mut self) {
-        let holder = crate::conductor::fence::Fence::holder_of(&self.state).map(str::to_owned);
+        let holder = crate::conductor::holding_of(&self.state).holder;
         if let Some(fence) = self.fence.as_mut() {
             fence.holder = holder;
         }
