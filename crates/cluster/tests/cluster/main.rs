@@ -5,6 +5,7 @@ mod harness;
 
 mod config_and_faults;
 mod failover;
+mod fences;
 mod formation;
 mod membership;
 mod partition;
