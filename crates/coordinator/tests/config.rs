@@ -888,3 +888,28 @@ fn a_missing_cluster_id_and_replica_address_are_reported_as_missing() {
     assert_reported(&errors, "cluster.id", "missing (required)");
     assert_reported(&errors, "cluster.replicas[2].api_addr", "missing (required)");
 }
+
+#[test]
+fn conductor_mode_in_a_cluster_needs_every_replicas_conductor_addr() {
+    let conducted = "[chains.main]\nconductor = true\n";
+    let text = format!("{conducted}{MINIMAL}{CLUSTER}");
+    let errors = errors_of(load(&text));
+    for i in 0..3 {
+        assert_reported(
+            &errors,
+            &format!("cluster.replicas[{i}].conductor_addr"),
+            "forwards op-node's calls",
+        );
+    }
+    let mut with_addrs = format!("{conducted}{MINIMAL}{CLUSTER}");
+    for id in 1..=3 {
+        with_addrs = with_addrs.replace(
+            &format!("api_addr = \"127.0.0.1:976{id}\""),
+            &format!("api_addr = \"127.0.0.1:976{id}\"\nconductor_addr = \"127.0.0.1:854{id}\""),
+        );
+    }
+    let config = load(&with_addrs).expect("valid with every conductor_addr");
+    let replicas = &config.cluster.as_ref().expect("cluster").replicas;
+    assert_eq!(replicas[2].conductor_addr.as_deref(), Some("127.0.0.1:8543"));
+    assert_eq!(load(&config.to_toml_string()).expect("round trip"), config);
+}

@@ -6,9 +6,12 @@ use op_coordinator::{Listeners, config::Config};
 use op_sim::Simulator;
 use op_sim::api::{FaultKind, FaultParams, IsolateMode, LedgerEntry};
 use opc_test_support::{FAST_SETTINGS, WAIT, admin_client, stopped_chain, wait_until};
-use opc_wire::coordinator::{ClusterInfo, CoordinatorApiClient};
+use opc_wire::{
+    conductor::ConductorApiClient,
+    coordinator::{ClusterInfo, CoordinatorApiClient},
+};
 use std::{net::SocketAddr, sync::Arc};
-use tokio::{sync::oneshot, task::JoinHandle};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 struct Replica {
     id: u64,
@@ -19,6 +22,8 @@ struct Replica {
 
 struct Cluster {
     sim: Arc<Simulator>,
+    /// Each replica's conductor endpoint, in conductor mode.
+    conductors: Vec<SocketAddr>,
     _data_dir: tempfile::TempDir,
     replicas: Vec<Replica>,
 }
@@ -28,16 +33,45 @@ const CLUSTER_TIMINGS: &str =
 
 impl Cluster {
     async fn start(size: u64) -> Self {
-        let sim = Arc::new(Simulator::start(stopped_chain()).await.expect("simulator starts"));
+        Self::start_with(size, false).await
+    }
+
+    /// `size` replicas; `conducted`: the chain in conductor mode, node `i` committing to replica
+    /// `i mod size`'s endpoint (so most commits reach a replica that must forward them).
+    async fn start_with(size: u64, conducted: bool) -> Self {
+        let mut sim_config = stopped_chain();
+        let mut conductors = Vec::new();
+        let (listeners, mut entries) = opc_test_support::replica_listeners(size).await;
+        if conducted {
+            entries.clear();
+            for (id, raft, rpc) in &listeners {
+                let conductor = TcpListener::bind("127.0.0.1:0").await.expect("bind conductor");
+                let addr = conductor.local_addr().expect("addr");
+                entries.push_str(&format!(
+                    "\n[[cluster.replicas]]\nid = {id}\nraft_addr = \"{}\"\napi_addr = \"{}\"\nconductor_addr = \"{addr}\"\n",
+                    raft.local_addr().expect("addr"),
+                    rpc.local_addr().expect("addr"),
+                ));
+                conductors.push((addr, conductor));
+            }
+            let chain = &mut sim_config.chains[0];
+            for (i, node) in chain.nodes.iter_mut().enumerate() {
+                let (addr, _) = &conductors[i % conductors.len()];
+                node.options.conductor_rpc = Some(format!("http://{addr}/{}/{}", chain.name, node.name));
+            }
+        }
+        let conductor_addrs = conductors.iter().map(|(addr, _)| *addr).collect();
+        let mut conductors = conductors.into_iter().map(|(_, listener)| Some(listener)).collect::<Vec<_>>();
+        let sim = Arc::new(Simulator::start(sim_config).await.expect("simulator starts"));
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let (listeners, entries) = opc_test_support::replica_listeners(size).await;
         let text = format!(
             "data_dir = {:?}\n{}\n{FAST_SETTINGS}\n[cluster]\nid = 1\n{CLUSTER_TIMINGS}{entries}",
             data_dir.path().display().to_string(),
             sim.coordinator_config()
         );
         let mut replicas = Vec::new();
-        for (id, raft, rpc) in listeners {
+        for (i, (id, raft, rpc)) in listeners.into_iter().enumerate() {
+            let conductor = conductors.get_mut(i).and_then(Option::take);
             let config =
                 Config::from_toml_str(&text, Vec::new(), &[("cluster.id".to_owned(), id.to_string())])
                     .unwrap_or_else(|errors| panic!("invalid test config: {errors}\n{text}"));
@@ -45,14 +79,14 @@ impl Cluster {
             let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
             let task = tokio::spawn(op_coordinator::run(
                 config,
-                Listeners { rpc, metrics: None, raft: Some(raft), conductor: None },
+                Listeners { rpc, metrics: None, raft: Some(raft), conductor },
                 async move {
                     let _ = shutdown_rx.await;
                 },
             ));
             replicas.push(Replica { id, api, shutdown: Some(shutdown_tx), task });
         }
-        Self { sim, _data_dir: data_dir, replicas }
+        Self { sim, conductors: conductor_addrs, _data_dir: data_dir, replicas }
     }
 
     fn admin(&self, id: u64) -> HttpClient {
@@ -192,4 +226,59 @@ async fn an_acting_replica_that_reaches_no_sequencer_hands_its_leadership_to_one
         .collect();
     assert_eq!(starts.first(), Some(&(Some(next), producer)), "starts after the crash: {starts:?}");
     cluster.sim.heal_caller(None);
+}
+
+/// Conductor mode in a cluster: every block is a Raft entry before op-sim publishes it; nodes
+/// commit to different replicas (followers forward to the leader); when the acting replica goes
+/// away, the next one holds the same fence and the chain keeps its sequencer. Ground truth: no
+/// re-org, no double sequencing, and every block the sequencer published was accepted (the
+/// simulator drops a block whose commit failed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_conductor_mode_commits_go_through_raft_and_survive_the_acting_replica() {
+    let mut cluster = Cluster::start_with(3, true).await;
+    let leader = cluster.wait_for_acting_leader(&[1, 2, 3]).await;
+    let sequencer = wait_until("a sequencer elected and producing", WAIT, || async {
+        let active = cluster.admin(leader).get_active_sequencer(None).await.ok()??;
+        (cluster.sim.invariants()[0].blocks_sealed >= 5).then_some(active)
+    })
+    .await;
+    let status = cluster.admin(leader).status(None).await.expect("status").remove(0);
+    let fence = status.conductor.expect("the chain runs in conductor mode");
+    assert_eq!(fence.holder.as_deref(), Some(sequencer.as_str()));
+    // Every replica's endpoint answers for the chain: the followers forward to the leader.
+    for addr in &cluster.conductors {
+        let url = format!("http://{addr}/devnet/{sequencer}");
+        let client = jsonrpsee::http_client::HttpClientBuilder::default().build(&url).expect("client");
+        assert!(client.leader().await.expect("conductor_leader"), "{url} names the sequencer");
+        let other = format!("http://{addr}/devnet/{}", if sequencer == "seq-0" { "seq-1" } else { "seq-0" });
+        let client = jsonrpsee::http_client::HttpClientBuilder::default().build(&other).expect("client");
+        assert!(!client.leader().await.expect("conductor_leader"), "{other} is not the sequencer");
+    }
+
+    cluster.stop(leader).await;
+    let survivors: Vec<u64> = [1, 2, 3].into_iter().filter(|id| *id != leader).collect();
+    let next = cluster.wait_for_acting_leader(&survivors).await;
+    let sealed = cluster.sim.invariants()[0].blocks_sealed;
+    wait_until("blocks committed through the next acting replica", WAIT, || async {
+        (cluster.sim.invariants()[0].blocks_sealed >= sealed + 5).then_some(())
+    })
+    .await;
+    let status = cluster.admin(next).status(None).await.expect("status").remove(0);
+    let fence = status.conductor.expect("conductor status");
+    assert!(fence.committed_head.is_some_and(|head| head.number >= sealed), "{fence:?}");
+    let ledger = cluster.sim.ledger_entries(0);
+    let (mut published, mut dropped) = (0, 0);
+    for entry in &ledger {
+        match entry {
+            LedgerEntry::Block { producer, .. } if *producer == sequencer => published += 1,
+            LedgerEntry::CommitFailed { node, .. } if *node == sequencer => dropped += 1,
+            _ => {}
+        }
+    }
+    assert!(published >= 10, "{published} blocks published");
+    // While no replica acts (the lease lapsing, an election), commits fail and op-node retries:
+    // a few dropped blocks, never a published one without a commit.
+    assert!(dropped < published, "{dropped} dropped, {published} published");
+    let report = cluster.sim.invariants().remove(0);
+    assert!(report.is_safe(), "{report:#?}");
 }

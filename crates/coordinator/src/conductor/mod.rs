@@ -113,7 +113,7 @@ struct Locked {
 #[derive(Debug)]
 enum Home {
     /// A coordinator without `[cluster]`: the fence behind a lock, its log on disk.
-    Local(tokio::sync::Mutex<Locked>),
+    Local(Box<tokio::sync::Mutex<Locked>>),
     /// A replica of a cluster: the fence in the replicated state machine.
     Replicated { cluster: Cluster, acting_rx: watch::Receiver<Acting> },
 }
@@ -148,7 +148,7 @@ impl ChainFence {
         view.follow(&fence);
         Ok(Self {
             chain: chain.to_owned(),
-            home: Home::Local(tokio::sync::Mutex::new(Locked { fence, log: Some(log) })),
+            home: Home::Local(Box::new(tokio::sync::Mutex::new(Locked { fence, log: Some(log) }))),
             view: Mutex::new(view),
             max_payload_bytes,
         })

@@ -619,4 +619,14 @@ pub const KEYS: &[KeyDoc] = &[
             set: |r, v| r.api_addr = v,
         }),
     },
+    KeyDoc {
+        path: "cluster.replicas[<i>].conductor_addr",
+        description: "Address of its conductor endpoint (its conductor.listen as the others reach it); required when a chain runs in conductor mode: a replica that does not lead forwards op-node's conductor calls to the one that does.",
+        required: false,
+        binding: Binding::Replica(Slot::OptionalText {
+            kind: KeyKind::HostPort,
+            get: |r| r.conductor_addr.as_deref(),
+            set: |r, v| r.conductor_addr = v,
+        }),
+    },
 ];

@@ -52,6 +52,12 @@ pub(super) enum Slot<T> {
         get: fn(&T) -> &str,
         set: fn(&mut T, String),
     },
+    /// An optional [`Slot::Text`]; an empty string unsets it.
+    OptionalText {
+        kind: KeyKind,
+        get: fn(&T) -> Option<&str>,
+        set: fn(&mut T, Option<String>),
+    },
 }
 
 /// Why a value could not be stored in its slot.
@@ -130,7 +136,10 @@ pub(super) fn describe_toml(value: &DeValue<'_>) -> String {
 impl<T> Slot<T> {
     pub(super) fn kind(&self) -> KeyKind {
         match self {
-            Slot::U64 { kind, .. } | Slot::OptionalU64 { kind, .. } | Slot::Text { kind, .. } => *kind,
+            Slot::U64 { kind, .. }
+            | Slot::OptionalU64 { kind, .. }
+            | Slot::Text { kind, .. }
+            | Slot::OptionalText { kind, .. } => *kind,
             Slot::I64 { .. } => KeyKind::Integer,
             Slot::Bool { .. } => KeyKind::Bool,
             Slot::Path { .. } | Slot::OptionalPath { .. } => KeyKind::Path,
@@ -157,6 +166,7 @@ impl<T> Slot<T> {
             Slot::OptionalPath { get, .. } => string(&get(target)?.to_string_lossy()),
             Slot::SocketAddr { get, .. } => string(&get(target).to_string()),
             Slot::Text { get, .. } => string(get(target)),
+            Slot::OptionalText { get, .. } => string(get(target)?),
         })
     }
 
@@ -192,6 +202,10 @@ impl<T> Slot<T> {
                 set(target, addr);
             }
             Slot::Text { set, .. } => set(target, input.string(kind)?.to_owned()),
+            Slot::OptionalText { set, .. } => {
+                let text = input.string(kind)?;
+                set(target, (!text.trim().is_empty()).then(|| text.to_owned()));
+            }
         }
         Ok(())
     }
