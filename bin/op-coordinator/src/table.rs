@@ -56,8 +56,10 @@ pub(crate) fn conductor_line(conductor: &ConductorStatus) -> String {
     let last =
         conductor.last_commit_ms_ago.map_or("none since start".to_owned(), |ms| format!("{ms} ms ago"));
     format!(
-        "conductor mode: fence held by {holder}, committed head {head}, last commit {last}, {} accepted, {} refused",
-        conductor.accepted, conductor.refused
+        "conductor mode: fence held by {holder}, committed head {head}, last commit {last}, {:.1} commits/s, {} accepted, {} refused",
+        conductor.commits_last_10s as f64 / 10.0,
+        conductor.accepted,
+        conductor.refused
     )
 }
 
@@ -243,9 +245,10 @@ mod tests {
         conductor.holder = Some("seq-1".into());
         conductor.committed_head = Some(opc_wire::BlockId { hash: B256::repeat_byte(0xab), number: 42 });
         conductor.last_commit_ms_ago = Some(80);
+        conductor.commits_last_10s = 5;
         let line = conductor_line(&conductor);
         assert!(line.contains("held by seq-1, committed head 42 (0xabab"), "{line}");
-        assert!(line.contains("last commit 80 ms ago, 7 accepted, 2 refused"), "{line}");
+        assert!(line.contains("last commit 80 ms ago, 0.5 commits/s, 7 accepted, 2 refused"), "{line}");
     }
 
     #[test]

@@ -110,6 +110,9 @@ pub struct ConductorStatus {
     pub accepted: u64,
     /// Commits refused since the coordinator started.
     pub refused: u64,
+    /// Commits accepted over the last 10 s (through this replica): divided by 10, the commit rate.
+    #[serde(default)]
+    pub commits_last_10s: u64,
     /// What node N of the chain uses as `--conductor.rpc`, with `<node>` standing for N (as
     /// configured: `conductor.listen`).
     #[serde(default)]

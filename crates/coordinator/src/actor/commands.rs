@@ -165,6 +165,7 @@ impl ChainActor {
                         .map(|at| millis(Instant::now().saturating_duration_since(at))),
                     accepted: view.accepted,
                     refused: view.refused,
+                    commits_last_10s: fence.recent_commits(),
                     endpoint: self.conductor_endpoint.clone(),
                 }
             }),

@@ -44,8 +44,10 @@ use opc_cluster::{
 };
 use opc_wire::conductor::{CommitRefusal, Envelope, PayloadHead};
 use std::{
+    collections::VecDeque,
     path::Path,
     sync::{Mutex, PoisonError},
+    time::Duration,
 };
 use tokio::{sync::watch, time::Instant};
 
@@ -126,8 +128,15 @@ pub struct ChainFence {
     /// Alone: the whole view, published under the lock. Replicated: this replica's counters (the
     /// rest is read from the replicated fence).
     view: Mutex<FenceView>,
+    /// When the commits of the last [`RATE_WINDOW`] were accepted (at most [`RATE_SAMPLES`]).
+    recent: Mutex<VecDeque<Instant>>,
     max_payload_bytes: usize,
 }
+
+/// The span [`ChainFence::recent_commits`] counts over.
+const RATE_WINDOW: Duration = Duration::from_secs(10);
+/// Enough for 50 ms blocks over the window; a faster stream is counted as this many.
+const RATE_SAMPLES: usize = 200;
 
 impl ChainFence {
     /// Opens the fence of `chain` with its log in `data_dir`; the committed payloads come back.
@@ -150,6 +159,7 @@ impl ChainFence {
             chain: chain.to_owned(),
             home: Home::Local(Box::new(tokio::sync::Mutex::new(Locked { fence, log: Some(log) }))),
             view: Mutex::new(view),
+            recent: Mutex::default(),
             max_payload_bytes,
         })
     }
@@ -166,6 +176,7 @@ impl ChainFence {
             chain: chain.to_owned(),
             home: Home::Replicated { cluster, acting_rx },
             view: Mutex::new(FenceView::default()),
+            recent: Mutex::default(),
             max_payload_bytes,
         }
     }
@@ -257,14 +268,32 @@ impl ChainFence {
                 Home::Replicated { cluster, .. } => self.commit_replicated(cluster, node, envelope).await,
             }
         };
+        let now = Instant::now();
         self.with_view(|view| match &result {
             Ok(()) => {
-                view.last_commit_at = Some(Instant::now());
+                view.last_commit_at = Some(now);
                 view.accepted += 1;
             }
             Err(_) => view.refused += 1,
         });
+        if result.is_ok() {
+            let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+            if recent.len() == RATE_SAMPLES {
+                recent.pop_front();
+            }
+            recent.push_back(now);
+        }
         result
+    }
+
+    /// Commits accepted over the last 10 s (through this replica).
+    pub fn recent_commits(&self) -> u64 {
+        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        while recent.front().is_some_and(|at| now.saturating_duration_since(*at) > RATE_WINDOW) {
+            recent.pop_front();
+        }
+        recent.len() as u64
     }
 
     async fn commit_locally(
