@@ -187,12 +187,12 @@ impl FromStr for Profile {
 /// The fault parameters the benchmark uses: the whole node for crash and hang, and a hung node
 /// that waits a block time after resuming (a process that seals the instant it resumes beats
 /// any stop call; see `schedule.rs`).
-pub fn fault_params(kind: FaultKind) -> FaultParams {
+pub fn fault_params(kind: FaultKind, seal_on_resume: bool) -> FaultParams {
     match kind {
         FaultKind::Crash => FaultParams { target: Some(FaultTarget::Both), ..FaultParams::default() },
         FaultKind::Hang => FaultParams {
             target: Some(FaultTarget::Both),
-            seal_on_resume: Some(false),
+            seal_on_resume: Some(seal_on_resume),
             ..FaultParams::default()
         },
         _ => FaultParams::default(),
@@ -210,6 +210,9 @@ pub struct TrialSpec {
     pub fault: FaultKind,
     /// Seeds the simulator's gossip jitter and the fault's phase within a slot.
     pub seed: u64,
+    /// A hung leader seals at once when it resumes (its slot timer fired while it was frozen),
+    /// as op-node does after SIGCONT; false: it waits one block time first.
+    pub seal_on_resume: bool,
 }
 
 /// What one trial measured. Times are milliseconds; `None` where the trial did not get there.
@@ -240,6 +243,10 @@ pub struct TrialOutcome {
     pub unsafe_reorgs: u64,
     /// Overlapping sealing spans of two nodes, over the whole trial.
     pub double_sequencing: u64,
+    /// Blocks the old leader published after the new leader's first block (ground truth: its
+    /// `Block` entries, which op-sim records only for a block it gossips and inserts). A deposed
+    /// leader in conductor mode cannot publish, so these are 0 there.
+    pub zombie_blocks: u64,
     /// Why the trial failed or did not settle, if it did not go to plan.
     pub error: Option<String>,
 }
@@ -259,6 +266,7 @@ impl TrialOutcome {
             missed_slots: None,
             unsafe_reorgs: 0,
             double_sequencing: 0,
+            zombie_blocks: 0,
             error: None,
         }
     }
@@ -368,6 +376,8 @@ pub struct CellSummary {
     pub unsafe_reorgs: u64,
     /// Double-sequencing overlaps over all trials.
     pub double_sequencing: u64,
+    /// Blocks the old leaders published after their successors' first block, summed.
+    pub zombie_blocks: u64,
     /// Why the coordinator refused the profile's config at this block time (no trial ran).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
@@ -395,6 +405,7 @@ impl CellSummary {
             missed_slots_max: missed.iter().max().copied(),
             unsafe_reorgs: outcomes.iter().map(|outcome| outcome.unsafe_reorgs).sum(),
             double_sequencing: outcomes.iter().map(|outcome| outcome.double_sequencing).sum(),
+            zombie_blocks: outcomes.iter().map(|outcome| outcome.zombie_blocks).sum(),
             refused: None,
         }
     }
@@ -550,7 +561,7 @@ async fn drive(
     let from = sim.ledger().len();
     let unix_at_fault_ms = unix_ms();
     let sim_at_fault_ms = sim.ledger().now_ms();
-    sim.fault(&leader, spec.fault, fault_params(spec.fault))
+    sim.fault(&leader, spec.fault, fault_params(spec.fault, spec.seal_on_resume))
         .map_err(|err| format!("fault {} on {leader}: {err}", spec.fault))?;
     let fault_at_ms = sim
         .ledger_entries(from)
@@ -645,6 +656,9 @@ async fn drive(
         let elapsed_ms = sim.ledger().now_ms().saturating_sub(heal_at_ms);
         let one_leader = coordinator_leader.as_ref().is_some_and(|leader| active == [leader.clone()]);
         if one_leader && fenced.is_empty() && blocks_after >= 2 && elapsed_ms >= 2 * block_time_ms {
+            if let Some(gap) = &gap {
+                outcome.zombie_blocks = zombie_blocks(&sim.ledger_entries(slot_from), &leader, gap);
+            }
             return Ok(());
         }
         if Instant::now() >= deadline {
@@ -661,6 +675,17 @@ async fn drive(
 /// (`leader_unhealthy`, `leader_fenced`). The one place the benchmark reads an event's kind.
 fn decision(event: &CoordinatorEvent) -> Option<EventKind> {
     [EventKind::LeaderUnhealthy, EventKind::LeaderFenced].contains(&event.kind).then(|| event.kind.clone())
+}
+
+/// Blocks `old` published after the first block of the leader that replaced it (`gap`).
+fn zombie_blocks(entries: &[LedgerEntry], old: &str, gap: &Gap) -> u64 {
+    entries
+        .iter()
+        .filter(|entry| {
+            matches!(entry, LedgerEntry::Block { producer, t_ms, .. }
+                if producer == old && *t_ms > gap.first_new_block_ms)
+        })
+        .count() as u64
 }
 
 /// Blocks `producer` has sealed so far.

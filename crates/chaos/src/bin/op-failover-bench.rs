@@ -43,6 +43,11 @@ struct Cli {
     /// stall; isolate also works (a correct coordinator must then NOT fail over).
     #[arg(long, value_delimiter = ',', default_value = "crash,hang,stall")]
     faults: Vec<FaultKind>,
+    /// A hung leader seals at once when it resumes, as op-node does after SIGCONT (its slot timer
+    /// fired while it was frozen). Without it, it waits one block time first, which gives an
+    /// observing coordinator the time to stop it.
+    #[arg(long)]
+    seal_on_resume: bool,
     /// Coordinator settings: defaults, conductor (conductor mode, defaults), op-coordinator,
     /// op-conductor, tuned.
     #[arg(long, value_delimiter = ',', default_value = "defaults,conductor,op-coordinator,op-conductor")]
@@ -117,6 +122,7 @@ async fn main() -> ExitCode {
                         block_time_ms: *block_time_ms,
                         fault: *fault,
                         seed,
+                        seal_on_resume: cli.seal_on_resume,
                     });
                 }
             }
@@ -264,14 +270,14 @@ fn markdown(cli: &Cli, summaries: &[CellSummary], outcomes: &[TrialOutcome]) -> 
         let _ = writeln!(
             out,
             "| block time | fault | fail-overs | detection ms p50 / p95 / p99 / max | downtime ms p50 / p95 / p99 / max \
-             | missed slots mean / max | unsafe re-orgs | double sequencing | unhealthy verdict ms p50 / max |"
+             | missed slots mean / max | unsafe re-orgs | double sequencing | zombie blocks | unhealthy verdict ms p50 / max |"
         );
-        let _ = writeln!(out, "|---:|:---|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(out, "|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|");
         for summary in summaries.iter().filter(|s| s.profile == *profile) {
             if summary.refused.is_some() {
                 let _ = writeln!(
                     out,
-                    "| {} ms | {} | refused by the coordinator's config check (below) | – | – | – | – | – | – |",
+                    "| {} ms | {} | refused by the coordinator's config check (below) | – | – | – | – | – | – | – |",
                     summary.block_time_ms, summary.fault
                 );
                 continue;
@@ -286,7 +292,7 @@ fn markdown(cli: &Cli, summaries: &[CellSummary], outcomes: &[TrialOutcome]) -> 
                 summary.verdict_ms.map_or_else(|| "–".to_owned(), |p| format!("{} / {}", p.p50, p.max));
             let _ = writeln!(
                 out,
-                "| {} ms | {} | {}/{}{errors} | {} | {} | {missed} | {} | {} | {verdict} |",
+                "| {} ms | {} | {}/{}{errors} | {} | {} | {missed} | {} | {} | {} | {verdict} |",
                 summary.block_time_ms,
                 summary.fault,
                 summary.failed_over,
@@ -295,6 +301,7 @@ fn markdown(cli: &Cli, summaries: &[CellSummary], outcomes: &[TrialOutcome]) -> 
                 percentiles(summary.downtime_ms),
                 summary.unsafe_reorgs,
                 summary.double_sequencing,
+                summary.zombie_blocks,
             );
         }
     }
@@ -342,7 +349,7 @@ fn progress_line(outcome: &TrialOutcome) -> String {
     let ms = |value: Option<u64>| value.map_or_else(|| "–".to_owned(), |v| v.to_string());
     format!(
         "{} {} ms {} seed {}: {} → {}, phase {} ms, verdict {} ms, detection {} ms ({}), downtime {} ms, \
-         missed {}, re-orgs {}, double {}{}",
+         missed {}, re-orgs {}, double {}, zombies {}{}",
         outcome.spec.profile.as_str(),
         outcome.spec.block_time_ms,
         outcome.spec.fault,
@@ -357,6 +364,7 @@ fn progress_line(outcome: &TrialOutcome) -> String {
         ms(outcome.missed_slots),
         outcome.unsafe_reorgs,
         outcome.double_sequencing,
+        outcome.zombie_blocks,
         outcome.error.as_deref().map(|err| format!("; ERROR: {err}")).unwrap_or_default(),
     )
 }
