@@ -28,10 +28,11 @@
 //! | figure        | source                         | definition                                                                              |
 //! |---------------|--------------------------------|-----------------------------------------------------------------------------------------|
 //! | verdict       | `coordinator_status`, 20 ms    | fault → first status in which the leader is unhealthy (informational)                   |
-//! | detection     | `coordinator_events`           | fault → first `leader_unhealthy` / `leader_fenced` of the old leader: the decision     |
+//! | detection     | `coordinator_events`           | fault → first `leader_unhealthy` / `leader_fenced` / `leader_deposed` of the old leader |
 //! | downtime      | ledger                         | last block of the old leader → first block of another node                              |
 //! | missed slots  | ledger                         | `round(downtime / block time) - 1`                                                      |
 //! | re-orgs       | `sim_invariants`               | heights with two distinct blocks (`unsafe_reorgs`), plus overlapping sealing spans      |
+//! | zombie blocks | ledger                         | blocks the old leader published after the new leader's first block                      |
 //!
 //! Events carry unix milliseconds and the ledger its own monotonic milliseconds; both clocks are
 //! sampled right before the fault and the difference converts one into the other (error ~1 ms).
@@ -233,7 +234,7 @@ pub struct TrialOutcome {
     pub verdict_ms: Option<u64>,
     /// Fault → the coordinator's decision event.
     pub detection_ms: Option<u64>,
-    /// Which decision event (`leader_unhealthy` or `leader_fenced`).
+    /// Which decision event (`leader_unhealthy`, `leader_fenced` or `leader_deposed`).
     pub decision: Option<EventKind>,
     /// Last block of the old leader → first block of the new one.
     pub downtime_ms: Option<u64>,
@@ -672,9 +673,12 @@ async fn drive(
 }
 
 /// The kind of `event` when it marks the coordinator's decision that the leader has failed
-/// (`leader_unhealthy`, `leader_fenced`). The one place the benchmark reads an event's kind.
+/// (`leader_unhealthy`, `leader_fenced`, or in conductor mode `leader_deposed`). The one place the
+/// benchmark reads an event's kind.
 fn decision(event: &CoordinatorEvent) -> Option<EventKind> {
-    [EventKind::LeaderUnhealthy, EventKind::LeaderFenced].contains(&event.kind).then(|| event.kind.clone())
+    [EventKind::LeaderUnhealthy, EventKind::LeaderFenced, EventKind::LeaderDeposed]
+        .contains(&event.kind)
+        .then(|| event.kind.clone())
 }
 
 /// Blocks `old` published after the first block of the leader that replaced it (`gap`).

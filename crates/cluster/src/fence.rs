@@ -140,6 +140,11 @@ impl Fence {
         self.holder() == Some(node)
     }
 
+    /// Who may commit, as last applied.
+    pub fn holding(&self) -> &Holding {
+        &self.holding
+    }
+
     /// The node that may commit now.
     pub fn holder(&self) -> Option<&str> {
         self.holding.holder.as_deref()

@@ -459,7 +459,15 @@ impl ChainActor {
         let same_term = self.last_acting_term == Some(term);
         self.last_acting_term = Some(term);
         match self.store.load(&self.name).await {
-            Ok(state) => self.state = state.unwrap_or_default(),
+            Ok(state) => {
+                self.state = state.unwrap_or_default();
+                if let Some(fence) = &self.fence
+                    && fence.holding_is_stale(&self.state)
+                    && let Err(err) = self.store.save(&self.name, &self.state).await
+                {
+                    tracing::warn!(chain = %self.name, %err, "cannot write the conductor fence's holder; commits stay refused until the next state change");
+                }
+            }
             Err(err) => {
                 // Acting on a state we cannot read could repeat or undo a step: stay an observer.
                 tracing::error!(chain = %self.name, %err, "cannot read the replicated state; not acting");

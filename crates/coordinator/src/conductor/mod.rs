@@ -367,6 +367,18 @@ impl ChainFence {
         }
     }
 
+    /// True when the replicated fence does not hold what `state` implies: the chain was switched
+    /// to conductor mode while its state was already written (before, its writes carried no
+    /// holding). The acting replica then writes the state again. Alone: never.
+    pub fn holding_is_stale(&self, state: &ChainState) -> bool {
+        match &self.home {
+            Home::Local(_) => false,
+            Home::Replicated { cluster, .. } => {
+                cluster.fence(&self.chain).is_none_or(|fence| *fence.holding() != holding_of(state))
+            }
+        }
+    }
+
     /// Makes the fence follow `state` as loaded at start-up (already durable). Replicated, the
     /// fence followed it when it was written.
     pub async fn follow_state(&self, state: &ChainState) {
