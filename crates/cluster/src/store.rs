@@ -8,7 +8,7 @@
 //! | `raft_log`  | log index (`u64`)                     | `Entry`                             |
 //! | `sm_meta`   | `last_applied`, `last_membership`     | `LogId`, `StoredMembership`         |
 //! | `sm_chains` | chain name                            | the chain's opaque state            |
-//! | `sm_fences` | chain name                            | its fence without payloads, [`FenceMeta`] |
+//! | `sm_fences` | chain name                            | its fence without payloads, `FenceMeta` |
 //! | `sm_payloads` | `<chain>/<block hash>`              | a kept committed payload, verbatim  |
 //! | `snapshot`  | `current`                             | `{meta, data}` of the last snapshot |
 //!
@@ -42,13 +42,16 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, oneshot};
 
 use crate::error::ClusterError;
-use crate::fence::{Fence, FenceData, FenceMeta, Retention};
+use crate::fence::{Fence, FenceData, Retention};
 use crate::types::{
     Applied, ChainStates, Command, Entry, LogId, Snapshot, SnapshotData, SnapshotMeta, StorageError,
     StoredMembership, TypeConfig, Vote,
 };
-use opc_wire::conductor::{CommitRefusal, Envelope};
+use opc_wire::conductor::CommitRefusal;
 use std::collections::{BTreeMap, BTreeSet};
+
+mod fence_rows;
+use fence_rows::{FenceRows, load_fences};
 
 /// File name of the store inside the data dir.
 pub const STORE_FILE: &str = "cluster.redb";
@@ -62,8 +65,7 @@ const LOG: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("raft_log");
 const SM_META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("sm_meta");
 const SM_CHAINS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("sm_chains");
 const SNAPSHOT: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("snapshot");
-const SM_FENCES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("sm_fences");
-const SM_PAYLOADS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("sm_payloads");
+use fence_rows::{SM_FENCES, SM_PAYLOADS};
 
 const KEY_FORMAT_VERSION: &str = "format_version";
 const KEY_VOTE: &str = "vote";
@@ -178,11 +180,6 @@ impl StoredSnapshot {
     fn data(&self) -> SnapshotData {
         SnapshotData { chains: self.data.clone(), fences: self.fences.clone() }
     }
-}
-
-/// The key of a kept payload in `sm_payloads`.
-fn payload_key(chain: &str, hash: &alloy_primitives::B256) -> String {
-    format!("{chain}/{hash}")
 }
 
 /// Everything `open` hands to `Cluster::start`.
@@ -370,87 +367,6 @@ fn load(db: &Database, retention: Retention) -> Result<Loaded, DbError> {
         applied: AppliedState { chains, fences, last_applied, last_membership },
         snapshot,
     })
-}
-
-/// The fences and their payloads; none in a store written before conductor mode.
-fn load_fences(
-    txn: &redb::ReadTransaction,
-    retention: Retention,
-) -> Result<BTreeMap<String, Fence>, DbError> {
-    let mut fences = BTreeMap::new();
-    let (metas, payloads) = match (txn.open_table(SM_FENCES), txn.open_table(SM_PAYLOADS)) {
-        (Ok(metas), Ok(payloads)) => (metas, payloads),
-        (Err(redb::TableError::TableDoesNotExist(_)), _)
-        | (_, Err(redb::TableError::TableDoesNotExist(_))) => {
-            return Ok(fences);
-        }
-        (Err(e), _) | (_, Err(e)) => return Err(e.into()),
-    };
-    for row in metas.iter()? {
-        let (key, value) = row?;
-        let chain = key.value().to_owned();
-        let meta: FenceMeta = decode(|| format!("sm_fences/{chain}"), value.value())?;
-        let mut kept = Vec::with_capacity(meta.committed.len());
-        for hash in &meta.committed {
-            let key = payload_key(&chain, hash);
-            let Some(bytes) = payloads.get(key.as_str())? else {
-                return Err(DbError::Invalid(format!(
-                    "sm_fences/{chain} names {key}, which sm_payloads lacks"
-                )));
-            };
-            kept.push(decode::<Envelope>(|| format!("sm_payloads/{key}"), bytes.value())?);
-        }
-        fences.insert(chain, Fence::from_data(FenceData { meta, payloads: kept }, retention));
-    }
-    Ok(fences)
-}
-
-/// The rows that turn the stored fences `before` into `after`, for the chains in `touched`.
-struct FenceRows {
-    metas: Vec<(String, Vec<u8>)>,
-    put_payloads: Vec<(String, Vec<u8>)>,
-    delete_payloads: Vec<String>,
-}
-
-impl FenceRows {
-    fn diff(
-        before: &BTreeMap<String, Fence>,
-        after: &BTreeMap<String, Fence>,
-        touched: &BTreeSet<String>,
-    ) -> Result<Self, DbError> {
-        let mut rows = Self { metas: Vec::new(), put_payloads: Vec::new(), delete_payloads: Vec::new() };
-        for chain in touched {
-            let Some(fence) = after.get(chain) else { continue };
-            let old: BTreeSet<_> =
-                before.get(chain).map(|f| f.meta().committed.into_iter().collect()).unwrap_or_default();
-            let meta = fence.meta();
-            for envelope in fence.committed() {
-                let hash = envelope.head().block_hash;
-                if !old.contains(&hash) {
-                    rows.put_payloads.push((payload_key(chain, &hash), envelope.json().as_bytes().to_vec()));
-                }
-            }
-            let new: BTreeSet<_> = meta.committed.iter().copied().collect();
-            rows.delete_payloads.extend(old.difference(&new).map(|hash| payload_key(chain, hash)));
-            rows.metas.push((chain.clone(), encode("fence", &meta)?));
-        }
-        Ok(rows)
-    }
-
-    fn write(&self, txn: &WriteTransaction) -> Result<(), DbError> {
-        let mut metas = txn.open_table(SM_FENCES)?;
-        for (chain, meta) in &self.metas {
-            metas.insert(chain.as_str(), meta.as_slice())?;
-        }
-        let mut payloads = txn.open_table(SM_PAYLOADS)?;
-        for key in &self.delete_payloads {
-            payloads.remove(key.as_str())?;
-        }
-        for (key, bytes) in &self.put_payloads {
-            payloads.insert(key.as_str(), bytes.as_slice())?;
-        }
-        Ok(())
-    }
 }
 
 /// The Raft log and vote. Cheap to clone: the clones are the log readers of replication tasks.
