@@ -214,5 +214,21 @@ async fn main() {
             );
         }
     }
+    let total = 3 * (options.commits + 20) * options.sizes.len();
+    println!("\ndisk after the run ({total} commits, the last 16 payloads kept per chain):\n");
+    let log = dir.path().join("single").join(format!("conductor-{CHAIN}.log"));
+    println!("- 1 coordinator, {}: {}", log.display(), size_of(&log));
+    for id in 1..=3 {
+        let store = dir.path().join("cluster").join(format!("replica-{id}")).join(opc_cluster::STORE_FILE);
+        println!("- replica {id}, {}: {}", store.display(), size_of(&store));
+    }
     cancel.cancel();
+}
+
+/// The size of `path` in MiB, or why not.
+fn size_of(path: &std::path::Path) -> String {
+    match std::fs::metadata(path) {
+        Ok(meta) => format!("{:.1} MiB", meta.len() as f64 / (1024.0 * 1024.0)),
+        Err(err) => format!("unknown ({err})"),
+    }
 }
