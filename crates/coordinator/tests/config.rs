@@ -115,6 +115,7 @@ fn minimal_config_gets_every_default() {
             op_geth_url: "http://127.0.0.1:8545".to_owned(),
             priority: 0,
             candidate: true,
+            conductor_allow: Vec::new(),
         }
     );
 }

@@ -18,11 +18,18 @@
 //! # Layout
 //! - [`fence`]: the pure fence and its table tests.
 //! - [`log`]: the durable log of committed payloads (single coordinator; fsync before the answer).
-//! - [`serve`]: the HTTP endpoint `http://HOST:PORT/<chain>/<node>` and its JSON-RPC methods.
+//! - [`serve`]: the HTTP endpoint `http://HOST:PORT/<chain>/<node>` (and `/<chain>`): routes, the
+//!   source-address allow-lists, op-node's two calls.
+//! - [`operator`]: op-conductor's operator methods on each node's path, and what each means here.
+//! - `proxy`: the leader-only proxy (`/<chain>/<node>`) and the leader-following one (`/<chain>`).
 
 pub mod fence;
 pub mod log;
+pub mod operator;
+mod proxy;
 pub mod serve;
+
+pub use operator::NodeEndpoint;
 
 use crate::state::{ChainState, StateError};
 use alloy_primitives::B256;

@@ -1,17 +1,34 @@
 //! The conductor endpoint: `POST http://HOST:PORT/<chain>/<node>` answers the JSON-RPC calls op-node
-//! makes on its `--conductor.rpc` (`conductor_leader`, `conductor_commitUnsafePayload`).
+//! makes on its `--conductor.rpc` (`conductor_leader`, `conductor_commitUnsafePayload`),
+//! op-conductor's operator methods ([`super::operator`]) and its leader-only proxy; `POST
+//! http://HOST:PORT/<chain>` proxies the same reads to whoever leads the chain ([`super::proxy`]).
 //!
 //! op-node sends no credentials and knows one URL only, so the path names the caller: node `N`
 //! of chain `C` is configured with `--conductor.rpc=http://HOST:PORT/C/N`. Anything else gets a 404
 //! whose JSON-RPC error says which paths exist. The endpoint listens on loopback by default
-//! (`conductor.listen`); see docs/operations.md for the trust model.
+//! (`conductor.listen`); a node's path takes calls only from the addresses in its
+//! `conductor_allow`, when that is set (a call from another is refused with HTTP 403 and counted).
+//! See docs/operations.md for the trust model.
+//!
+//! | path | from | served |
+//! |---|---|---|
+//! | `/C/N`, N a node of C in conductor mode | an address in N's `conductor_allow`, or any when it is empty | N's calls, the operator methods, the proxy to N while it leads |
+//! | `/C/N` | any other address | 403, `not allowed: ...` naming the address and the key |
+//! | `/C`, C a chain in conductor mode | any | the proxy to C's leader |
+//! | anything else | any | 404 listing the paths served |
 //!
 //! The body bound is `conductor.max_payload_bytes` plus room for the JSON-RPC wrapping; a larger
 //! request is refused before it is read.
 
-use super::ChainFence;
+use super::{
+    ChainFence,
+    operator::{NodeEndpoint, NodeOperator},
+    proxy::{Proxy, Upstream},
+};
 use crate::{
-    api::{ApiBody, reply, serve_requests},
+    actor::{ActorError, ChainHandle},
+    api::{ApiBody, PeerAddr, reply, serve_requests},
+    client::NodeClient,
     metrics as m,
 };
 use http_body_util::{BodyExt, Limited};
@@ -22,10 +39,15 @@ use jsonrpsee::{
     types::ErrorObjectOwned,
 };
 use opc_wire::{
-    conductor::{COMMIT_REFUSED_CODE, CommitRefusal, ConductorApiServer, Envelope},
+    conductor::{COMMIT_REFUSED_CODE, CommitRefusal, ConductorApiServer, ConductorOpsApiServer, Envelope},
     jsonrpc::{dispatch, error_reply},
 };
-use std::{collections::BTreeMap, sync::Arc, time::Instant};
+use std::{
+    collections::BTreeMap,
+    net::IpAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -83,22 +105,126 @@ fn log_refusal(chain: &str, node: &str, number: u64, refusal: &CommitRefusal) {
     }
 }
 
-/// Every node's methods, by path `/<chain>/<node>`.
-#[derive(Debug, Clone, Default)]
+/// What the endpoint runs on beyond its chains, built once from the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointSettings {
+    /// `conductor.max_payload_bytes`: the request bound, less the JSON-RPC wrapping.
+    pub max_payload_bytes: usize,
+    /// `conductor.proxy_timeout_ms`: the deadline of one proxied call.
+    pub proxy_timeout: Duration,
+    /// `conductor.proxy_max_reply_bytes`: the largest reply a proxied call brings back.
+    pub proxy_max_reply_bytes: u32,
+    /// How long a hand-over asked here may take (as `coordinator_setActiveSequencer`).
+    pub handover_timeout: Duration,
+}
+
+/// What a path serves.
+#[derive(Debug)]
+enum Route {
+    /// `/<chain>/<node>`: the node's calls, the operator methods, the proxy to the node.
+    Node {
+        chain: String,
+        node: String,
+        /// The node's `conductor_allow`; empty: any address.
+        allow: Vec<IpAddr>,
+        methods: Methods,
+    },
+    /// `/<chain>`: the proxy to whoever leads the chain.
+    Chain(Methods),
+}
+
+/// Why a request is not dispatched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Turned {
+    /// The path names no route.
+    UnknownPath,
+    /// The caller's address is not in the node's `conductor_allow`.
+    NotAllowed { chain: String, node: String, address: String },
+}
+
+/// Whether `allow` lets `address` call (an IPv4 address seen through an IPv6 socket counts as
+/// itself).
+fn admits(allow: &[IpAddr], address: Option<IpAddr>) -> bool {
+    allow.is_empty()
+        || address.is_some_and(|address| {
+            allow.iter().any(|allowed| allowed.to_canonical() == address.to_canonical())
+        })
+}
+
+/// Every route of the endpoint, by path.
+#[derive(Debug)]
 pub struct ConductorRoutes {
-    routes: BTreeMap<String, Methods>,
-    max_payload_bytes: usize,
+    routes: BTreeMap<String, Route>,
+    settings: EndpointSettings,
 }
 
 impl ConductorRoutes {
-    /// Routes for `nodes` of the chain `fence` guards; requests bounded by `max_payload_bytes`.
-    pub fn add_chain(&mut self, fence: &Arc<ChainFence>, nodes: &[String], max_payload_bytes: usize) {
-        self.max_payload_bytes = self.max_payload_bytes.max(max_payload_bytes);
+    /// No routes yet.
+    pub fn new(settings: EndpointSettings) -> Self {
+        Self { routes: BTreeMap::new(), settings }
+    }
+
+    /// Routes for `nodes` of the chain whose actor is `chain` (it must have a fence): one path per
+    /// node, and the chain's own path.
+    pub fn add_chain(&mut self, chain: &ChainHandle, nodes: &[NodeEndpoint]) -> Result<(), ActorError> {
+        let Some(fence) = &chain.fence else {
+            return Ok(());
+        };
+        let mut clients = BTreeMap::new();
         for node in nodes {
-            let conductor = NodeConductor { fence: fence.clone(), node: node.clone() };
-            let module: RpcModule<NodeConductor> = conductor.into_rpc();
-            self.routes.insert(format!("/{}/{node}", fence.chain()), module.into());
+            let client = NodeClient::for_proxy(
+                &node.op_node_url,
+                &node.op_geth_url,
+                self.settings.proxy_max_reply_bytes,
+            )
+            .map_err(|source| ActorError::Client {
+                chain: chain.name.clone(),
+                node: node.name.clone(),
+                source,
+            })?;
+            clients.insert(node.name.clone(), client);
         }
+        let shared: Arc<[NodeEndpoint]> = nodes.into();
+        for node in nodes {
+            let mut methods: Methods =
+                NodeConductor { fence: fence.clone(), node: node.name.clone() }.into_rpc().into();
+            let operator = NodeOperator {
+                chain: chain.clone(),
+                fence: fence.clone(),
+                node: node.name.clone(),
+                nodes: shared.clone(),
+                handover_timeout: self.settings.handover_timeout,
+            };
+            methods.merge(operator.into_rpc()).expect("the operator methods are not op-node's");
+            methods.merge(self.proxy(fence, &clients, Upstream::Node(node.name.clone()))).expect("no clash");
+            let route = Route::Node {
+                chain: chain.name.clone(),
+                node: node.name.clone(),
+                allow: node.allow.clone(),
+                methods,
+            };
+            self.routes.insert(format!("/{}/{}", chain.name, node.name), route);
+        }
+        let following = self.proxy(fence, &clients, Upstream::Leader).into();
+        self.routes.insert(format!("/{}", chain.name), Route::Chain(following));
+        Ok(())
+    }
+
+    fn proxy(
+        &self,
+        fence: &Arc<ChainFence>,
+        clients: &BTreeMap<String, NodeClient>,
+        upstream: Upstream,
+    ) -> RpcModule<Proxy> {
+        let clients = match &upstream {
+            Upstream::Node(node) => clients
+                .iter()
+                .filter(|(name, _)| *name == node)
+                .map(|(n, c)| (n.clone(), c.clone()))
+                .collect(),
+            Upstream::Leader => clients.clone(),
+        };
+        Proxy { fence: fence.clone(), clients, upstream, timeout: self.settings.proxy_timeout }.into_module()
     }
 
     /// True when no chain runs in conductor mode.
@@ -111,23 +237,34 @@ impl ConductorRoutes {
         self.routes.keys().map(String::as_str)
     }
 
+    /// Where a request for `path` from `address` goes: the one routing decision of the endpoint.
+    fn route(&self, path: &str, address: Option<IpAddr>) -> Result<&Methods, Turned> {
+        match self.routes.get(path) {
+            None => Err(Turned::UnknownPath),
+            Some(Route::Chain(methods)) => Ok(methods),
+            Some(Route::Node { allow, methods, .. }) if admits(allow, address) => Ok(methods),
+            Some(Route::Node { chain, node, .. }) => Err(Turned::NotAllowed {
+                chain: chain.clone(),
+                node: node.clone(),
+                address: address.map_or_else(
+                    || "an unknown address".to_owned(),
+                    |address| address.to_canonical().to_string(),
+                ),
+            }),
+        }
+    }
+
     async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Result<Response<ApiBody>, hyper::Error> {
         let path = request.uri().path().trim_end_matches('/').to_owned();
-        let Some(methods) = self.routes.get(&path) else {
-            let known: Vec<&str> = self.paths().take(8).collect();
-            let refusal = CommitRefusal::UnknownCaller(format!(
-                "no node is configured at {path:?}; node N of chain C uses --conductor.rpc=http://HOST:PORT/C/N \
-                 (served here: {}{})",
-                known.join(", "),
-                if self.routes.len() > known.len() { ", ..." } else { "" }
-            ));
-            let text = error_reply(&serde_json::Value::Null, COMMIT_REFUSED_CODE, &refusal.to_string());
-            return Ok(reply(StatusCode::NOT_FOUND, "application/json", text));
+        let address = request.extensions().get::<PeerAddr>().map(|peer| peer.0.ip());
+        let methods = match self.route(&path, address) {
+            Ok(methods) => methods,
+            Err(turned) => return Ok(self.turn_away(&path, turned)),
         };
         if request.method() != Method::POST {
             return Ok(reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "POST JSON-RPC\n"));
         }
-        let limit = self.max_payload_bytes + WRAPPING_BYTES;
+        let limit = self.settings.max_payload_bytes + WRAPPING_BYTES;
         let declared = request
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -141,6 +278,30 @@ impl ConductorRoutes {
         };
         let text = dispatch(methods, &body).await;
         Ok(reply(StatusCode::OK, "application/json", text))
+    }
+
+    /// The answer to a request that is not dispatched (its body is never read).
+    fn turn_away(&self, path: &str, turned: Turned) -> Response<ApiBody> {
+        let (status, refusal) = match turned {
+            Turned::UnknownPath => {
+                let known: Vec<&str> = self.paths().take(8).collect();
+                let refusal = CommitRefusal::UnknownCaller(format!(
+                    "no node is configured at {path:?}; node N of chain C uses --conductor.rpc=http://HOST:PORT/C/N \
+                     (served here: {}{})",
+                    known.join(", "),
+                    if self.routes.len() > known.len() { ", ..." } else { "" }
+                ));
+                (StatusCode::NOT_FOUND, refusal)
+            }
+            Turned::NotAllowed { chain, node, address } => {
+                m::conductor_address_refused(&chain, &node);
+                tracing::warn!(chain, node, address, "conductor call refused: address not allowed");
+                let key = format!("chains.{chain}.sequencers.{node}.conductor_allow");
+                (StatusCode::FORBIDDEN, CommitRefusal::AddressNotAllowed { address, key })
+            }
+        };
+        let text = error_reply(&serde_json::Value::Null, COMMIT_REFUSED_CODE, &refusal.to_string());
+        reply(status, "application/json", text)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Typed access to one field of a section: a value as it arrives (TOML or text) is parsed into its
 //! field here and nowhere else, and printed back from it.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use toml::de::DeValue;
@@ -51,6 +51,12 @@ pub(super) enum Slot<T> {
         kind: KeyKind,
         get: fn(&T) -> &str,
         set: fn(&mut T, String),
+    },
+    /// IP addresses: a TOML array of strings, or one comma-separated string from the environment
+    /// or a flag (empty: none).
+    IpList {
+        get: fn(&T) -> &[IpAddr],
+        set: fn(&mut T, Vec<IpAddr>),
     },
 }
 
@@ -106,6 +112,32 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// Addresses from a TOML array of strings, or from one comma-separated string.
+    fn ip_list(self) -> Result<Vec<IpAddr>, Problem> {
+        let parse = |text: &str| {
+            text.trim().parse::<IpAddr>().map_err(|_| {
+                Problem::Invalid(format!(
+                    "{text:?} is not an IP address: write one address per entry, such as \"10.0.0.5\" or \
+                     \"fd00::5\" (no port, no network range)"
+                ))
+            })
+        };
+        match self {
+            Input::Text(text) => text.split(',').filter(|item| !item.trim().is_empty()).map(parse).collect(),
+            Input::Toml(DeValue::Array(items)) => items
+                .iter()
+                .map(|item| match item.get_ref() {
+                    DeValue::String(text) => parse(text),
+                    other => Err(Problem::WrongType {
+                        expected: KeyKind::IpList.expected(),
+                        got: format!("an array holding {}", describe_toml(other)),
+                    }),
+                })
+                .collect(),
+            Input::Toml(_) => Err(self.wrong_type(KeyKind::IpList)),
+        }
+    }
+
     fn string(self, kind: KeyKind) -> Result<&'a str, Problem> {
         match self {
             Input::Toml(DeValue::String(s)) => Ok(s.as_ref()),
@@ -135,6 +167,7 @@ impl<T> Slot<T> {
             Slot::Bool { .. } => KeyKind::Bool,
             Slot::Path { .. } | Slot::OptionalPath { .. } => KeyKind::Path,
             Slot::SocketAddr { .. } => KeyKind::SocketAddr,
+            Slot::IpList { .. } => KeyKind::IpList,
         }
     }
 
@@ -157,6 +190,10 @@ impl<T> Slot<T> {
             Slot::OptionalPath { get, .. } => string(&get(target)?.to_string_lossy()),
             Slot::SocketAddr { get, .. } => string(&get(target).to_string()),
             Slot::Text { get, .. } => string(get(target)),
+            Slot::IpList { get, .. } => toml::Value::Array(
+                get(target).iter().map(|address| toml::Value::String(address.to_string())).collect(),
+            )
+            .to_string(),
         })
     }
 
@@ -192,6 +229,7 @@ impl<T> Slot<T> {
                 set(target, addr);
             }
             Slot::Text { set, .. } => set(target, input.string(kind)?.to_owned()),
+            Slot::IpList { set, .. } => set(target, input.ip_list()?),
         }
         Ok(())
     }
