@@ -155,7 +155,8 @@ async fn an_unknown_path_lists_the_paths_served_and_an_oversized_commit_is_refus
     let stranger = client(&format!("{}/main/zed", endpoint.url));
     let err = stranger.leader().await.expect_err("no such node").to_string();
     assert!(err.contains("404") || err.contains("/main/a"), "{err}");
-    let raw = raw_post(&format!("{}/main/zed", endpoint.url), "conductor_leader").await;
+    let (code, raw) = raw_post(&format!("{}/main/zed", endpoint.url), "conductor_leader").await;
+    assert_eq!(code, 404);
     assert!(raw.contains("unknown caller") && raw.contains("/main, /main/a, /main/b"), "{raw}");
     let a = client(&format!("{}/main/a", endpoint.url));
     let big = a.commit_unsafe_payload(envelope(1, B256::ZERO, MAX_PAYLOAD)).await;
@@ -173,8 +174,8 @@ async fn a_node_path_takes_calls_only_from_its_allowed_addresses_and_says_which_
     let loopback: IpAddr = "127.0.0.1".parse().expect("ip");
     let elsewhere: IpAddr = "192.0.2.7".parse().expect("ip");
     let endpoint = endpoint_with(&[node("a", &[elsewhere]), node("b", &[elsewhere, loopback])]).await;
-    let raw = raw_post(&format!("{}/main/a", endpoint.url), "conductor_commitUnsafePayload").await;
-    assert!(raw.starts_with("HTTP/1.1 403"), "{raw}");
+    let (code, raw) = raw_post(&format!("{}/main/a", endpoint.url), "conductor_commitUnsafePayload").await;
+    assert_eq!(code, 403, "{raw}");
     assert!(
         raw.contains("not allowed: 127.0.0.1 is not in chains.main.sequencers.a.conductor_allow"),
         "names the address and the key: {raw}"
@@ -186,23 +187,15 @@ async fn a_node_path_takes_calls_only_from_its_allowed_addresses_and_says_which_
     // b allows loopback; the chain's own path takes any address.
     let b = client(&format!("{}/main/b", endpoint.url));
     assert!(!b.leader().await.expect("b is allowed"));
-    let chain = raw_post(&format!("{}/main", endpoint.url), "optimism_syncStatus").await;
-    assert!(chain.starts_with("HTTP/1.1 200"), "{chain}");
+    let (code, chain) = raw_post(&format!("{}/main", endpoint.url), "optimism_syncStatus").await;
+    assert_eq!(code, 200, "{chain}");
 }
 
-/// A raw JSON-RPC POST of `method` without parameters, to read the status line and body of any
-/// reply.
-async fn raw_post(url: &str, method: &str) -> String {
+/// A raw JSON-RPC POST of `method` without parameters to `url`: the status code and the body of
+/// any reply.
+async fn raw_post(url: &str, method: &str) -> (u16, String) {
     let rest = url.strip_prefix("http://").expect("http");
     let (host, path) = rest.split_once('/').expect("path");
     let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":[]}}"#);
-    let request = format!(
-        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
-    tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes()).await.expect("write");
-    let mut reply = String::new();
-    tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut reply).await.expect("read");
-    reply
+    opc_test_support::http_post_json(host.parse().expect("host:port"), &format!("/{path}"), &body).await
 }
