@@ -288,7 +288,7 @@ async fn serve(
             return Err(StartError::NoConductorListener(chain.unwrap_or_default()));
         };
         if let Ok(addr) = listener.local_addr() {
-            tracing::info!(%addr, nodes = routes.paths().count(), "conductor endpoint listening (http://{addr}/<chain>/<node>)");
+            tracing::info!(%addr, paths = routes.paths().count(), "conductor endpoint listening (http://{addr}/<chain>/<node>, http://{addr}/<chain>)");
         }
         tasks.push((
             "conductor endpoint".to_owned(),

@@ -151,6 +151,11 @@ impl NodeOperator {
         }
     }
 
+    /// The answer to a membership change: `method` is not available, the config is.
+    fn membership_is_config(&self, method: &str) -> RpcResult<()> {
+        Err(refused(membership_is_config(method, self.fence.chain())))
+    }
+
     async fn hand_over(&self, to: HandoverTarget) -> RpcResult<()> {
         let what = match &to {
             HandoverTarget::Named(node) => format!("the hand-over to {node}"),
@@ -253,7 +258,7 @@ impl ConductorOpsApiServer for NodeOperator {
         _: Option<String>,
         _: Option<u64>,
     ) -> RpcResult<()> {
-        Err(refused(membership_is_config("conductor_addServerAsVoter", self.fence.chain())))
+        self.membership_is_config("conductor_addServerAsVoter")
     }
 
     async fn add_server_as_nonvoter(
@@ -262,11 +267,11 @@ impl ConductorOpsApiServer for NodeOperator {
         _: Option<String>,
         _: Option<u64>,
     ) -> RpcResult<()> {
-        Err(refused(membership_is_config("conductor_addServerAsNonvoter", self.fence.chain())))
+        self.membership_is_config("conductor_addServerAsNonvoter")
     }
 
     async fn remove_server(&self, _: Option<String>, _: Option<u64>) -> RpcResult<()> {
-        Err(refused(membership_is_config("conductor_removeServer", self.fence.chain())))
+        self.membership_is_config("conductor_removeServer")
     }
 }
 

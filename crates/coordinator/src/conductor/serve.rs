@@ -164,8 +164,8 @@ impl ConductorRoutes {
         Self { routes: BTreeMap::new(), settings }
     }
 
-    /// Routes for `nodes` of the chain whose actor is `chain` (it must have a fence): one path per
-    /// node, and the chain's own path.
+    /// Routes for `nodes` of the chain whose actor is `chain`: one path per node, and the chain's
+    /// own path. A chain without a fence (not in conductor mode) gets none.
     pub fn add_chain(&mut self, chain: &ChainHandle, nodes: &[NodeEndpoint]) -> Result<(), ActorError> {
         let Some(fence) = &chain.fence else {
             return Ok(());
@@ -318,4 +318,26 @@ fn too_large(bytes: usize, limit: usize) -> Response<ApiBody> {
 pub async fn serve_conductor(routes: ConductorRoutes, listener: TcpListener, cancel: CancellationToken) {
     let routes = Arc::new(routes);
     serve_requests(listener, cancel, MAX_CONNECTIONS, move |request| routes.clone().handle(request)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::admits;
+    use std::net::IpAddr;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("an address")
+    }
+
+    #[test]
+    fn an_empty_allow_list_admits_anyone_and_a_list_only_its_addresses_however_they_arrive() {
+        assert!(admits(&[], None));
+        assert!(admits(&[], Some(ip("192.0.2.1"))));
+        let allow = [ip("10.0.0.5"), ip("fd00::5")];
+        assert!(admits(&allow, Some(ip("10.0.0.5"))));
+        assert!(admits(&allow, Some(ip("::ffff:10.0.0.5"))), "IPv4 seen through an IPv6 socket");
+        assert!(admits(&allow, Some(ip("fd00::5"))));
+        assert!(!admits(&allow, Some(ip("10.0.0.6"))));
+        assert!(!admits(&allow, None), "an unknown address is not on a list");
+    }
 }
