@@ -5,7 +5,11 @@
 //! comes. (The operator methods and the proxy, which need a chain's actor and its nodes, are in
 //! `conductor_operator.rs`.)
 
-use jsonrpsee::{core::ClientError, http_client::HttpClientBuilder};
+use jsonrpsee::{
+    core::{ClientError, client::ClientT},
+    http_client::HttpClientBuilder,
+    rpc_params,
+};
 use op_coordinator::{
     actor::{ChainCommand, ChainHandle},
     conductor::{
@@ -17,7 +21,7 @@ use op_coordinator::{
 };
 use opc_wire::{
     B256,
-    conductor::{ConductorApiClient, Envelope},
+    conductor::{ConductorApiClient, ConductorOpsApiClient, Envelope},
 };
 use std::{net::IpAddr, sync::Arc, time::Duration};
 use tokio::{
@@ -167,6 +171,36 @@ async fn an_unknown_path_lists_the_paths_served_and_an_oversized_commit_is_refus
     };
     assert!(message.contains("too large") || message.contains("413"), "{message}");
     assert_eq!(endpoint.fence.view().accepted, 0);
+}
+
+#[tokio::test]
+async fn between_leaders_the_chain_path_says_so_and_no_server_leads() {
+    let endpoint = endpoint().await;
+    let between = ChainState {
+        epoch: 1,
+        phase: Phase::CatchingUp { from: "a".into(), target: None },
+        ..ChainState::default()
+    };
+    endpoint.fence.persist_state(&between, async { Ok(()) }).await.expect("depose");
+    let chain = client(&format!("{}/main", endpoint.url));
+    let message = match chain.request::<serde_json::Value, _>("admin_sequencerActive", rpc_params![]).await {
+        Err(ClientError::Call(error)) => error.message().to_owned(),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert!(message.starts_with("chain main has no leader right now"), "{message}");
+    let a = client(&format!("{}/main/a", endpoint.url));
+    let refused =
+        match a.request::<serde_json::Value, _>("eth_getBlockByNumber", rpc_params!["latest", false]).await {
+            Err(ClientError::Call(error)) => error.message().to_owned(),
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+    assert_eq!(refused, "refusing to proxy request to non-leader sequencer");
+    let nobody = a.leader_with_id().await.expect("leaderWithID");
+    assert_eq!(
+        serde_json::to_value(nobody).expect("json"),
+        serde_json::json!({"id": "", "addr": "", "suffrage": 0}),
+        "op-conductor's answer without a leader"
+    );
 }
 
 #[tokio::test]

@@ -115,6 +115,9 @@ async fn each_operator_method_answers_in_op_conductors_shape_with_the_coordinato
     assert_eq!(membership, json!({"servers": servers, "version": 0}));
 
     // State: running, healthy, never stopped or overridden.
+    harness
+        .wait_for("every node healthy", WAIT, |status, _| status.nodes.iter().all(|node| node.healthy))
+        .await;
     for (method, answer) in [
         ("conductor_active", true),
         ("conductor_paused", false),
@@ -174,6 +177,10 @@ async fn each_operator_method_answers_in_op_conductors_shape_with_the_coordinato
 async fn a_transfer_asked_the_op_conductor_way_moves_the_role_and_the_chain_path_follows_it() {
     let (harness, config, leader) = leading("", &[]).await;
     let [successor, last]: [String; 2] = others(&config, &leader).try_into().expect("two others");
+    // The best candidate is the one by priority only while every node is eligible.
+    harness
+        .wait_for("every node healthy", WAIT, |status, _| status.nodes.iter().all(|node| node.healthy))
+        .await;
     let active_via_chain =
         || async { ok(&harness, &format!("/{CHAIN}"), "admin_sequencerActive", rpc_params![]).await };
     assert_eq!(active_via_chain().await, json!(true));
@@ -204,6 +211,9 @@ async fn a_transfer_asked_the_op_conductor_way_moves_the_role_and_the_chain_path
     )
     .await;
     assert!(mismatched.contains(&format!("chains.{CHAIN}.sequencers.{last}.op_node_url")), "{mismatched}");
+    harness
+        .wait_for("every node healthy", WAIT, |status, _| status.nodes.iter().all(|node| node.healthy))
+        .await;
     let addr = op_node_url(&config, &last);
     let moved =
         ok(&harness, &node_path(&leader), "conductor_transferLeaderToServer", rpc_params![&last, &addr])
