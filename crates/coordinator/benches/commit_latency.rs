@@ -17,9 +17,10 @@
 use alloy_primitives::B256;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use op_coordinator::{
+    actor::ChainHandle,
     conductor::{
-        ChainFence, holding_of,
-        serve::{ConductorRoutes, serve_conductor},
+        ChainFence, NodeEndpoint, holding_of,
+        serve::{ConductorRoutes, EndpointSettings, serve_conductor},
     },
     replication::{LeaseSettings, run_leader_lease},
     state::{ChainState, Phase},
@@ -30,7 +31,10 @@ use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
-use tokio::{net::TcpListener, sync::watch};
+use tokio::{
+    net::TcpListener,
+    sync::{mpsc, watch},
+};
 use tokio_util::sync::CancellationToken;
 
 const CHAIN: &str = "bench";
@@ -86,10 +90,39 @@ fn steady() -> ChainState {
     ChainState { leader: Some(NODE.into()), epoch: 1, phase: Phase::Steady, ..ChainState::default() }
 }
 
+/// Serves the fence's endpoint (no actor behind it: the commit path needs none; the command
+/// channel's receiver is kept open until `cancel`).
 async fn serve(fence: Arc<ChainFence>, listener: TcpListener, cancel: &CancellationToken) {
-    let mut routes = ConductorRoutes::default();
-    routes.add_chain(&fence, &[NODE.to_owned()], MAX_PAYLOAD);
+    let (commands_tx, commands_rx) = mpsc::channel(8);
+    let handle = ChainHandle {
+        name: CHAIN.to_owned(),
+        commands_tx,
+        ready_rx: watch::channel(true).1,
+        persist_error_rx: watch::channel(None).1,
+        mismatch_rx: watch::channel(None).1,
+        held_rx: watch::channel(None).1,
+        fence: Some(fence),
+    };
+    let mut routes = ConductorRoutes::new(EndpointSettings {
+        max_payload_bytes: MAX_PAYLOAD,
+        proxy_timeout: Duration::from_secs(1),
+        proxy_max_reply_bytes: 1 << 20,
+        handover_timeout: Duration::from_secs(5),
+    });
+    let node = NodeEndpoint {
+        name: NODE.to_owned(),
+        op_node_url: "http://127.0.0.1:9/op-node".to_owned(),
+        op_geth_url: "http://127.0.0.1:9/op-geth".to_owned(),
+        candidate: true,
+        allow: Vec::new(),
+    };
+    routes.add_chain(&handle, &[node]).expect("routes");
     tokio::spawn(serve_conductor(routes, listener, cancel.clone()));
+    let cancel = cancel.clone();
+    tokio::spawn(async move {
+        cancel.cancelled().await;
+        drop(commands_rx);
+    });
 }
 
 /// One coordinator: the endpoint URL of the node.

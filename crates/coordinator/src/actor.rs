@@ -20,8 +20,8 @@ use crate::{
     conductor::{ChainFence, FenceView},
     config::{ChainConfig, Config, settings::ChainTuning},
     engine::{
-        Action, CommandError, Event, EventKind, FailoverEngine, FailoverSettings, Input, Member, Outcome,
-        Severity, View,
+        Action, CommandError, Event, EventKind, FailoverEngine, FailoverSettings, HandoverTarget, Input,
+        Member, Outcome, Severity, View,
     },
     health::{ChainHealth, Every, ProbeReport, Reason, probe_phase, run_prober},
     metrics as m,
@@ -90,8 +90,8 @@ pub enum ChainCommand {
     },
     /// Graceful hand-over; answered when it completes or fails.
     Transfer {
-        /// Target node.
-        to: String,
+        /// Target node, or the leader to hand over from.
+        to: HandoverTarget,
         /// Where to answer.
         reply: oneshot::Sender<Result<(), CommandError>>,
     },
@@ -672,7 +672,8 @@ impl ChainActor {
         m::register_chain(&self.name, self.members.iter().map(|member| member.name.as_str()));
         self.persist_health.register();
         if let Some(fence) = &self.fence {
-            m::register_conductor(&self.name, fence.view().head.map(|head| head.number));
+            let nodes = self.members.iter().map(|member| member.name.as_str());
+            m::register_conductor(&self.name, nodes, fence.view().head.map(|head| head.number));
         }
     }
 

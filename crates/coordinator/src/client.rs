@@ -6,15 +6,16 @@
 
 use alloy_primitives::B256;
 use jsonrpsee::{
-    core::ClientError,
+    core::{ClientError, client::ClientT, traits::ToRpcParams},
     http_client::{HttpClient, HttpClientBuilder},
 };
 use opc_wire::{
     BlockHeader, BlockNumberOrTag, RollupConfig, SyncStatus,
     api::{EthApiClient, OpAdminApiClient, OptimismApiClient},
-    conductor::{Envelope, OpNodeConductorAdminApiClient},
+    conductor::{Envelope, OpNodeConductorAdminApiClient, ProxyTarget},
     op_node_errors::AdminError,
 };
+use serde_json::value::RawValue;
 use std::{future::Future, time::Duration};
 use tokio::time::Instant;
 
@@ -126,6 +127,21 @@ impl NodeClient {
         op_geth_url: &str,
         headers: &[(&'static str, String)],
     ) -> Result<Self, CallError> {
+        Self::build(op_node_url, op_geth_url, headers, MAX_REPLY_BYTES)
+    }
+
+    /// Clients for the conductor endpoint's proxy ([`NodeClient::forward`]), whose replies (a
+    /// block with its transactions) may be up to `max_reply_bytes`.
+    pub fn for_proxy(op_node_url: &str, op_geth_url: &str, max_reply_bytes: u32) -> Result<Self, CallError> {
+        Self::build(op_node_url, op_geth_url, &[], max_reply_bytes)
+    }
+
+    fn build(
+        op_node_url: &str,
+        op_geth_url: &str,
+        headers: &[(&'static str, String)],
+        max_reply_bytes: u32,
+    ) -> Result<Self, CallError> {
         let mut header_map = jsonrpsee::http_client::HeaderMap::new();
         for (name, value) in headers {
             let value = jsonrpsee::http_client::HeaderValue::from_str(value)
@@ -135,7 +151,7 @@ impl NodeClient {
         let build = |url: &str| {
             HttpClientBuilder::default()
                 .set_headers(header_map.clone())
-                .max_response_size(MAX_REPLY_BYTES)
+                .max_response_size(max_reply_bytes)
                 // Replayed payloads (conductor mode) can be as large as conductor.max_payload_bytes.
                 .max_request_size(MAX_REQUEST_BYTES)
                 // Our own deadline (below) is what counts; this only bounds leftovers.
@@ -185,6 +201,31 @@ impl NodeClient {
     /// `admin_postUnsafePayload(envelope)` (conductor mode's replay).
     pub async fn post_unsafe_payload(&self, envelope: Envelope, timeout: Duration) -> Timed<()> {
         timed(timeout, self.op_node.post_unsafe_payload(envelope)).await
+    }
+
+    /// `method` with the caller's `params` as they came, to `target`; the reply as the node sent
+    /// it (the conductor endpoint's proxy).
+    pub async fn forward(
+        &self,
+        target: ProxyTarget,
+        method: &str,
+        params: Option<Box<RawValue>>,
+        timeout: Duration,
+    ) -> Timed<Box<RawValue>> {
+        let client = match target {
+            ProxyTarget::OpNode => &self.op_node,
+            ProxyTarget::OpGeth => &self.op_geth,
+        };
+        timed(timeout, client.request::<Box<RawValue>, _>(method, AsSent(params))).await
+    }
+}
+
+/// Parameters passed on exactly as a caller sent them.
+struct AsSent(Option<Box<RawValue>>);
+
+impl ToRpcParams for AsSent {
+    fn to_rpc_params(self) -> Result<Option<Box<RawValue>>, serde_json::Error> {
+        Ok(self.0)
     }
 }
 

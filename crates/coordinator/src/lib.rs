@@ -277,16 +277,12 @@ async fn serve(
     }
     tasks
         .push(("admin API".to_owned(), tokio::spawn(api::serve_admin(admin, listeners.rpc, cancel.clone()))));
-    let mut routes = conductor::serve::ConductorRoutes::default();
+    let mut routes = conductor::serve::ConductorRoutes::new(conductor::serve::EndpointSettings::new(
+        &config,
+        handover_timeout,
+    ));
     for (name, handle) in chains.iter() {
-        if let Some(fence) = &handle.fence {
-            let nodes: Vec<String> = config.chains[name].sequencers.keys().cloned().collect();
-            routes.add_chain(
-                fence,
-                &nodes,
-                usize::try_from(config.conductor.max_payload_bytes).unwrap_or(usize::MAX),
-            );
-        }
+        routes.add_chain(handle, &conductor::NodeEndpoint::of_chain(&config.chains[name]))?;
     }
     if !routes.is_empty() {
         let Some(listener) = listeners.conductor else {
@@ -295,7 +291,7 @@ async fn serve(
             return Err(StartError::NoConductorListener(chain.unwrap_or_default()));
         };
         if let Ok(addr) = listener.local_addr() {
-            tracing::info!(%addr, nodes = routes.paths().count(), "conductor endpoint listening (http://{addr}/<chain>/<node>)");
+            tracing::info!(%addr, paths = routes.paths().count(), "conductor endpoint listening (http://{addr}/<chain>/<node>, http://{addr}/<chain>)");
         }
         tasks.push((
             "conductor endpoint".to_owned(),

@@ -79,12 +79,15 @@ pub const CONDUCTOR_COMMIT_DURATION_SECONDS: &str = "op_coordinator_conductor_co
 pub const CONDUCTOR_COMMITTED_HEAD_NUMBER: &str = "op_coordinator_conductor_committed_head_number";
 /// Committed payloads posted to a candidate to bring it to the committed head, by `chain`.
 pub const CONDUCTOR_REPLAYED_PAYLOADS_TOTAL: &str = "op_coordinator_conductor_replayed_payloads_total";
+/// Calls on a node's conductor path refused for their source address (not in its
+/// `conductor_allow`), by `chain` and `node`.
+pub const CONDUCTOR_ADDRESS_REFUSALS_TOTAL: &str = "op_coordinator_conductor_address_refusals_total";
 
 /// Every `outcome` label of [`FAILOVERS_TOTAL`].
 pub const FAILOVER_OUTCOMES: [&str; 4] = ["success", "restarted_old_leader", "leaderless", "handover"];
 
 /// Every metric name, for the dashboard and alert-rule checks.
-pub const ALL: [&str; 31] = [
+pub const ALL: [&str; 32] = [
     IS_LEADER,
     LEADER_COUNT,
     NODE_HEALTHY,
@@ -116,6 +119,7 @@ pub const ALL: [&str; 31] = [
     CONDUCTOR_COMMIT_DURATION_SECONDS,
     CONDUCTOR_COMMITTED_HEAD_NUMBER,
     CONDUCTOR_REPLAYED_PAYLOADS_TOTAL,
+    CONDUCTOR_ADDRESS_REFUSALS_TOTAL,
 ];
 
 /// The build, as a gauge set to 1: `version` from Cargo.toml, `commit` the short git hash the
@@ -132,7 +136,7 @@ pub enum Kind {
 
 /// The `# HELP` text of every metric of [`ALL`] and of [`BUILD_INFO`], registered once by
 /// [`install`]; a metric without an entry here fails this module's tests.
-pub const HELP: [(&str, Kind, &str); 32] = [
+pub const HELP: [(&str, Kind, &str); 33] = [
     (IS_LEADER, Kind::Gauge, "1 on the node the coordinator holds as leader, 0 on the others."),
     (
         LEADER_COUNT,
@@ -223,7 +227,7 @@ pub const HELP: [(&str, Kind, &str); 32] = [
     (
         CONDUCTOR_COMMITS_TOTAL,
         Kind::Counter,
-        "Commits received on the conductor endpoint (conductor mode), by result: accepted, or the reason          they were refused (not_leader, wrong_parent, not_durable, too_large, unknown_caller).",
+        "Commits received on the conductor endpoint (conductor mode), by result: accepted, or the reason they were refused (not_leader, wrong_parent, not_durable, too_large, unknown_caller).",
     ),
     (
         CONDUCTOR_COMMIT_DURATION_SECONDS,
@@ -239,6 +243,12 @@ pub const HELP: [(&str, Kind, &str); 32] = [
         CONDUCTOR_REPLAYED_PAYLOADS_TOTAL,
         Kind::Counter,
         "Committed payloads posted to a candidate (admin_postUnsafePayload) to bring it to the committed head.",
+    ),
+    (
+        CONDUCTOR_ADDRESS_REFUSALS_TOTAL,
+        Kind::Counter,
+        "Calls on a node's conductor path (commits, operator methods, proxied reads) refused because their \
+         source address is not in the node's conductor_allow.",
     ),
     (BUILD_INFO, Kind::Gauge, "Always 1; the labels tell the version and the git commit of this build."),
 ];
@@ -337,7 +347,15 @@ pub fn record_decision_held(chain: &str) {
 
 /// Conductor mode: the chain's series exist from start-up (counters at 0, the committed head as
 /// restored), so rates and alerts see the first event.
-pub fn register_conductor(chain: &str, committed_head: Option<u64>) {
+pub fn register_conductor<'a>(
+    chain: &str,
+    nodes: impl Iterator<Item = &'a str>,
+    committed_head: Option<u64>,
+) {
+    for node in nodes {
+        metrics::counter!(CONDUCTOR_ADDRESS_REFUSALS_TOTAL, "chain" => chain.to_owned(), "node" => node.to_owned())
+            .increment(0);
+    }
     metrics::counter!(CONDUCTOR_COMMITS_TOTAL, "chain" => chain.to_owned(), "result" => "accepted")
         .increment(0);
     metrics::counter!(CONDUCTOR_REPLAYED_PAYLOADS_TOTAL, "chain" => chain.to_owned()).increment(0);
@@ -345,6 +363,12 @@ pub fn register_conductor(chain: &str, committed_head: Option<u64>) {
     if let Some(number) = committed_head {
         metrics::gauge!(CONDUCTOR_COMMITTED_HEAD_NUMBER, "chain" => chain.to_owned()).set(number as f64);
     }
+}
+
+/// A call on `node`'s conductor path was refused for its source address.
+pub fn conductor_address_refused(chain: &str, node: &str) {
+    metrics::counter!(CONDUCTOR_ADDRESS_REFUSALS_TOTAL, "chain" => chain.to_owned(), "node" => node.to_owned())
+        .increment(1);
 }
 
 /// A committed payload was posted to a candidate of `chain` (conductor mode's replay).

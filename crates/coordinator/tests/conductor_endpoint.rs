@@ -1,23 +1,33 @@
 //! The conductor endpoint over real HTTP on loopback, as op-node calls it: the path names the
 //! caller, only the fence's holder commits and only on the base, a refusal says why, an unknown
-//! path lists the paths served, an oversized request is refused before it is read, and what was
-//! accepted is on disk when the answer comes.
+//! path lists the paths served, an oversized request is refused before it is read, a node's path
+//! takes calls only from its allowed addresses, and what was accepted is on disk when the answer
+//! comes. (The operator methods and the proxy, which need a chain's actor and its nodes, are in
+//! `conductor_operator.rs`.)
 
-use jsonrpsee::{core::ClientError, http_client::HttpClientBuilder};
+use jsonrpsee::{
+    core::{ClientError, client::ClientT},
+    http_client::HttpClientBuilder,
+    rpc_params,
+};
 use op_coordinator::{
+    actor::{ChainCommand, ChainHandle},
     conductor::{
-        ChainFence,
-        serve::{ConductorRoutes, serve_conductor},
+        ChainFence, NodeEndpoint,
+        serve::{ConductorRoutes, EndpointSettings, serve_conductor},
     },
     state::{ChainState, Phase},
 };
 use opc_cluster::fence::Retention;
 use opc_wire::{
     B256,
-    conductor::{ConductorApiClient, Envelope},
+    conductor::{ConductorApiClient, ConductorOpsApiClient, Envelope},
 };
-use std::sync::Arc;
-use tokio::net::TcpListener;
+use std::{net::IpAddr, sync::Arc, time::Duration};
+use tokio::{
+    net::TcpListener,
+    sync::{mpsc, watch},
+};
 use tokio_util::sync::CancellationToken;
 
 const KEEP: Retention = Retention { payloads: 16, bytes: 1 << 20 };
@@ -37,6 +47,8 @@ struct Endpoint {
     fence: Arc<ChainFence>,
     dir: tempfile::TempDir,
     cancel: CancellationToken,
+    /// What the endpoint asks of the chain's actor (there is none here: nothing answers).
+    _commands_rx: mpsc::Receiver<ChainCommand>,
 }
 
 impl Drop for Endpoint {
@@ -45,20 +57,51 @@ impl Drop for Endpoint {
     }
 }
 
+/// Node `name` of chain `main`, whose nodes nobody runs, callable from `allow`.
+fn node(name: &str, allow: &[IpAddr]) -> NodeEndpoint {
+    NodeEndpoint {
+        name: name.to_owned(),
+        op_node_url: format!("http://127.0.0.1:9/{name}/op-node"),
+        op_geth_url: format!("http://127.0.0.1:9/{name}/op-geth"),
+        candidate: true,
+        allow: allow.to_vec(),
+    }
+}
+
 /// The endpoint for chain `main` (nodes a and b), the fence held by `a` (steady leader).
 async fn endpoint() -> Endpoint {
+    endpoint_with(&[node("a", &[]), node("b", &[])]).await
+}
+
+/// The endpoint for chain `main` with `nodes`, the fence held by `a` (steady leader).
+async fn endpoint_with(nodes: &[NodeEndpoint]) -> Endpoint {
     let dir = tempfile::tempdir().expect("temp dir");
     let fence = Arc::new(ChainFence::open(dir.path(), "main", KEEP, MAX_PAYLOAD).expect("open the fence"));
     let steady =
         ChainState { leader: Some("a".into()), epoch: 1, phase: Phase::Steady, ..ChainState::default() };
     fence.persist_state(&steady, async { Ok(()) }).await.expect("apply");
-    let mut routes = ConductorRoutes::default();
-    routes.add_chain(&fence, &["a".to_owned(), "b".to_owned()], MAX_PAYLOAD);
+    let (commands_tx, commands_rx) = mpsc::channel(8);
+    let handle = ChainHandle {
+        name: "main".to_owned(),
+        commands_tx,
+        ready_rx: watch::channel(true).1,
+        persist_error_rx: watch::channel(None).1,
+        mismatch_rx: watch::channel(None).1,
+        held_rx: watch::channel(None).1,
+        fence: Some(fence.clone()),
+    };
+    let mut routes = ConductorRoutes::new(EndpointSettings {
+        max_payload_bytes: MAX_PAYLOAD,
+        proxy_timeout: Duration::from_secs(1),
+        proxy_max_reply_bytes: 1 << 20,
+        handover_timeout: Duration::from_secs(5),
+    });
+    routes.add_chain(&handle, nodes).expect("routes");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let cancel = CancellationToken::new();
     tokio::spawn(serve_conductor(routes, listener, cancel.clone()));
-    Endpoint { url, fence, dir, cancel }
+    Endpoint { url, fence, dir, cancel, _commands_rx: commands_rx }
 }
 
 fn client(url: &str) -> jsonrpsee::http_client::HttpClient {
@@ -116,8 +159,9 @@ async fn an_unknown_path_lists_the_paths_served_and_an_oversized_commit_is_refus
     let stranger = client(&format!("{}/main/zed", endpoint.url));
     let err = stranger.leader().await.expect_err("no such node").to_string();
     assert!(err.contains("404") || err.contains("/main/a"), "{err}");
-    let raw = raw_post(&format!("{}/main/zed", endpoint.url)).await;
-    assert!(raw.contains("unknown caller") && raw.contains("/main/a, /main/b"), "{raw}");
+    let (code, raw) = raw_post(&format!("{}/main/zed", endpoint.url), "conductor_leader").await;
+    assert_eq!(code, 404);
+    assert!(raw.contains("unknown caller") && raw.contains("/main, /main/a, /main/b"), "{raw}");
     let a = client(&format!("{}/main/a", endpoint.url));
     let big = a.commit_unsafe_payload(envelope(1, B256::ZERO, MAX_PAYLOAD)).await;
     let message = match big {
@@ -129,18 +173,63 @@ async fn an_unknown_path_lists_the_paths_served_and_an_oversized_commit_is_refus
     assert_eq!(endpoint.fence.view().accepted, 0);
 }
 
-/// A raw JSON-RPC POST, to read the body of a non-200 reply.
-async fn raw_post(url: &str) -> String {
+#[tokio::test]
+async fn between_leaders_the_chain_path_says_so_and_no_server_leads() {
+    let endpoint = endpoint().await;
+    let between = ChainState {
+        epoch: 1,
+        phase: Phase::CatchingUp { from: "a".into(), target: None },
+        ..ChainState::default()
+    };
+    endpoint.fence.persist_state(&between, async { Ok(()) }).await.expect("depose");
+    let chain = client(&format!("{}/main", endpoint.url));
+    let message = match chain.request::<serde_json::Value, _>("admin_sequencerActive", rpc_params![]).await {
+        Err(ClientError::Call(error)) => error.message().to_owned(),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert!(message.starts_with("chain main has no leader right now"), "{message}");
+    let a = client(&format!("{}/main/a", endpoint.url));
+    let refused =
+        match a.request::<serde_json::Value, _>("eth_getBlockByNumber", rpc_params!["latest", false]).await {
+            Err(ClientError::Call(error)) => error.message().to_owned(),
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+    assert_eq!(refused, "refusing to proxy request to non-leader sequencer");
+    let nobody = a.leader_with_id().await.expect("leaderWithID");
+    assert_eq!(
+        serde_json::to_value(nobody).expect("json"),
+        serde_json::json!({"id": "", "addr": "", "suffrage": 0}),
+        "op-conductor's answer without a leader"
+    );
+}
+
+#[tokio::test]
+async fn a_node_path_takes_calls_only_from_its_allowed_addresses_and_says_which_key_to_edit() {
+    let loopback: IpAddr = "127.0.0.1".parse().expect("ip");
+    let elsewhere: IpAddr = "192.0.2.7".parse().expect("ip");
+    let endpoint = endpoint_with(&[node("a", &[elsewhere]), node("b", &[elsewhere, loopback])]).await;
+    let (code, raw) = raw_post(&format!("{}/main/a", endpoint.url), "conductor_commitUnsafePayload").await;
+    assert_eq!(code, 403, "{raw}");
+    assert!(
+        raw.contains("not allowed: 127.0.0.1 is not in chains.main.sequencers.a.conductor_allow"),
+        "names the address and the key: {raw}"
+    );
+    let a = client(&format!("{}/main/a", endpoint.url));
+    let refused = a.commit_unsafe_payload(envelope(1, B256::ZERO, 0)).await.expect_err("refused");
+    assert!(refused.to_string().contains("403"), "{refused}");
+    assert_eq!(endpoint.fence.view().accepted, 0, "the refused commit never reached the fence");
+    // b allows loopback; the chain's own path takes any address.
+    let b = client(&format!("{}/main/b", endpoint.url));
+    assert!(!b.leader().await.expect("b is allowed"));
+    let (code, chain) = raw_post(&format!("{}/main", endpoint.url), "optimism_syncStatus").await;
+    assert_eq!(code, 200, "{chain}");
+}
+
+/// A raw JSON-RPC POST of `method` without parameters to `url`: the status code and the body of
+/// any reply.
+async fn raw_post(url: &str, method: &str) -> (u16, String) {
     let rest = url.strip_prefix("http://").expect("http");
     let (host, path) = rest.split_once('/').expect("path");
-    let body = r#"{"jsonrpc":"2.0","id":1,"method":"conductor_leader","params":[]}"#;
-    let request = format!(
-        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
-    tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes()).await.expect("write");
-    let mut reply = String::new();
-    tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut reply).await.expect("read");
-    reply
+    let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":[]}}"#);
+    opc_test_support::http_post_json(host.parse().expect("host:port"), &format!("/{path}"), &body).await
 }

@@ -115,6 +115,7 @@ fn minimal_config_gets_every_default() {
             op_geth_url: "http://127.0.0.1:8545".to_owned(),
             priority: 0,
             candidate: true,
+            conductor_allow: Vec::new(),
         }
     );
 }
@@ -912,4 +913,44 @@ fn conductor_mode_in_a_cluster_needs_every_replicas_conductor_addr() {
     let replicas = &config.cluster.as_ref().expect("cluster").replicas;
     assert_eq!(replicas[2].conductor_addr.as_deref(), Some("127.0.0.1:8543"));
     assert_eq!(load(&config.to_toml_string()).expect("round trip"), config);
+}
+
+const CONDUCTED: &str = r#"
+[chains.main]
+conductor = true
+
+[chains.main.sequencers.a]
+op_node_url = "http://127.0.0.1:7545"
+op_geth_url = "http://127.0.0.1:8545"
+conductor_allow = ["10.0.0.5", "fd00::5"]
+"#;
+
+#[test]
+fn conductor_allow_lists_addresses_from_the_file_the_environment_and_prints_them_back() {
+    let config = load(CONDUCTED).expect("loads");
+    let allow: Vec<String> =
+        config.chains["main"].sequencers["a"].conductor_allow.iter().map(ToString::to_string).collect();
+    assert_eq!(allow, ["10.0.0.5", "fd00::5"]);
+    let reloaded = load(&config.to_toml_string()).expect("printed config loads");
+    assert_eq!(reloaded, config);
+    let variable = "OP_COORDINATOR_CHAINS__MAIN__SEQUENCERS__A__CONDUCTOR_ALLOW";
+    let from_env =
+        Config::from_toml_str(CONDUCTED, env(&[(variable, "192.0.2.1, 192.0.2.2")]), &[]).expect("loads");
+    assert_eq!(from_env.chains["main"].sequencers["a"].conductor_allow.len(), 2);
+    let emptied = Config::from_toml_str(CONDUCTED, env(&[(variable, "")]), &[]).expect("loads");
+    assert!(emptied.chains["main"].sequencers["a"].conductor_allow.is_empty(), "empty: any address");
+    assert!(load(MINIMAL).expect("loads").chains["main"].sequencers["a"].conductor_allow.is_empty());
+}
+
+#[test]
+fn a_bad_conductor_allow_names_the_key_and_the_fix() {
+    let key = "chains.main.sequencers.a.conductor_allow";
+    let with_port = CONDUCTED.replace(r#""10.0.0.5""#, r#""10.0.0.5:8547""#);
+    assert_reported(&errors_of(load(&with_port)), key, "no port");
+    let number = CONDUCTED.replace(r#""10.0.0.5""#, "5");
+    assert_reported(&errors_of(load(&number)), key, "an array of IP addresses");
+    let not_a_list = CONDUCTED.replace(r#"["10.0.0.5", "fd00::5"]"#, r#""10.0.0.5""#);
+    assert_reported(&errors_of(load(&not_a_list)), key, "an array of IP addresses");
+    let off = CONDUCTED.replace("conductor = true", "conductor = false");
+    assert_reported(&errors_of(load(&off)), key, "set chains.main.conductor = true, or remove the key");
 }

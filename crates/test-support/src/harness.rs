@@ -79,6 +79,16 @@ impl Harness {
     /// coordinator's conductor endpoint (bound here first, on a free port, so the nodes know its
     /// URL), start stopped, and the coordinator elects a leader. [`FAST_SETTINGS`] plus `extra`.
     pub async fn start_conducted(sim_config: SimConfig, extra: &str) -> Self {
+        Self::start_conducted_tuned(sim_config, extra, &[]).await
+    }
+
+    /// [`Harness::start_conducted`] with dotted-key overrides (for example a node's
+    /// `conductor_allow`), kept for restarts.
+    pub async fn start_conducted_tuned(
+        sim_config: SimConfig,
+        extra: &str,
+        overrides_given: &[(&str, &str)],
+    ) -> Self {
         let conductor = TcpListener::bind("127.0.0.1:0").await.expect("bind the conductor endpoint");
         let addr = conductor.local_addr().expect("addr");
         let sim =
@@ -89,7 +99,8 @@ impl Harness {
             data_dir.path().display().to_string(),
             sim.coordinator_config()
         );
-        let overrides = vec![("conductor.listen".to_owned(), addr.to_string())];
+        let mut overrides = vec![("conductor.listen".to_owned(), addr.to_string())];
+        overrides.extend(overrides_given.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())));
         let coordinator = start_coordinator_on(&config_text, &overrides, Some(conductor)).await;
         let admin = admin_client(coordinator.rpc_addr);
         Self { sim, config_text, overrides, data_dir, coordinator: Some(coordinator), admin }
@@ -106,6 +117,18 @@ impl Harness {
         let coordinator = start_coordinator_with(&config_text, &[]).await;
         let admin = admin_client(coordinator.rpc_addr);
         Self { sim, config_text, overrides: Vec::new(), data_dir, coordinator: Some(coordinator), admin }
+    }
+
+    /// `http://<conductor.listen>` of a coordinator started in conductor mode: node `N` of chain
+    /// `C` calls `<it>/C/N`.
+    pub fn conductor_url(&self) -> String {
+        let addr = self
+            .overrides
+            .iter()
+            .find(|(key, _)| key == "conductor.listen")
+            .map(|(_, addr)| addr.clone())
+            .expect("a coordinator started in conductor mode");
+        format!("http://{addr}")
     }
 
     /// Stops the coordinator gracefully.

@@ -26,7 +26,7 @@ pub use harness::{
     Harness, RunningCoordinator, active_nodes, admin_client, admin_client_with_timeout,
     assert_steps_in_order, kinds, node, replica_listeners, start_coordinator, start_coordinator_with,
 };
-pub use net::{free_addr, http_get, scrape_metrics};
+pub use net::{free_addr, http_get, http_post_json, scrape_metrics};
 pub use process::{LoggedChild, hermetic, tail, text};
 pub use replica::ReplicaProcess;
 pub use settings::{BLOCK_TIME_MS, FAST_SETTINGS, NO_METRICS, ONE_REPLICA, fast_settings, stopped_chain};

@@ -39,10 +39,24 @@ pub fn free_addr() -> String {
 /// `GET path` at `addr` over a plain TCP connection, within [`crate::WAIT`]: the status code and
 /// the body (the raw HTTP/1.1 exchange a probe or a scrape makes, no client library in between).
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    exchange(addr, &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")).await
+}
+
+/// `POST path` of the JSON `body` at `addr`, as [`http_get`]: the status code and the body of any
+/// answer, a refusal's included (a JSON-RPC client library hides the body of a non-200 answer).
+pub async fn http_post_json(addr: std::net::SocketAddr, path: &str, body: &str) -> (u16, String) {
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    exchange(addr, &request).await
+}
+
+async fn exchange(addr: std::net::SocketAddr, request: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.expect("send request");
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await.expect("read response");

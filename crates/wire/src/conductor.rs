@@ -1,5 +1,6 @@
 //! The conductor contract: what op-node calls on its conductor, the payload envelope it commits,
-//! and the two op-node admin methods a conductor uses to recover a node.
+//! the two op-node admin methods a conductor uses to recover a node, and op-conductor's operator
+//! surface ([`ConductorOpsApi`], [`ServerInfo`], [`ClusterMembership`], the proxied methods).
 //!
 //! op-node started with `--conductor.enabled --conductor.rpc=URL` calls exactly two methods on
 //! that URL: [`ConductorApi::leader`] (before it starts sequencing, and while a stop waits for a
@@ -14,6 +15,10 @@
 //! coordinator needs none of the execution fields. The four fields it reads are decoded leniently
 //! (hex quantities, as op-node writes them), and an envelope without them is refused with an
 //! error that names the field.
+//!
+//! op-conductor's operator methods and proxy are declared here with its JSON shapes (a
+//! [`Suffrage`] is a number, as op-conductor writes it); what each means for a coordinator whose
+//! "servers" are a chain's sequencer nodes is the coordinator's business (its `conductor::operator`).
 
 use crate::serde_helpers::lenient_u64;
 use alloy_primitives::B256;
@@ -147,6 +152,175 @@ pub trait OpNodeConductorAdminApi {
     async fn override_leader(&self) -> RpcResult<()>;
 }
 
+/// The JSON-RPC code of every refusal of the operator surface and of the proxy (go-ethereum's
+/// server, and so op-conductor, answers every handler error with it).
+pub const OPERATOR_REFUSED_CODE: i32 = -32000;
+
+/// op-conductor's answer to a proxied call on a node that does not lead, to the letter: op-batcher
+/// and op-proposer setups match on it.
+pub const NOT_LEADER_PROXY_ERROR: &str = "refusing to proxy request to non-leader sequencer";
+
+/// Which of a node's two servers a proxied method goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyTarget {
+    /// The op-node RPC (`optimism_*`, `admin_*`).
+    OpNode,
+    /// The op-geth RPC (`eth_*`).
+    OpGeth,
+}
+
+impl ProxyTarget {
+    /// How an operator names the server in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpNode => "op-node",
+            Self::OpGeth => "op-geth",
+        }
+    }
+}
+
+/// The methods op-conductor proxies to its sequencer while it leads (what op-batcher and
+/// op-proposer call), and where each goes.
+pub const PROXIED_METHODS: [(&str, ProxyTarget); 5] = [
+    ("eth_getBlockByNumber", ProxyTarget::OpGeth),
+    ("optimism_syncStatus", ProxyTarget::OpNode),
+    ("optimism_outputAtBlock", ProxyTarget::OpNode),
+    ("optimism_rollupConfig", ProxyTarget::OpNode),
+    ("admin_sequencerActive", ProxyTarget::OpNode),
+];
+
+/// Whether a server of op-conductor's cluster votes. op-conductor writes it as a number: 0 for a
+/// voter, 1 for a nonvoter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Suffrage {
+    /// `0`: takes part in elections and may lead.
+    Voter,
+    /// `1`: follows the log but never leads.
+    Nonvoter,
+}
+
+impl Serialize for Suffrage {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u8(match self {
+            Self::Voter => 0,
+            Self::Nonvoter => 1,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Suffrage {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match u8::deserialize(deserializer)? {
+            0 => Ok(Self::Voter),
+            1 => Ok(Self::Nonvoter),
+            other => {
+                Err(D::Error::custom(format!("suffrage must be 0 (voter) or 1 (nonvoter), got {other}")))
+            }
+        }
+    }
+}
+
+/// One server of the cluster, as `conductor_leaderWithID` and `conductor_clusterMembership`
+/// answer it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// The server's id.
+    pub id: String,
+    /// Its address.
+    pub addr: String,
+    /// Whether it may lead.
+    pub suffrage: Suffrage,
+}
+
+/// The servers of the cluster and the version of that list (`conductor_clusterMembership`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterMembership {
+    /// Every server.
+    pub servers: Vec<ServerInfo>,
+    /// Changes with every membership change; a membership change names the version it applies to.
+    pub version: u64,
+}
+
+/// op-conductor's operator methods (what op-conductor-ops and dashboards call), beside the two
+/// op-node calls of [`ConductorApi`]. Positional parameters, op-conductor's JSON shapes.
+#[rpc(server, client, namespace = "conductor")]
+pub trait ConductorOpsApi {
+    /// `conductor_leaderWithID`: the server that leads now.
+    #[method(name = "leaderWithID")]
+    async fn leader_with_id(&self) -> RpcResult<ServerInfo>;
+
+    /// `conductor_active`: automation runs (neither paused nor stopped).
+    #[method(name = "active")]
+    async fn active(&self) -> RpcResult<bool>;
+
+    /// `conductor_paused`.
+    #[method(name = "paused")]
+    async fn paused(&self) -> RpcResult<bool>;
+
+    /// `conductor_stopped`.
+    #[method(name = "stopped")]
+    async fn stopped(&self) -> RpcResult<bool>;
+
+    /// `conductor_sequencerHealthy`: the health of this server's sequencer.
+    #[method(name = "sequencerHealthy")]
+    async fn sequencer_healthy(&self) -> RpcResult<bool>;
+
+    /// `conductor_pause`: no automatic start or stop until resumed.
+    #[method(name = "pause")]
+    async fn pause(&self) -> RpcResult<()>;
+
+    /// `conductor_resume`.
+    #[method(name = "resume")]
+    async fn resume(&self) -> RpcResult<()>;
+
+    /// `conductor_stop`: op-conductor shuts the conductor down for good.
+    #[method(name = "stop")]
+    async fn stop(&self) -> RpcResult<()>;
+
+    /// `conductor_overrideLeader(bool)`: set or clear a local "I lead" answer.
+    #[method(name = "overrideLeader")]
+    async fn override_leader(&self, enabled: bool) -> RpcResult<()>;
+
+    /// `conductor_leaderOverridden`.
+    #[method(name = "leaderOverridden")]
+    async fn leader_overridden(&self) -> RpcResult<bool>;
+
+    /// `conductor_transferLeader`: the leader hands over to another server.
+    #[method(name = "transferLeader")]
+    async fn transfer_leader(&self) -> RpcResult<()>;
+
+    /// `conductor_transferLeaderToServer(id, addr)`.
+    #[method(name = "transferLeaderToServer")]
+    async fn transfer_leader_to_server(&self, id: String, addr: String) -> RpcResult<()>;
+
+    /// `conductor_clusterMembership`.
+    #[method(name = "clusterMembership")]
+    async fn cluster_membership(&self) -> RpcResult<ClusterMembership>;
+
+    /// `conductor_addServerAsVoter(id, addr, version)`. Every parameter is optional here so that
+    /// a call of any shape gets the answer, not a parameter error.
+    #[method(name = "addServerAsVoter")]
+    async fn add_server_as_voter(
+        &self,
+        id: Option<String>,
+        addr: Option<String>,
+        version: Option<u64>,
+    ) -> RpcResult<()>;
+
+    /// `conductor_addServerAsNonvoter(id, addr, version)`.
+    #[method(name = "addServerAsNonvoter")]
+    async fn add_server_as_nonvoter(
+        &self,
+        id: Option<String>,
+        addr: Option<String>,
+        version: Option<u64>,
+    ) -> RpcResult<()>;
+
+    /// `conductor_removeServer(id, version)`.
+    #[method(name = "removeServer")]
+    async fn remove_server(&self, id: Option<String>, version: Option<u64>) -> RpcResult<()>;
+}
+
 /// Why a conductor refused a commit. The message is all op-node sees (it logs
 /// `failed to commit unsafe payload to conductor: <message>`), so each one names its cause.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,7 +351,12 @@ pub enum CommitRefusal {
         limit: usize,
     },
     /// The request came from an address not allowed for this node.
-    AddressNotAllowed(String),
+    AddressNotAllowed {
+        /// The caller's address.
+        address: String,
+        /// The key that lists the addresses allowed.
+        key: String,
+    },
     /// The path names no configured chain or node, or the chain is not in conductor mode.
     UnknownCaller(String),
 }
@@ -198,8 +377,11 @@ impl std::fmt::Display for CommitRefusal {
             Self::TooLarge { bytes, limit } => {
                 write!(f, "payload too large: {bytes} bytes, over conductor.max_payload_bytes = {limit}")
             }
-            Self::AddressNotAllowed(address) => {
-                write!(f, "not allowed: {address} is not in this node's conductor allow-list")
+            Self::AddressNotAllowed { address, key } => {
+                write!(
+                    f,
+                    "not allowed: {address} is not in {key}; add it there to let that host call this path"
+                )
             }
             Self::UnknownCaller(why) => write!(f, "unknown caller: {why}"),
         }
@@ -214,7 +396,7 @@ impl CommitRefusal {
             Self::WrongParent { .. } => "wrong_parent",
             Self::NotDurable(_) => "not_durable",
             Self::TooLarge { .. } => "too_large",
-            Self::AddressNotAllowed(_) => "address_not_allowed",
+            Self::AddressNotAllowed { .. } => "address_not_allowed",
             Self::UnknownCaller(_) => "unknown_caller",
         }
     }
@@ -262,13 +444,29 @@ mod tests {
     }
 
     #[test]
+    fn cluster_membership_has_op_conductors_shape_with_suffrage_as_a_number() {
+        // As op-conductor answers `conductor_clusterMembership` (hashicorp Raft's suffrage numbers).
+        let text = r#"{"servers":[{"id":"seq-0","addr":"http://10.0.0.1:9545","suffrage":0},{"id":"seq-1","addr":"http://10.0.0.2:9545","suffrage":1}],"version":7}"#;
+        let membership: ClusterMembership = serde_json::from_str(text).expect("decode");
+        assert_eq!(membership.servers[0].suffrage, Suffrage::Voter);
+        assert_eq!(membership.servers[1].suffrage, Suffrage::Nonvoter);
+        assert_eq!(membership.version, 7);
+        assert_eq!(serde_json::to_string(&membership).expect("encode"), text);
+        let staged = serde_json::from_str::<Suffrage>("2").expect_err("no third suffrage").to_string();
+        assert!(staged.contains("0 (voter) or 1 (nonvoter)"), "{staged}");
+    }
+
+    #[test]
     fn every_refusal_names_its_cause_first() {
         let refusals = [
             (CommitRefusal::NotLeader { node: "a".into(), leader: Some("b".into()) }, "not the leader"),
             (CommitRefusal::WrongParent { expected: B256::ZERO, parent: B256::ZERO }, "wrong parent"),
             (CommitRefusal::NotDurable("x".into()), "no quorum"),
             (CommitRefusal::TooLarge { bytes: 2, limit: 1 }, "payload too large"),
-            (CommitRefusal::AddressNotAllowed("1.2.3.4".into()), "not allowed"),
+            (
+                CommitRefusal::AddressNotAllowed { address: "192.0.2.4".into(), key: "k".into() },
+                "not allowed",
+            ),
             (CommitRefusal::UnknownCaller("x".into()), "unknown caller"),
         ];
         for (refusal, prefix) in refusals {

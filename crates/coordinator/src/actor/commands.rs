@@ -43,10 +43,10 @@ impl ChainActor {
                 }
                 let result = {
                     let view = view_of!(self);
-                    self.engine.transfer(&view, &to)
+                    self.engine.transfer_to(&view, &to)
                 };
                 match result {
-                    Ok(actions) => {
+                    Ok((to, actions)) => {
                         self.handover_reply = Some((to, reply));
                         if self.execute(actions).await.persist_failed {
                             self.fail_handover(CommandError::NotPersisted);

@@ -28,11 +28,11 @@ pub use forward::Forwarding;
 pub(crate) use forward::{FORWARDED_HEADER, HttpClient, http_client, post_json};
 pub use limits::{ApiBody, ApiSettings};
 pub use server::{AdminServer, serve_admin, serve_metrics};
-pub(crate) use server::{reply, serve_requests};
+pub(crate) use server::{PeerAddr, reply, serve_requests};
 
 use crate::{
     actor::{ChainCommand, ChainHandle},
-    engine::CommandError,
+    engine::{CommandError, HandoverTarget},
     replication::{self, Acting},
 };
 use alloy_primitives::B256;
@@ -209,7 +209,7 @@ impl CoordinatorApiServer for AdminApi {
         let handle = self.chain(chain.as_deref())?;
         let outcome = tokio::time::timeout(
             self.handover_timeout,
-            self.ask(handle, |reply| ChainCommand::Transfer { to: name.clone(), reply }),
+            self.ask(handle, |reply| ChainCommand::Transfer { to: HandoverTarget::Named(name.clone()), reply }),
         )
         .await
         .map_err(|_| {

@@ -46,6 +46,11 @@ pub struct AdminServer {
     pub settings: ApiSettings,
 }
 
+/// The address a request's connection came from, in the request's extensions (the conductor
+/// endpoint's allow-lists read it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PeerAddr(pub(crate) std::net::SocketAddr);
+
 /// The server with the state its requests share.
 #[derive(Debug)]
 struct Served {
@@ -235,7 +240,7 @@ where
             () = cancel.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
-        let Ok((stream, _)) = accepted else { continue };
+        let Ok((stream, peer)) = accepted else { continue };
         let io = TokioIo::new(stream);
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
@@ -243,8 +248,12 @@ where
         match gate.upgrade(admission) {
             Admission::Serve(permit) => {
                 let handler = handler.clone();
+                let with_peer = move |mut request: Request<Incoming>| {
+                    request.extensions_mut().insert(PeerAddr(peer));
+                    handler(request)
+                };
                 tokio::spawn(async move {
-                    let connection = builder.serve_connection(io, service_fn(handler));
+                    let connection = builder.serve_connection(io, service_fn(with_peer));
                     tokio::select! {
                         () = cancel.cancelled() => {}
                         _ = connection => {}

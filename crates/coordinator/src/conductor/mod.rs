@@ -27,10 +27,17 @@
 //! # Layout
 //! - `opc_cluster::fence`: the pure fence and its table tests (shared by both homes).
 //! - [`log`]: the durable log of committed payloads (single coordinator; fsync before the answer).
-//! - [`serve`]: the HTTP endpoint `http://HOST:PORT/<chain>/<node>` and its JSON-RPC methods.
+//! - [`serve`]: the HTTP endpoint `http://HOST:PORT/<chain>/<node>` (and `/<chain>`): routes, the
+//!   source-address allow-lists, op-node's two calls.
+//! - [`operator`]: op-conductor's operator methods on each node's path, and what each means here.
+//! - `proxy`: the leader-only proxy (`/<chain>/<node>`) and the leader-following one (`/<chain>`).
 
 pub mod log;
+pub mod operator;
+mod proxy;
 pub mod serve;
+
+pub use operator::NodeEndpoint;
 
 use crate::{
     replication::Acting,
@@ -224,6 +231,20 @@ impl ChainFence {
             },
         };
         Some(target)
+    }
+
+    /// True when `address` is the host of a cluster member's conductor endpoint (a replica that
+    /// may forward calls here). Alone: never.
+    pub fn is_replica_address(&self, address: std::net::IpAddr) -> bool {
+        let Home::Replicated { cluster, .. } = &self.home else { return false };
+        let membership = cluster.membership();
+        membership.voters.iter().chain(&membership.learners).any(|replica| {
+            replica
+                .conductor_addr
+                .as_deref()
+                .and_then(|addr| addr.parse::<std::net::SocketAddr>().ok())
+                .is_some_and(|addr| addr.ip().to_canonical() == address.to_canonical())
+        })
     }
 
     /// This replica's Raft id, in a cluster.

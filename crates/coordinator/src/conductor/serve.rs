@@ -1,21 +1,40 @@
 //! The conductor endpoint: `POST http://HOST:PORT/<chain>/<node>` answers the JSON-RPC calls op-node
-//! makes on its `--conductor.rpc` (`conductor_leader`, `conductor_commitUnsafePayload`).
+//! makes on its `--conductor.rpc` (`conductor_leader`, `conductor_commitUnsafePayload`),
+//! op-conductor's operator methods ([`super::operator`]) and its leader-only proxy; `POST
+//! http://HOST:PORT/<chain>` proxies the same reads to whoever leads the chain ([`super::proxy`]).
 //!
 //! op-node sends no credentials and knows one URL only, so the path names the caller: node `N`
 //! of chain `C` is configured with `--conductor.rpc=http://HOST:PORT/C/N`. Anything else gets a 404
 //! whose JSON-RPC error says which paths exist. The endpoint listens on loopback by default
-//! (`conductor.listen`); see docs/operations.md for the trust model.
+//! (`conductor.listen`); a node's path takes calls only from the addresses in its
+//! `conductor_allow`, when that is set (a call from another is refused with HTTP 403 and counted).
+//! See docs/operations.md for the trust model.
+//!
+//! | path | from | served |
+//! |---|---|---|
+//! | `/C/N`, N a node of C in conductor mode | an address in N's `conductor_allow`, or any when it is empty | N's calls, the operator methods, the proxy to N while it leads |
+//! | `/C/N` | any other address | 403, `not allowed: ...` naming the address and the key |
+//! | `/C`, C a chain in conductor mode | any | the proxy to C's leader |
+//! | anything else | any | 404 listing the paths served |
 //!
 //! The body bound is `conductor.max_payload_bytes` plus room for the JSON-RPC wrapping; a larger
 //! request is refused before it is read.
 //!
 //! In a cluster every replica serves the endpoint, and op-node knows one URL only: a replica that
 //! does not hold a confirmed leadership forwards the request, as it came, to the leader's
-//! `conductor_addr` (once: a forwarded request is never forwarded again).
+//! `conductor_addr` (once: a forwarded request is never forwarded again), naming the caller's
+//! address in `x-opc-forwarded-for`. The leader takes that address for the allow-list only from a
+//! member of the cluster.
 
-use super::ChainFence;
+use super::{
+    ChainFence,
+    operator::{NodeEndpoint, NodeOperator},
+    proxy::{Proxy, Upstream},
+};
 use crate::{
-    api::{ApiBody, FORWARDED_HEADER, HttpClient, http_client, post_json, reply, serve_requests},
+    actor::{ActorError, ChainHandle},
+    api::{ApiBody, FORWARDED_HEADER, HttpClient, PeerAddr, http_client, post_json, reply, serve_requests},
+    client::NodeClient,
     metrics as m,
 };
 use bytes::Bytes;
@@ -27,10 +46,15 @@ use jsonrpsee::{
     types::ErrorObjectOwned,
 };
 use opc_wire::{
-    conductor::{COMMIT_REFUSED_CODE, CommitRefusal, ConductorApiServer, Envelope},
+    conductor::{COMMIT_REFUSED_CODE, CommitRefusal, ConductorApiServer, ConductorOpsApiServer, Envelope},
     jsonrpc::{dispatch, error_reply},
 };
-use std::{collections::BTreeMap, sync::Arc, time::Duration, time::Instant};
+use std::{
+    collections::BTreeMap,
+    net::IpAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -88,35 +112,135 @@ fn log_refusal(chain: &str, node: &str, number: u64, refusal: &CommitRefusal) {
     }
 }
 
+/// What the endpoint runs on beyond its chains, built once from the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointSettings {
+    /// `conductor.max_payload_bytes`: the request bound, less the JSON-RPC wrapping.
+    pub max_payload_bytes: usize,
+    /// `conductor.proxy_timeout_ms`: the deadline of one proxied call.
+    pub proxy_timeout: Duration,
+    /// `conductor.proxy_max_reply_bytes`: the largest reply a proxied call brings back.
+    pub proxy_max_reply_bytes: u32,
+    /// How long a hand-over asked here may take (as `coordinator_setActiveSequencer`).
+    pub handover_timeout: Duration,
+}
+
+/// What a path serves.
+#[derive(Debug)]
+enum Route {
+    /// `/<chain>/<node>`: the node's calls, the operator methods, the proxy to the node.
+    Node {
+        chain: String,
+        node: String,
+        /// The node's `conductor_allow`; empty: any address.
+        allow: Vec<IpAddr>,
+        methods: Methods,
+    },
+    /// `/<chain>`: the proxy to whoever leads the chain.
+    Chain(Methods),
+}
+
+/// Why a request is not dispatched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Turned {
+    /// The path names no route.
+    UnknownPath,
+    /// The caller's address is not in the node's `conductor_allow`.
+    NotAllowed { chain: String, node: String, address: String },
+}
+
+/// Whether `allow` lets `address` call (an IPv4 address seen through an IPv6 socket counts as
+/// itself).
+fn admits(allow: &[IpAddr], address: Option<IpAddr>) -> bool {
+    allow.is_empty()
+        || address.is_some_and(|address| {
+            allow.iter().any(|allowed| allowed.to_canonical() == address.to_canonical())
+        })
+}
+
+/// The header a forwarding replica names the original caller's address in.
+const FORWARDED_FOR_HEADER: &str = "x-opc-forwarded-for";
 /// How long a forwarded call may take: a commit waits for a quorum, never for a fail-over.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Every node's methods, by path `/<chain>/<node>`.
-#[derive(Debug, Clone)]
+/// Every route of the endpoint, by path.
+#[derive(Debug)]
 pub struct ConductorRoutes {
-    routes: BTreeMap<String, Methods>,
+    routes: BTreeMap<String, Route>,
     /// Each chain's fence, which says whether this replica answers or forwards.
     fences: BTreeMap<String, Arc<ChainFence>>,
-    max_payload_bytes: usize,
+    settings: EndpointSettings,
     http: HttpClient,
 }
 
-impl Default for ConductorRoutes {
-    fn default() -> Self {
-        Self { routes: BTreeMap::new(), fences: BTreeMap::new(), max_payload_bytes: 0, http: http_client() }
-    }
-}
-
 impl ConductorRoutes {
-    /// Routes for `nodes` of the chain `fence` guards; requests bounded by `max_payload_bytes`.
-    pub fn add_chain(&mut self, fence: &Arc<ChainFence>, nodes: &[String], max_payload_bytes: usize) {
-        self.max_payload_bytes = self.max_payload_bytes.max(max_payload_bytes);
-        self.fences.insert(fence.chain().to_owned(), fence.clone());
+    /// No routes yet.
+    pub fn new(settings: EndpointSettings) -> Self {
+        Self { routes: BTreeMap::new(), fences: BTreeMap::new(), settings, http: http_client() }
+    }
+
+    /// Routes for `nodes` of the chain whose actor is `chain`: one path per node, and the chain's
+    /// own path. A chain without a fence (not in conductor mode) gets none.
+    pub fn add_chain(&mut self, chain: &ChainHandle, nodes: &[NodeEndpoint]) -> Result<(), ActorError> {
+        let Some(fence) = &chain.fence else {
+            return Ok(());
+        };
+        self.fences.insert(chain.name.clone(), fence.clone());
+        let mut clients = BTreeMap::new();
         for node in nodes {
-            let conductor = NodeConductor { fence: fence.clone(), node: node.clone() };
-            let module: RpcModule<NodeConductor> = conductor.into_rpc();
-            self.routes.insert(format!("/{}/{node}", fence.chain()), module.into());
+            let client = NodeClient::for_proxy(
+                &node.op_node_url,
+                &node.op_geth_url,
+                self.settings.proxy_max_reply_bytes,
+            )
+            .map_err(|source| ActorError::Client {
+                chain: chain.name.clone(),
+                node: node.name.clone(),
+                source,
+            })?;
+            clients.insert(node.name.clone(), client);
         }
+        let shared: Arc<[NodeEndpoint]> = nodes.into();
+        for node in nodes {
+            let mut methods: Methods =
+                NodeConductor { fence: fence.clone(), node: node.name.clone() }.into_rpc().into();
+            let operator = NodeOperator {
+                chain: chain.clone(),
+                fence: fence.clone(),
+                node: node.name.clone(),
+                nodes: shared.clone(),
+                handover_timeout: self.settings.handover_timeout,
+            };
+            methods.merge(operator.into_rpc()).expect("the operator methods are not op-node's");
+            methods.merge(self.proxy(fence, &clients, Upstream::Node(node.name.clone()))).expect("no clash");
+            let route = Route::Node {
+                chain: chain.name.clone(),
+                node: node.name.clone(),
+                allow: node.allow.clone(),
+                methods,
+            };
+            self.routes.insert(format!("/{}/{}", chain.name, node.name), route);
+        }
+        let following = self.proxy(fence, &clients, Upstream::Leader).into();
+        self.routes.insert(format!("/{}", chain.name), Route::Chain(following));
+        Ok(())
+    }
+
+    fn proxy(
+        &self,
+        fence: &Arc<ChainFence>,
+        clients: &BTreeMap<String, NodeClient>,
+        upstream: Upstream,
+    ) -> RpcModule<Proxy> {
+        let clients = match &upstream {
+            Upstream::Node(node) => clients
+                .iter()
+                .filter(|(name, _)| *name == node)
+                .map(|(n, c)| (n.clone(), c.clone()))
+                .collect(),
+            Upstream::Leader => clients.clone(),
+        };
+        Proxy { fence: fence.clone(), clients, upstream, timeout: self.settings.proxy_timeout }.into_module()
     }
 
     /// True when no chain runs in conductor mode.
@@ -129,23 +253,37 @@ impl ConductorRoutes {
         self.routes.keys().map(String::as_str)
     }
 
+    /// Where a request for `path` from `address` goes: the one routing decision of the endpoint.
+    fn route(&self, path: &str, address: Option<IpAddr>) -> Result<&Methods, Turned> {
+        match self.routes.get(path) {
+            None => Err(Turned::UnknownPath),
+            Some(Route::Chain(methods)) => Ok(methods),
+            Some(Route::Node { allow, methods, .. }) if admits(allow, address) => Ok(methods),
+            Some(Route::Node { chain, node, .. }) => Err(Turned::NotAllowed {
+                chain: chain.clone(),
+                node: node.clone(),
+                address: address.map_or_else(
+                    || "an unknown address".to_owned(),
+                    |address| address.to_canonical().to_string(),
+                ),
+            }),
+        }
+    }
+
     async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Result<Response<ApiBody>, hyper::Error> {
         let path = request.uri().path().trim_end_matches('/').to_owned();
-        let Some(methods) = self.routes.get(&path) else {
-            let known: Vec<&str> = self.paths().take(8).collect();
-            let refusal = CommitRefusal::UnknownCaller(format!(
-                "no node is configured at {path:?}; node N of chain C uses --conductor.rpc=http://HOST:PORT/C/N \
-                 (served here: {}{})",
-                known.join(", "),
-                if self.routes.len() > known.len() { ", ..." } else { "" }
-            ));
-            let text = error_reply(&serde_json::Value::Null, COMMIT_REFUSED_CODE, &refusal.to_string());
-            return Ok(reply(StatusCode::NOT_FOUND, "application/json", text));
+        let peer = request.extensions().get::<PeerAddr>().map(|peer| peer.0.ip());
+        let forwarded_by =
+            request.headers().get(FORWARDED_HEADER).map(|value| value.to_str().unwrap_or("?").to_owned());
+        let address = self.caller(peer, forwarded_by.is_some(), request.headers());
+        let methods = match self.route(&path, address) {
+            Ok(methods) => methods,
+            Err(turned) => return Ok(self.turn_away(&path, turned)),
         };
         if request.method() != Method::POST {
             return Ok(reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "POST JSON-RPC\n"));
         }
-        let limit = self.max_payload_bytes + WRAPPING_BYTES;
+        let limit = self.settings.max_payload_bytes + WRAPPING_BYTES;
         let declared = request
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -153,18 +291,30 @@ impl ConductorRoutes {
         if let Some(length) = declared.filter(|length| *length > limit) {
             return Ok(too_large(length, limit));
         }
-        let forwarded_by =
-            request.headers().get(FORWARDED_HEADER).map(|value| value.to_str().unwrap_or("?").to_owned());
         let body = match Limited::new(request.into_body(), limit).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(_) => return Ok(too_large(limit + 1, limit)),
         };
         let chain = path.trim_start_matches('/').split('/').next().unwrap_or_default();
         if let Some(target) = self.fences.get(chain).and_then(|fence| fence.forward_to()) {
-            return Ok(self.forward(target, &path, forwarded_by, body).await);
+            return Ok(self.forward(target, &path, forwarded_by, address, body).await);
         }
         let text = dispatch(methods, &body).await;
         Ok(reply(StatusCode::OK, "application/json", text))
+    }
+
+    /// The caller's address: the peer's, or, for a call another replica forwarded, the one it
+    /// names (taken only from a member of the cluster).
+    fn caller(&self, peer: Option<IpAddr>, forwarded: bool, headers: &header::HeaderMap) -> Option<IpAddr> {
+        let named = headers.get(FORWARDED_FOR_HEADER).and_then(|value| value.to_str().ok()?.parse().ok());
+        match (forwarded, named, peer) {
+            (true, Some(named), Some(peer))
+                if self.fences.values().next().is_some_and(|fence| fence.is_replica_address(peer)) =>
+            {
+                Some(named)
+            }
+            _ => peer,
+        }
     }
 
     /// Sends a request this replica may not answer to the leader replica (`target`), once.
@@ -173,6 +323,7 @@ impl ConductorRoutes {
         target: Result<(u64, String), String>,
         path: &str,
         forwarded_by: Option<String>,
+        address: Option<IpAddr>,
         body: Bytes,
     ) -> Response<ApiBody> {
         let id = serde_json::from_slice::<serde_json::Value>(&body)
@@ -197,8 +348,16 @@ impl ConductorRoutes {
             }
             (Ok(target), None) => target,
         };
-        let headers = [(FORWARDED_HEADER, self.replica_label())];
-        let limit = self.max_payload_bytes + WRAPPING_BYTES;
+        let me = self
+            .fences
+            .values()
+            .find_map(|fence| fence.replica_id())
+            .map_or("?".to_owned(), |id| id.to_string());
+        let mut headers = vec![(FORWARDED_HEADER, me)];
+        if let Some(address) = address {
+            headers.push((FORWARDED_FOR_HEADER, address.to_string()));
+        }
+        let limit = self.settings.max_payload_bytes + WRAPPING_BYTES;
         match post_json(&self.http, format!("http://{addr}{path}"), &headers, body, FORWARD_TIMEOUT, limit)
             .await
         {
@@ -207,12 +366,28 @@ impl ConductorRoutes {
         }
     }
 
-    /// This replica, as a forwarded request names it.
-    fn replica_label(&self) -> String {
-        self.fences
-            .values()
-            .find_map(|fence| fence.replica_id())
-            .map_or_else(|| "?".to_owned(), |id| id.to_string())
+    /// The answer to a request that is not dispatched (its body is never read).
+    fn turn_away(&self, path: &str, turned: Turned) -> Response<ApiBody> {
+        let (status, refusal) = match turned {
+            Turned::UnknownPath => {
+                let known: Vec<&str> = self.paths().take(8).collect();
+                let refusal = CommitRefusal::UnknownCaller(format!(
+                    "no node is configured at {path:?}; node N of chain C uses --conductor.rpc=http://HOST:PORT/C/N \
+                     (served here: {}{})",
+                    known.join(", "),
+                    if self.routes.len() > known.len() { ", ..." } else { "" }
+                ));
+                (StatusCode::NOT_FOUND, refusal)
+            }
+            Turned::NotAllowed { chain, node, address } => {
+                m::conductor_address_refused(&chain, &node);
+                tracing::warn!(chain, node, address, "conductor call refused: address not allowed");
+                let key = format!("chains.{chain}.sequencers.{node}.conductor_allow");
+                (StatusCode::FORBIDDEN, CommitRefusal::AddressNotAllowed { address, key })
+            }
+        };
+        let text = error_reply(&serde_json::Value::Null, COMMIT_REFUSED_CODE, &refusal.to_string());
+        reply(status, "application/json", text)
     }
 }
 
@@ -229,4 +404,26 @@ fn too_large(bytes: usize, limit: usize) -> Response<ApiBody> {
 pub async fn serve_conductor(routes: ConductorRoutes, listener: TcpListener, cancel: CancellationToken) {
     let routes = Arc::new(routes);
     serve_requests(listener, cancel, MAX_CONNECTIONS, move |request| routes.clone().handle(request)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::admits;
+    use std::net::IpAddr;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("an address")
+    }
+
+    #[test]
+    fn an_empty_allow_list_admits_anyone_and_a_list_only_its_addresses_however_they_arrive() {
+        assert!(admits(&[], None));
+        assert!(admits(&[], Some(ip("192.0.2.1"))));
+        let allow = [ip("10.0.0.5"), ip("fd00::5")];
+        assert!(admits(&allow, Some(ip("10.0.0.5"))));
+        assert!(admits(&allow, Some(ip("::ffff:10.0.0.5"))), "IPv4 seen through an IPv6 socket");
+        assert!(admits(&allow, Some(ip("fd00::5"))));
+        assert!(!admits(&allow, Some(ip("10.0.0.6"))));
+        assert!(!admits(&allow, None), "an unknown address is not on a list");
+    }
 }

@@ -36,6 +36,8 @@ pub enum KeyKind {
     HttpUrl,
     /// Host name or IP address and port, e.g. `10.0.0.1:9770`; the host is resolved when dialling.
     HostPort,
+    /// IP addresses without ports, e.g. `["10.0.0.5"]`.
+    IpList,
 }
 
 impl KeyKind {
@@ -53,6 +55,7 @@ impl KeyKind {
             KeyKind::SocketAddr => "an IP socket address such as \"127.0.0.1:9762\"",
             KeyKind::HttpUrl => "an http:// or https:// URL (string)",
             KeyKind::HostPort => "a host:port address such as \"10.0.0.1:9770\" (string)",
+            KeyKind::IpList => "an array of IP addresses such as [\"10.0.0.5\"]",
         }
     }
 }
@@ -71,6 +74,7 @@ impl fmt::Display for KeyKind {
             KeyKind::SocketAddr => "string (ip:port)",
             KeyKind::HttpUrl => "string (http(s) URL)",
             KeyKind::HostPort => "string (host:port)",
+            KeyKind::IpList => "array of strings (IP addresses)",
         })
     }
 }
@@ -448,6 +452,18 @@ pub const KEYS: &[KeyDoc] = &[
         binding: Binding::Global(u64_slot!(Blocks, 1, 1_000, conductor.commit_stall_blocks)),
     },
     KeyDoc {
+        path: "conductor.proxy_timeout_ms",
+        description: "Deadline of one call the conductor endpoint proxies to a leader (eth_getBlockByNumber, optimism_*, admin_sequencerActive for op-batcher and op-proposer).",
+        required: false,
+        binding: Binding::Global(u64_slot!(Milliseconds, 1, 600_000, conductor.proxy_timeout_ms)),
+    },
+    KeyDoc {
+        path: "conductor.proxy_max_reply_bytes",
+        description: "Largest reply a proxied call may bring back; a larger one is an error naming this key.",
+        required: false,
+        binding: Binding::Global(u64_slot!(Bytes, 1024, u32::MAX as u64, conductor.proxy_max_reply_bytes)),
+    },
+    KeyDoc {
         path: "chains.<chain>.conductor",
         description: "Conductor mode: the chain's op-nodes run with --conductor.enabled and commit every block here before publishing it; fail-overs need no liveness window.",
         required: false,
@@ -496,6 +512,15 @@ pub const KEYS: &[KeyDoc] = &[
         description: "false = watched but never elected.",
         required: false,
         binding: Binding::Sequencer(Slot::Bool { get: |s| s.candidate, set: |s, v| s.candidate = v }),
+    },
+    KeyDoc {
+        path: "chains.<chain>.sequencers.<node>.conductor_allow",
+        description: "Conductor mode: source IP addresses that may call this node's path /<chain>/<node> (its op-node's host, and any host your operator tools run on). Empty = any address; a call from another is refused and counted.",
+        required: false,
+        binding: Binding::Sequencer(Slot::IpList {
+            get: |s| s.conductor_allow.as_slice(),
+            set: |s, v| s.conductor_allow = v,
+        }),
     },
     KeyDoc {
         path: "cluster.id",

@@ -68,6 +68,7 @@
 //! | no two sequencers share an `op_node_url` or `op_geth_url`   | two "nodes" that are one process fail together   |
 //! | explicit windows at least their floor for every configured `block_time_ms` ([`windows`]) | otherwise a live leader cut off from us looks dead, or a late block is a "stall"; checked again at run time against the block time the chain states |
 //! | metrics and admin RPC do not share a fixed listen address   | the second bind would fail at start-up           |
+//! | `conductor_allow` only on a node of a chain with `conductor = true` | the list guards the conductor endpoint only; elsewhere it would guard nothing |
 //! | `[cluster]`: election timeouts above the heartbeat, ordered, below `transfer_timeout_ms`; replicas with unique ids and addresses, listing `cluster.id` when bootstrapping | [`ClusterConfig::problems`], shared with the cluster crate |
 //!
 //! Relative paths (`data_dir`, `rpc.jwt_secret_file`) are relative to the working directory of the
@@ -89,8 +90,8 @@ pub use error::{ConfigError, ConfigErrors, Origin};
 pub use keys::{KEYS, KeyDoc, KeyKind, env_var_name};
 pub use opc_cluster::{ClusterConfig, ReplicaConfig};
 pub use types::{
-    ChainConfig, Config, FailoverConfig, HealthConfig, InspectionConfig, MetricsConfig, RpcConfig,
-    SequencerConfig,
+    ChainConfig, ConductorConfig, Config, FailoverConfig, HealthConfig, InspectionConfig, MetricsConfig,
+    RpcConfig, SequencerConfig,
 };
 pub(crate) use validate::normalize_url;
 

@@ -11,6 +11,7 @@ use opc_cluster::ClusterConfig;
 use super::types::{ChainConfig, Config, FailoverConfig};
 use super::windows::{ExplicitWindows, WindowTooShort, Windows};
 use crate::api::ApiSettings;
+use crate::conductor::{NodeEndpoint, serve::EndpointSettings};
 use crate::engine::{ConductorTiming, FailoverSettings};
 use crate::handover::HandoverSettings;
 use crate::health::HealthSettings;
@@ -55,6 +56,37 @@ impl From<&Config> for ApiSettings {
             max_reply_bytes: size(config.rpc.max_reply_bytes),
             max_connections: size(config.rpc.max_connections),
         }
+    }
+}
+
+impl EndpointSettings {
+    /// The conductor endpoint's settings; `handover_timeout` is the admin API's (see
+    /// [`FailoverConfig::operator_handover_timeout`]), so a hand-over asked on either waits as long.
+    pub fn new(config: &Config, handover_timeout: Duration) -> Self {
+        Self {
+            // Ranged in `keys.rs` far below usize::MAX and u32::MAX.
+            max_payload_bytes: usize::try_from(config.conductor.max_payload_bytes).unwrap_or(usize::MAX),
+            proxy_timeout: config.conductor.proxy_timeout(),
+            proxy_max_reply_bytes: u32::try_from(config.conductor.proxy_max_reply_bytes).unwrap_or(u32::MAX),
+            handover_timeout,
+        }
+    }
+}
+
+impl NodeEndpoint {
+    /// Every node of `chain` as the conductor endpoint serves it, in config order.
+    pub fn of_chain(chain: &ChainConfig) -> Vec<Self> {
+        chain
+            .sequencers
+            .iter()
+            .map(|(name, node)| Self {
+                name: name.clone(),
+                op_node_url: node.op_node_url.clone(),
+                op_geth_url: node.op_geth_url.clone(),
+                candidate: node.candidate,
+                allow: node.conductor_allow.clone(),
+            })
+            .collect()
     }
 }
 

@@ -1,7 +1,7 @@
 //! Typed access to one field of a section: a value as it arrives (TOML or text) is parsed into its
 //! field here and nowhere else, and printed back from it.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use toml::de::DeValue;
@@ -58,6 +58,12 @@ pub(super) enum Slot<T> {
         get: fn(&T) -> Option<&str>,
         set: fn(&mut T, Option<String>),
     },
+    /// IP addresses: a TOML array of strings, or one comma-separated string from the environment
+    /// or a flag (empty: none).
+    IpList {
+        get: fn(&T) -> &[IpAddr],
+        set: fn(&mut T, Vec<IpAddr>),
+    },
 }
 
 /// Why a value could not be stored in its slot.
@@ -112,6 +118,32 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// Addresses from a TOML array of strings, or from one comma-separated string.
+    fn ip_list(self) -> Result<Vec<IpAddr>, Problem> {
+        let parse = |text: &str| {
+            text.trim().parse::<IpAddr>().map_err(|_| {
+                Problem::Invalid(format!(
+                    "{text:?} is not an IP address: write one address per entry, such as \"10.0.0.5\" or \
+                     \"fd00::5\" (no port, no network range)"
+                ))
+            })
+        };
+        match self {
+            Input::Text(text) => text.split(',').filter(|item| !item.trim().is_empty()).map(parse).collect(),
+            Input::Toml(DeValue::Array(items)) => items
+                .iter()
+                .map(|item| match item.get_ref() {
+                    DeValue::String(text) => parse(text),
+                    other => Err(Problem::WrongType {
+                        expected: KeyKind::IpList.expected(),
+                        got: format!("an array holding {}", describe_toml(other)),
+                    }),
+                })
+                .collect(),
+            Input::Toml(_) => Err(self.wrong_type(KeyKind::IpList)),
+        }
+    }
+
     fn string(self, kind: KeyKind) -> Result<&'a str, Problem> {
         match self {
             Input::Toml(DeValue::String(s)) => Ok(s.as_ref()),
@@ -144,6 +176,7 @@ impl<T> Slot<T> {
             Slot::Bool { .. } => KeyKind::Bool,
             Slot::Path { .. } | Slot::OptionalPath { .. } => KeyKind::Path,
             Slot::SocketAddr { .. } => KeyKind::SocketAddr,
+            Slot::IpList { .. } => KeyKind::IpList,
         }
     }
 
@@ -167,6 +200,10 @@ impl<T> Slot<T> {
             Slot::SocketAddr { get, .. } => string(&get(target).to_string()),
             Slot::Text { get, .. } => string(get(target)),
             Slot::OptionalText { get, .. } => string(get(target)?),
+            Slot::IpList { get, .. } => toml::Value::Array(
+                get(target).iter().map(|address| toml::Value::String(address.to_string())).collect(),
+            )
+            .to_string(),
         })
     }
 
@@ -206,6 +243,7 @@ impl<T> Slot<T> {
                 let text = input.string(kind)?;
                 set(target, (!text.trim().is_empty()).then(|| text.to_owned()));
             }
+            Slot::IpList { set, .. } => set(target, input.ip_list()?),
         }
         Ok(())
     }

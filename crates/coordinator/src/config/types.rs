@@ -1,7 +1,7 @@
 //! The configuration as plain data: every section with its defaults.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -265,6 +265,12 @@ pub struct ConductorConfig {
     /// A leader that answers probes but has committed nothing for this many block times is
     /// stalled.
     pub commit_stall_blocks: u64,
+    /// Deadline of one proxied call (op-batcher's and op-proposer's reads of the leader), so a
+    /// hung node costs its callers one timeout, not a stuck connection.
+    pub proxy_timeout_ms: u64,
+    /// Largest reply a proxied call may bring back (a block with its transactions can be
+    /// megabytes); a larger one is an error naming this key, never a cut-off body.
+    pub proxy_max_reply_bytes: u64,
 }
 
 impl Default for ConductorConfig {
@@ -275,6 +281,8 @@ impl Default for ConductorConfig {
             keep_payloads: 16,
             keep_bytes: 64 * 1024 * 1024,
             commit_stall_blocks: 2,
+            proxy_timeout_ms: 5000,
+            proxy_max_reply_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -284,6 +292,11 @@ impl ConductorConfig {
     pub fn retention(&self) -> opc_cluster::fence::Retention {
         let size = |value: u64| usize::try_from(value).unwrap_or(usize::MAX);
         opc_cluster::fence::Retention { payloads: size(self.keep_payloads), bytes: size(self.keep_bytes) }
+    }
+
+    /// Deadline of one proxied call.
+    pub fn proxy_timeout(&self) -> Duration {
+        Duration::from_millis(self.proxy_timeout_ms)
     }
 }
 
@@ -324,6 +337,10 @@ pub struct SequencerConfig {
     /// `false` makes the node watched but never elected, e.g. a replica used only for reads.
     #[serde(default = "default_candidate")]
     pub candidate: bool,
+    /// Conductor mode: the source addresses that may call this node's conductor path (op-node
+    /// sends no credentials, so its address is all there is to check). Empty: any address.
+    #[serde(default)]
+    pub conductor_allow: Vec<IpAddr>,
 }
 
 fn default_candidate() -> bool {
@@ -339,6 +356,7 @@ impl SequencerConfig {
             op_geth_url: String::new(),
             priority: 0,
             candidate: default_candidate(),
+            conductor_allow: Vec::new(),
         }
     }
 }

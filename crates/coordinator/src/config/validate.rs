@@ -220,6 +220,15 @@ impl Validator<'_> {
                     }
                 }
             }
+            if !chain.conductor && !node.conductor_allow.is_empty() {
+                self.invalid(
+                    &format!("{node_path}.conductor_allow"),
+                    format!(
+                        "is set but {chain_path}.conductor is false: the list guards the conductor endpoint \
+                         only; set {chain_path}.conductor = true, or remove the key"
+                    ),
+                );
+            }
         }
     }
 

@@ -14,6 +14,8 @@
 //! | transfer | steady (paused or not)                               | persist stopping; `Stop(leader)` |
 //! | transfer | leaderless (paused or not), target at the stopped hash | persist starting; `Start`      |
 //! | transfer | discovering, stopping, catching up, starting         | `NotSteady`                     |
+//! | transfer away from `L` | not steady / `L` does not lead / no other eligible candidate | `NotSteady` / `NotLeader` / `NoSuccessor` |
+//! | transfer away from `L` | otherwise: the first eligible candidate by priority, then name | as transfer to it          |
 //! | pause    | already paused                                       | `AlreadyPaused`                 |
 //! | resume   | not paused                                           | `NotPaused`                     |
 //! | pause / resume | otherwise                                      | persist; `Paused` / `Resumed`   |
@@ -25,6 +27,16 @@ use super::{Action, Event, EventKind, FailoverEngine, Pending, StopPurpose, View
 use crate::state::Phase;
 use alloy_primitives::B256;
 use opc_wire::text::Echo;
+
+/// Who an operator's hand-over goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandoverTarget {
+    /// This node (`coordinator_setActiveSequencer`, `conductor_transferLeaderToServer`).
+    Named(String),
+    /// Whoever the election order puts first among the eligible candidates other than this node,
+    /// which must lead (`conductor_transferLeader` on the leader's path).
+    AwayFrom(String),
+}
 
 /// Why an operator command was refused or did not complete.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,6 +85,25 @@ pub enum CommandError {
     /// Already the case.
     #[error("{0} is already the active sequencer")]
     AlreadyLeader(String),
+    /// A hand-over away from a node that does not lead.
+    #[error(
+        "{node} does not lead this chain ({}), so there is nothing to hand over from it; `op-coordinator ctl transfer` moves the role to a node you name",
+        match .leader { Some(leader) => format!("{leader} does"), None => "no node does right now".to_owned() }
+    )]
+    NotLeader {
+        /// The node asked to hand over.
+        node: String,
+        /// The leader, if any.
+        leader: Option<String>,
+    },
+    /// A hand-over away from the leader with no other candidate able to take over.
+    #[error(
+        "no other node can take over from {from}: no other candidate is eligible; `op-coordinator ctl status` shows every node's health"
+    )]
+    NoSuccessor {
+        /// The leader.
+        from: String,
+    },
     /// The actor is already answering another hand-over.
     #[error("a hand-over to {target} is already in progress; `op-coordinator ctl events` shows its progress")]
     HandoverInProgress {
@@ -171,6 +202,40 @@ impl FailoverEngine {
         }
         self.finish(view, &mut out);
         Ok(out)
+    }
+
+    /// [`FailoverEngine::transfer`] to `target`, resolved first: the node the hand-over goes to,
+    /// and the actions that begin it.
+    pub fn transfer_to(
+        &mut self,
+        view: &View<'_>,
+        target: &HandoverTarget,
+    ) -> Result<(String, Vec<Action>), CommandError> {
+        let to = match target {
+            HandoverTarget::Named(node) => node.clone(),
+            HandoverTarget::AwayFrom(leader) => Self::successor(view, leader)?,
+        };
+        let actions = self.transfer(view, &to)?;
+        Ok((to, actions))
+    }
+
+    /// The first eligible candidate in election order (priority, then name) other than `leader`,
+    /// which must be the steady chain's leader.
+    fn successor(view: &View<'_>, leader: &str) -> Result<String, CommandError> {
+        if !matches!(view.state.phase, Phase::Steady) {
+            return Err(CommandError::NotSteady { phase: view.state.phase.name() });
+        }
+        if view.state.leader.as_deref() != Some(leader) {
+            return Err(CommandError::NotLeader {
+                node: leader.to_owned(),
+                leader: view.state.leader.clone(),
+            });
+        }
+        view.by_priority()
+            .into_iter()
+            .find(|member| member.name != leader)
+            .map(|member| member.name.clone())
+            .ok_or_else(|| CommandError::NoSuccessor { from: leader.to_owned() })
     }
 
     /// Whether pause holds back this evaluation: it stops automation, not a hand-over the operator
@@ -277,6 +342,33 @@ mod tests {
         assert_eq!(refusal(&mut chain, "b"), CommandError::NotSteady { phase: "catching_up" });
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_hand_over_away_from_the_leader_goes_to_the_first_eligible_candidate_by_priority() {
+        let mut chain = handover_chain();
+        // b has the highest priority among the eligible (d is no candidate, e fenced, f and g not ready).
+        let (to, _) = chain.transfer_to(&HandoverTarget::AwayFrom("a".into())).expect("away from a");
+        assert_eq!(to, "b");
+        let mut chain = handover_chain();
+        chain.at(200).fail("b", unreachable()).fail("b", unreachable());
+        let (to, _) = chain.transfer_to(&HandoverTarget::AwayFrom("a".into())).expect("away from a");
+        assert_eq!(to, "c", "b is unhealthy: the next by priority, then name");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hand_over_away_from_a_node_that_does_not_lead_or_to_nobody_is_refused() {
+        let mut chain = handover_chain();
+        let refused = chain.transfer_to(&HandoverTarget::AwayFrom("b".into())).expect_err("b does not lead");
+        assert_eq!(refused, CommandError::NotLeader { node: "b".into(), leader: Some("a".into()) });
+        let mut alone = Chain::new(&[("a", 1, true), ("d", 1, false)], steady("a"));
+        alone.head("a", 20).head("d", 20);
+        let refused = alone.transfer_to(&HandoverTarget::AwayFrom("a".into())).expect_err("nobody else");
+        assert_eq!(refused, CommandError::NoSuccessor { from: "a".into() });
+        let mut chain = Chain::new(ABC, catching_up("a", 20));
+        chain.head("a", 20).head("b", 19).head("c", 19);
+        let refused = chain.transfer_to(&HandoverTarget::AwayFrom("a".into())).expect_err("not steady");
+        assert_eq!(refused, CommandError::NotSteady { phase: "catching_up" });
+    }
+
     /// Each refusal in the words an operator reads through `ctl`: the verb that helps, no RPC
     /// name, and no "when the chain is steady" while it is.
     #[test]
@@ -298,6 +390,8 @@ mod tests {
             (CommandError::NotPaused, "not paused: automation is running (`op-coordinator ctl pause`"),
             (CommandError::NotPersisted, "data_dir"),
             (CommandError::NotActing, "`op-coordinator ctl cluster status`"),
+            (CommandError::NotLeader { node: "b".into(), leader: Some("a".into()) }, "(a does)"),
+            (CommandError::NoSuccessor { from: "a".into() }, "`op-coordinator ctl status`"),
         ];
         for (refusal, says) in cases {
             let text = refusal.to_string();

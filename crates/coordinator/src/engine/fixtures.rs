@@ -11,7 +11,7 @@
 
 pub(crate) use super::{
     Action, CommandError, ConductorTiming, EventKind, FailoverEngine, FailoverOutcome, FailoverSettings,
-    Input, Member, Outcome, StopPurpose,
+    HandoverTarget, Input, Member, Outcome, StopPurpose,
     StopPurpose::{Failover, Fence, Handover, Inspection},
     View,
 };
@@ -431,6 +431,16 @@ impl Chain {
         let view = chain_view!(self);
         let actions = self.engine.transfer(&view, to)?;
         Ok(self.apply(actions))
+    }
+
+    pub(crate) fn transfer_to(
+        &mut self,
+        target: &HandoverTarget,
+    ) -> Result<(String, Vec<Step>), CommandError> {
+        self.health.set_leader(self.state.leader.as_deref(), self.now);
+        let view = chain_view!(self);
+        let (to, actions) = self.engine.transfer_to(&view, target)?;
+        Ok((to, self.apply(actions)))
     }
 
     pub(crate) fn set_paused(&mut self, paused: bool) -> Result<Vec<Step>, CommandError> {

@@ -135,7 +135,7 @@ mod stop;
 mod timing;
 pub mod view;
 
-pub use command::CommandError;
+pub use command::{CommandError, HandoverTarget};
 pub use conductor::ConductorTiming;
 pub use opc_wire::EventKind;
 pub use view::View;
