@@ -164,16 +164,19 @@ impl ChainTuning {
 
 impl ChainTuning {
     /// Conductor mode's timings for `block_time`:
-    /// - alive window `bt + max(2p + 50 ms, bt/4)` (the floor of the liveness window: one block
-    ///   time and the margin two probes need): a leader whose last commit is younger is alive
-    ///   whatever the probes say, and one whose last commit is older while probes fail is deposed
-    ///   at once;
+    /// - alive window `bt + p + 50 ms`: a leader whose last commit is younger is alive whatever
+    ///   the probes say, and one whose last commit is older while the probes fail too is deposed
+    ///   at once. The margin covers op-node's second commit try (50 ms) and one probe interval
+    ///   of the engine's own granularity; it does not grow with the block time, because a commit
+    ///   is due on the block timer, not on a head that gossip spreads. A coordinator that runs
+    ///   late does not depose on a missing commit at all (timing evidence), so load needs no
+    ///   margin here. A false alarm costs a hand-over, never safety: the fence holds either way;
     /// - commit stall `commit_stall_blocks x bt`, but never under `1 s + bt`: op-node backs off a
     ///   second after a failed commit (a coordinator restart, a refused payload), so a live leader
     ///   can be that quiet.
     fn conductor_timing(&self, block_time: Duration) -> Option<ConductorTiming> {
         let blocks = self.commit_stall_blocks?;
-        let margin = (self.probe_interval * 2 + Duration::from_millis(50)).max(block_time / 4);
+        let margin = self.probe_interval + Duration::from_millis(50);
         let alive_window = block_time + margin;
         let commit_stall = block_time.saturating_mul(blocks).max(COMMIT_RETRY_BACKOFF + block_time);
         Some(ConductorTiming { alive_window, commit_stall })
