@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | steady | leader healthy (or only stalled by probes) and committed within `commit_stall` (or started / adopted since) | nothing: the commit stream, not the probed head, says whether it produces |
 //! | steady | leader unreachable by probes, but it committed within `alive_window` | nothing: alive, only cut off from our probes; say so |
+//! | steady | no commit within `alive_window` and op-node silent for `silence` (a probe still in flight) | as unhealthy: its block is overdue and it does not answer (a hang), so the probe thresholds are not waited for |
 //! | steady | leader unhealthy by timing, or unreachable or stalled with no commit within the window, while the coordinator is late | nothing (see `timing`): the missing commit may be its own slowness |
 //! | steady | leader unhealthy, or healthy but no commit for `commit_stall`, the fence's base known | persist the deposition: leader none, fenced += leader (stopped when it answers), stopped hash = the base, catching up. From this write on its commits are refused: it cannot publish, so no liveness window is waited |
 //! | steady | the same, the base unknown (nothing committed since start-up) | as without a conductor |
@@ -29,6 +30,9 @@ pub struct ConductorTiming {
     pub alive_window: Duration,
     /// A leader that answers probes but committed nothing for this long is stalled.
     pub commit_stall: Duration,
+    /// A leader past its `alive_window` whose op-node has not answered for this long is taken
+    /// as failed at once (a hang), without waiting for its probes to time out twice.
+    pub silence: Duration,
 }
 
 impl FailoverEngine {
@@ -51,10 +55,15 @@ impl FailoverEngine {
                 .min()
                 .unwrap_or_default();
         let stalled = quiet_for > timing.commit_stall;
+        // Its block is overdue and op-node has gone silent: a hang, whatever the probes in flight
+        // will say once they time out.
+        let silent_for = since(node.last_answer_at).unwrap_or(quiet_for);
+        let gone_quiet = quiet_for > timing.alive_window && silent_for > timing.silence;
         // Whether the leader produces is the commit stream's to say: a head that stood still for
         // `unsafe_stall` (a probe verdict) is judged by `commit_stall` instead, which allows for
         // op-node's back-off after a failed commit.
-        let probes_fine = node.healthy || matches!(node.reason, Reason::Ok | Reason::Stalled);
+        let probes_fine =
+            !gone_quiet && (node.healthy || matches!(node.reason, Reason::Ok | Reason::Stalled));
         if probes_fine && !stalled {
             self.failover_started_at = None;
             self.holding_on_timing = false;
@@ -76,7 +85,7 @@ impl FailoverEngine {
         }
         // A commit that did not come within a window is timing evidence too (an unreachable
         // leader's, or a stall's): not believed while the coordinator itself runs late.
-        if (stalled || !node.reachable)
+        if (stalled || !node.reachable || gone_quiet)
             && let Some(why) = self.timing_unreliable(view)
         {
             let detail = format!("leader committed nothing for {} ms, but {why}", quiet_for.as_millis());
@@ -86,6 +95,12 @@ impl FailoverEngine {
         let Some(base) = fence.base else { return false };
         let why = if probes_fine {
             format!("committed no block for {} ms (conductor.commit_stall_blocks)", quiet_for.as_millis())
+        } else if gone_quiet && node.healthy {
+            format!(
+                "committed no block for {} ms and op-node has not answered for {} ms",
+                quiet_for.as_millis(),
+                silent_for.as_millis()
+            )
         } else {
             format!("unhealthy ({}: {})", node.reason.code(), node.detail)
         };
@@ -252,6 +267,20 @@ mod tests {
         let mut plain = committing_at_20(false);
         plain.at(1300).fail("a", refused()).head("b", 20).head("c", 20);
         assert!(!plain.tick().iter().any(|step| matches!(step, Step::Persist(_))));
+    }
+
+    #[test]
+    fn a_hung_leader_past_its_block_is_deposed_before_its_probes_time_out() {
+        let mut chain = committing_at_20(true);
+        // a answered at 0 and then froze: no probe has failed yet, but its block is overdue.
+        chain.at(1200).head("b", 20).head("c", 20);
+        assert_eq!(chain.tick(), [], "within the alive window");
+        chain.at(1300).head("b", 20).head("c", 20);
+        assert_eq!(chain.tick(), [persist(deposed("a", 20)), event(EventKind::LeaderDeposed, "a")]);
+        // One that still answers is judged by the commit stall instead.
+        let mut answering = committing_at_20(true);
+        answering.at(1300).head("a", 20).head("b", 20).head("c", 20);
+        assert_eq!(answering.tick(), []);
     }
 
     #[test]
