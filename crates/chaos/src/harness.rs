@@ -684,6 +684,7 @@ mod tests {
             hash: B256::with_last_byte(number as u8),
             parent: B256::with_last_byte(number.saturating_sub(1) as u8),
             t_ms,
+            commit_sent_ms: None,
         }
     }
 

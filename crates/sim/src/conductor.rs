@@ -2,6 +2,8 @@
 //!
 //! - [`ConductorClient::leader`]: one `conductor_leader` call bounded by `--conductor.rpc-timeout`;
 //!   an error is an error, never "leader".
+//! - Every call goes through the node's [`PathFaults`] (`conductor_delay`, `conductor_drop`): the
+//!   network between op-node and its conductor.
 //! - [`ConductorClient::commit`]: `conductor_commitUnsafePayload`, 2 tries 50 ms apart, each
 //!   bounded by the rpc timeout. The caller drops the block when it fails.
 //! - `admin_overrideLeader` makes every leader check answer true locally, without asking, until
@@ -9,8 +11,10 @@
 
 use crate::error::SimError;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use op_sim_api::IsolateMode;
 use opc_wire::conductor::{ConductorApiClient, Envelope};
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Tries of one commit (op-node's conductor client retries once).
 pub const COMMIT_TRIES: usize = 2;
@@ -23,6 +27,18 @@ pub const DEFAULT_RPC_TIMEOUT_MS: u64 = 1_000;
 pub const COMMIT_FAILURE_BACKOFF: Duration = Duration::from_secs(1);
 /// The largest request the client sends (op-conductor's fork accepts 16 MiB).
 const MAX_REQUEST_BYTES: u32 = 64 * 1024 * 1024;
+/// What a call refused by a `conductor_drop` fault fails with.
+pub const REFUSED: &str = "conductor unreachable: connection refused";
+
+/// Faults on the path from op-node to its conductor (`conductor_delay`, `conductor_drop`), as
+/// they stand when a call starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PathFaults {
+    /// Added one-way latency before a call reaches the conductor.
+    pub delay: Duration,
+    /// Calls never reach the conductor: refused at once, or black-holed (never answered).
+    pub dropped: Option<IsolateMode>,
+}
 
 /// One node's client of its conductor.
 #[derive(Debug, Clone)]
@@ -50,30 +66,50 @@ impl ConductorClient {
         &self.url
     }
 
-    /// `conductor_leader`, once.
-    pub async fn leader(&self) -> Result<bool, String> {
-        match tokio::time::timeout(self.timeout, self.client.leader()).await {
-            Ok(Ok(leader)) => Ok(leader),
-            Ok(Err(err)) => Err(err.to_string()),
-            Err(_) => Err(format!("conductor_leader: no answer within {} ms", self.timeout.as_millis())),
-        }
+    /// `conductor_leader`, once, through `path`.
+    pub async fn leader(&self, path: PathFaults) -> Result<bool, String> {
+        self.call(path, self.client.leader()).await.map_err(|err| format!("conductor_leader: {err}"))
     }
 
-    /// `conductor_commitUnsafePayload`, tried twice 50 ms apart; the last error when both fail.
-    pub async fn commit(&self, envelope: &Envelope) -> Result<(), String> {
+    /// `conductor_commitUnsafePayload`, tried twice 50 ms apart, each try through the path's
+    /// faults as they stand when it starts. The instant the accepted try was sent, or the last
+    /// error when both fail.
+    pub async fn commit(
+        &self,
+        envelope: &Envelope,
+        path: impl Fn() -> PathFaults,
+    ) -> Result<Instant, String> {
         let mut last = String::new();
         for attempt in 0..COMMIT_TRIES {
             if attempt > 0 {
                 tokio::time::sleep(COMMIT_RETRY_DELAY).await;
             }
-            match tokio::time::timeout(self.timeout, self.client.commit_unsafe_payload(envelope.clone()))
-                .await
-            {
-                Ok(Ok(())) => return Ok(()),
-                Ok(Err(err)) => last = err.to_string(),
-                Err(_) => last = format!("no answer within {} ms", self.timeout.as_millis()),
+            let sent_at = Instant::now();
+            match self.call(path(), self.client.commit_unsafe_payload(envelope.clone())).await {
+                Ok(()) => return Ok(sent_at),
+                Err(err) => last = err,
             }
         }
         Err(last)
+    }
+
+    /// One call through `path`, bounded by the rpc timeout (the delay included).
+    async fn call<T>(
+        &self,
+        path: PathFaults,
+        call: impl Future<Output = Result<T, jsonrpsee::core::ClientError>>,
+    ) -> Result<T, String> {
+        let through = async {
+            tokio::time::sleep(path.delay).await;
+            match path.dropped {
+                Some(IsolateMode::Refuse) => Err(REFUSED.to_owned()),
+                Some(IsolateMode::Blackhole) => std::future::pending().await,
+                None => call.await.map_err(|err| err.to_string()),
+            }
+        };
+        match tokio::time::timeout(self.timeout, through).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("no answer within {} ms", self.timeout.as_millis())),
+        }
     }
 }

@@ -90,6 +90,7 @@ pub(crate) mod fixtures {
             hash: hash(number, branch),
             parent: hash(number - 1, branch),
             t_ms,
+            commit_sent_ms: None,
         }
     }
 
