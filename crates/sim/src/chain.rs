@@ -248,8 +248,8 @@ impl Chain {
                     let envelope = payload::envelope_of(&block, self.payload_bytes);
                     match conductor.commit(&envelope, || node.conductor_path()).await {
                         Ok(sent_at) => self.publish_committed(index, block, self.ledger.ms_at(sent_at)),
-                        Err(error) => {
-                            self.commit_failed(index, &block, &error);
+                        Err(failure) => {
+                            self.commit_failed(index, &block, &failure);
                             continue;
                         }
                     }
@@ -310,13 +310,14 @@ impl Chain {
     }
 
     /// op-node drops a block its conductor did not accept, logs why and backs off.
-    fn commit_failed(&self, index: usize, block: &Block, error: &str) {
+    fn commit_failed(&self, index: usize, block: &Block, failure: &conductor::CommitFailure) {
         let node = &self.nodes[index];
         {
             let mut state = node.lock();
             state.sealing = false;
             state.next_seal_at = Instant::now() + conductor::COMMIT_FAILURE_BACKOFF;
         }
+        let error = &failure.error;
         tracing::debug!(chain = %self.name, node = %node.name, number = block.number, "{}", commit_failed(error));
         self.record(LedgerEntry::CommitFailed {
             chain: self.name.clone(),
@@ -324,8 +325,9 @@ impl Chain {
             number: block.number,
             hash: block.hash,
             parent: block.parent_hash,
-            error: error.to_owned(),
+            error: error.clone(),
             t_ms: self.now_ms(),
+            unanswered_sent_ms: failure.unanswered_sent_at.map(|at| self.ledger.ms_at(at)),
         });
         node.notify();
     }

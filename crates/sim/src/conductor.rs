@@ -72,14 +72,14 @@ impl ConductorClient {
     }
 
     /// `conductor_commitUnsafePayload`, tried twice 50 ms apart, each try through the path's
-    /// faults as they stand when it starts. The instant the accepted try was sent, or the last
-    /// error when both fail.
+    /// faults as they stand when it starts. The instant the accepted try was sent, or why both
+    /// failed.
     pub async fn commit(
         &self,
         envelope: &Envelope,
         path: impl Fn() -> PathFaults,
-    ) -> Result<Instant, String> {
-        let mut last = String::new();
+    ) -> Result<Instant, CommitFailure> {
+        let mut failure = CommitFailure { error: String::new(), unanswered_sent_at: None };
         for attempt in 0..COMMIT_TRIES {
             if attempt > 0 {
                 tokio::time::sleep(COMMIT_RETRY_DELAY).await;
@@ -87,10 +87,15 @@ impl ConductorClient {
             let sent_at = Instant::now();
             match self.call(path(), self.client.commit_unsafe_payload(envelope.clone())).await {
                 Ok(()) => return Ok(sent_at),
-                Err(err) => last = err,
+                Err(err) => {
+                    if matches!(err, CallError::Unanswered(_)) {
+                        failure.unanswered_sent_at.get_or_insert(sent_at);
+                    }
+                    failure.error = err.to_string();
+                }
             }
         }
-        Err(last)
+        Err(failure)
     }
 
     /// One call through `path`, bounded by the rpc timeout (the delay included).
@@ -98,18 +103,58 @@ impl ConductorClient {
         &self,
         path: PathFaults,
         call: impl Future<Output = Result<T, jsonrpsee::core::ClientError>>,
-    ) -> Result<T, String> {
-        let through = async {
-            tokio::time::sleep(path.delay).await;
-            match path.dropped {
-                Some(IsolateMode::Refuse) => Err(REFUSED.to_owned()),
-                Some(IsolateMode::Blackhole) => std::future::pending().await,
-                None => call.await.map_err(|err| err.to_string()),
+    ) -> Result<T, CallError> {
+        let deadline = Instant::now() + self.timeout;
+        let no_answer = || format!("no answer within {} ms", self.timeout.as_millis());
+        // Still on its way when the try gave up: it never arrives.
+        if tokio::time::timeout_at(deadline, tokio::time::sleep(path.delay)).await.is_err() {
+            return Err(CallError::NotDelivered(no_answer()));
+        }
+        match path.dropped {
+            Some(IsolateMode::Refuse) => Err(CallError::NotDelivered(REFUSED.to_owned())),
+            Some(IsolateMode::Blackhole) => {
+                tokio::time::sleep_until(deadline).await;
+                Err(CallError::NotDelivered(no_answer()))
             }
-        };
-        match tokio::time::timeout(self.timeout, through).await {
-            Ok(result) => result,
-            Err(_) => Err(format!("no answer within {} ms", self.timeout.as_millis())),
+            None => match tokio::time::timeout_at(deadline, call).await {
+                Ok(Ok(value)) => Ok(value),
+                Ok(Err(err @ jsonrpsee::core::ClientError::Call(_))) => {
+                    Err(CallError::Refused(err.to_string()))
+                }
+                Ok(Err(err)) => Err(CallError::Unanswered(err.to_string())),
+                Err(_) => Err(CallError::Unanswered(no_answer())),
+            },
         }
     }
+}
+
+/// Why one call to the conductor failed, as far as op-node can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CallError {
+    /// The conductor answered with an error: it did not act on the call.
+    Refused(String),
+    /// The call never reached the conductor (`conductor_drop`, or delayed past the timeout).
+    NotDelivered(String),
+    /// No answer came back (a timeout, a connection closed mid-call): the conductor may have
+    /// acted on it, e.g. committed the payload and lost the answer in a restart.
+    Unanswered(String),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused(error) | Self::NotDelivered(error) | Self::Unanswered(error) => f.write_str(error),
+        }
+    }
+}
+
+/// A commit the conductor did not acknowledge: op-node drops the block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitFailure {
+    /// The last try's error.
+    pub error: String,
+    /// When the first try that got no answer was sent: the conductor may have accepted that one
+    /// (committed it and lost the answer), so the block may be among its committed payloads.
+    /// None when every try was refused or never reached it.
+    pub unanswered_sent_at: Option<Instant>,
 }

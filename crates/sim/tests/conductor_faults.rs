@@ -262,3 +262,51 @@ async fn a_commit_accepted_after_its_node_hung_is_recorded_as_unpublished() -> R
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_answered_after_the_rpc_timeout_failed_but_may_have_been_accepted() -> Result<()> {
+    // 300 ms rpc timeout; the conductor accepts each commit, but answers 500 ms later.
+    let (fixture, script, _server) = start(100).await?;
+    script.delay_ms.store(500, Ordering::SeqCst);
+    fixture.op_node("seq-0")?.admin_start_sequencer(fixture.head("seq-0")?.hash).await?;
+    let (number, hash, unanswered_sent_ms) = wait_for("a commit that timed out", async || {
+        fixture
+            .ledger()
+            .into_iter()
+            .find_map(|entry| match entry {
+                LedgerEntry::CommitFailed { number, hash, unanswered_sent_ms, .. } => {
+                    Some((number, hash, unanswered_sent_ms))
+                }
+                _ => None,
+            })
+            .ok_or_else(|| "none yet".to_owned())
+    })
+    .await?;
+    ensure!(unanswered_sent_ms.is_some(), "block {number}: the timed-out try is not recorded as unanswered");
+    wait_for("the conductor to hold the block", async || {
+        let held = script.accepted.lock().expect("lock").iter().any(|e| e.head().block_hash == hash);
+        if held { Ok(()) } else { Err("not yet".into()) }
+    })
+    .await?;
+    // A refusal is an answer: nothing unanswered.
+    script.delay_ms.store(0, Ordering::SeqCst);
+    script.refuse.store(true, Ordering::SeqCst);
+    let refused_at = fixture.sim.ledger().now_ms();
+    let refused = wait_for("a refused commit", async || {
+        fixture
+            .ledger()
+            .into_iter()
+            .find_map(|entry| match entry {
+                LedgerEntry::CommitFailed { unanswered_sent_ms, t_ms, error, .. }
+                    if t_ms > refused_at && error.contains("scripted refusal") =>
+                {
+                    Some(unanswered_sent_ms)
+                }
+                _ => None,
+            })
+            .ok_or_else(|| "none yet".to_owned())
+    })
+    .await?;
+    ensure!(refused.is_none(), "a refused commit recorded as unanswered");
+    Ok(())
+}

@@ -365,8 +365,13 @@ pub enum LedgerEntry {
     ///
     /// ```json
     /// {"event":"commit_failed","chain":"devnet","node":"seq-0","number":42,"hash":"0x..",
-    ///  "parent":"0x..","error":"not the leader: ...","t_ms":12345}
+    ///  "parent":"0x..","error":"not the leader: ...","t_ms":12345,"unanswered_sent_ms":12300}
     /// ```
+    ///
+    /// `unanswered_sent_ms`: when the first try that got no answer at all (a timeout, a connection
+    /// closed mid-call) was sent. The conductor may have accepted that try and lost its answer
+    /// (e.g. in a restart), so the block may be among its committed payloads and replayed to
+    /// another node. Absent when every try was refused, or never reached the conductor.
     CommitFailed {
         /// Chain name.
         chain: String,
@@ -382,6 +387,10 @@ pub enum LedgerEntry {
         error: String,
         /// When the commit was given up.
         t_ms: u64,
+        /// When a try that got no answer was sent (the first one): the conductor may have
+        /// accepted it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unanswered_sent_ms: Option<u64>,
     },
     /// A node's conductor accepted a block's commit, but the node did not publish the block: its
     /// op-node or op-geth went down or hung while the commit was in flight, or its head moved on

@@ -1,6 +1,7 @@
 //! A scripted stand-in for a conductor, served by jsonrpsee on loopback: it answers the leader
-//! check from a flag, accepts or refuses commits from another, can delay its answers, and
-//! remembers every envelope it accepted. And a chain whose nodes all use it.
+//! check from a flag, accepts or refuses commits from another, can delay its answers (an accepted
+//! commit is kept even when its answer comes too late), and remembers every envelope it accepted.
+//! And a chain whose nodes all use it.
 
 use super::{Fixture, config};
 use anyhow::Result;
@@ -42,14 +43,19 @@ impl ConductorApiServer for ScriptedConductor {
 
     async fn commit_unsafe_payload(&self, envelope: Envelope) -> RpcResult<()> {
         self.0.commits_received.fetch_add(1, Ordering::SeqCst);
+        // Decided (and made "durable") at once; the answer takes `delay_ms`, and is lost if the
+        // client gives up first.
+        let refused = self.0.refuse.load(Ordering::SeqCst);
+        if !refused {
+            self.0.accepted.lock().expect("lock").push(envelope);
+        }
         let delay = self.0.delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
-        if self.0.refuse.load(Ordering::SeqCst) {
+        if refused {
             return Err(ErrorObjectOwned::owned(-32000, "not the leader: scripted refusal", None::<()>));
         }
-        self.0.accepted.lock().expect("lock").push(envelope);
         Ok(())
     }
 }
