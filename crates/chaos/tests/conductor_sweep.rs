@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{failures, options, run_seeds};
+use common::{failures, kinds_applied, options, run_seeds};
 
 /// Between them, in 20 s, besides the node faults and coordinator restarts of the same seeds:
 /// the leader cut off from the coordinator both ways (three times in seed 3), slow and failing
@@ -26,11 +26,7 @@ const EPISODES: [&str; 5] = [
 async fn a_conducted_chain_under_every_fault_publishes_no_zombie_block_and_nothing_uncommitted() {
     let options = options(1, true);
     let reports = run_seeds(&SEEDS, &options).await;
-    let mut kinds = std::collections::BTreeSet::new();
-    for report in &reports {
-        assert!(report.blocks > 0, "seed {} sealed nothing", report.seed);
-        kinds.extend(report.faults.keys().filter(|kind| EPISODES.contains(&kind.as_str())).cloned());
-    }
+    let kinds = kinds_applied(&reports, &EPISODES);
     let failures = failures(&reports, &options);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     // An episode aimed at the leader is skipped when there is no single fault-free leader at that

@@ -69,3 +69,13 @@ pub(crate) fn failures(reports: &[SeedReport], options: &RunOptions) -> Vec<Stri
         })
         .collect()
 }
+
+/// Which of `kinds` the seeds applied at least once, each seed having sealed a block.
+pub(crate) fn kinds_applied(reports: &[SeedReport], kinds: &[&str]) -> std::collections::BTreeSet<String> {
+    let mut applied = std::collections::BTreeSet::new();
+    for report in reports {
+        assert!(report.blocks > 0, "seed {} sealed nothing", report.seed);
+        applied.extend(report.faults.keys().filter(|kind| kinds.contains(&kind.as_str())).cloned());
+    }
+    applied
+}
