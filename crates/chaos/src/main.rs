@@ -6,13 +6,12 @@
 //! back, coordinator restarts). Safety (no unsafe re-org, no double sequencing) and liveness
 //! (production resumes within a bound) are checked continuously on the simulator's ground truth.
 //! With `--replicas 3` the coordinator runs as a Raft cluster of replicas under replica faults
-//! too, and at most one replica may act at any time.
+//! too, and at most one replica may act at any time. With `--conductor` every op-node commits each
+//! block to the coordinator before publishing it, conductor episodes join the faults, and no block
+//! may be published by a deposed leader or seen before it was committed.
 
 use clap::Parser;
-use op_chaos::{
-    runner::{RunOptions, SeedReport, run_seed},
-    schedule,
-};
+use op_chaos::runner::{RunOptions, SeedReport, run_seed};
 use opc_wire::text::count;
 use std::{collections::BTreeMap, process::ExitCode, sync::Arc, time::Duration};
 use tokio::sync::Semaphore;
@@ -62,12 +61,28 @@ struct Cli {
     /// cluster of replicas in one process, with replica crashes, partitions and lost majorities.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=7))]
     replicas: u64,
+    /// Conductor mode: the nodes' op-nodes commit every block to the coordinator (each replica
+    /// serves the conductor endpoint) before publishing it; adds the conductor episodes (a leader
+    /// cut off both ways, slow and failing commit paths, a hung leader that seals on resuming,
+    /// candidates behind the committed head) and the conductor invariants.
+    #[arg(long)]
+    conductor: bool,
+}
+
+/// The cargo features a seed must be reproduced with.
+fn features() -> &'static str {
+    match (cfg!(feature = "planted-bug"), cfg!(feature = "planted-bug-conductor")) {
+        (true, true) => " --features planted-bug,planted-bug-conductor",
+        (true, false) => " --features planted-bug",
+        (false, true) => " --features planted-bug-conductor",
+        (false, false) => "",
+    }
 }
 
 fn repro_command(cli: &Cli, seed: u64) -> String {
-    let features = if cfg!(feature = "planted-bug") { " --features planted-bug" } else { "" };
     let mut command = format!(
-        "cargo run --release -p op-chaos{features} -- --reproduce {seed} --duration-s {}",
+        "cargo run --release -p op-chaos{} -- --reproduce {seed} --duration-s {}",
+        features(),
         cli.duration_s
     );
     if let Some(nodes) = cli.nodes {
@@ -78,6 +93,9 @@ fn repro_command(cli: &Cli, seed: u64) -> String {
     }
     if cli.replicas > 1 {
         command.push_str(&format!(" --replicas {}", cli.replicas));
+    }
+    if cli.conductor {
+        command.push_str(" --conductor");
     }
     command
 }
@@ -103,14 +121,14 @@ async fn main() -> ExitCode {
         liveness_bound_ms: cli.liveness_bound_ms,
         ledger_dir: cli.ledger_dir.clone(),
         replicas: usize::try_from(cli.replicas).unwrap_or(1),
+        conductor: cli.conductor,
     };
     let seeds: Vec<u64> = match cli.reproduce {
         Some(seed) => vec![seed],
         None => (cli.first_seed..cli.first_seed + cli.seeds).collect(),
     };
     if let Some(seed) = cli.reproduce {
-        let (shape, schedule) =
-            schedule::generate_for(seed, cli.nodes, cli.block_time_ms, options.duration_ms, options.replicas);
+        let (shape, schedule) = options.schedule(seed);
         println!(
             "seed {seed}: {}, {} ms blocks, gossip {}+{} ms, {}",
             count(shape.nodes as u64, "node"),
@@ -126,6 +144,14 @@ async fn main() -> ExitCode {
     if cfg!(feature = "planted-bug") {
         eprintln!("WARNING: built with the planted bug (catch-up skipped): violations are expected");
     }
+    #[cfg(feature = "planted-bug-conductor")]
+    {
+        opc_cluster::fence::planted_bug::set_admit_any_node(true);
+        eprintln!(
+            "WARNING: built with the planted conductor bug (the fence admits a deposed leader's commits): \
+             violations are expected with --conductor"
+        );
+    }
     println!(
         "op-chaos: {} seed(s) from {}, {} s each (+{} s tail), {} at a time",
         seeds.len(),
@@ -136,6 +162,9 @@ async fn main() -> ExitCode {
     );
     if cli.replicas > 1 {
         println!("replica mode: {} coordinator replicas per seed", cli.replicas);
+    }
+    if cli.conductor {
+        println!("conductor mode: every block is committed to the coordinator before it is published");
     }
     let permits = Arc::new(Semaphore::new(cli.jobs.max(1)));
     let options = Arc::new(options);
@@ -161,7 +190,7 @@ async fn main() -> ExitCode {
         match joined {
             Ok(report) => {
                 if cli.verbose || cli.reproduce.is_some() || !report.violations.is_empty() {
-                    print_seed_line(&report);
+                    print_seed_line(&report, cli.conductor);
                 }
                 reports.push(report);
             }
@@ -174,14 +203,20 @@ async fn main() -> ExitCode {
     if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
-fn print_seed_line(report: &SeedReport) {
+fn print_seed_line(report: &SeedReport, conductor: bool) {
     let faults: u64 = report.faults.values().sum();
     // The single-coordinator line stays as it was: sweeps are compared line by line.
-    let replicas = if report.replicas > 1 {
+    let mut replicas = if report.replicas > 1 {
         format!(" {:>3} acting terms |", report.acting_terms)
     } else {
         String::new()
     };
+    if conductor {
+        replicas.push_str(&format!(
+            " {:>3} refused commits | {:>3} replayed |",
+            report.refused_commits, report.replayed_blocks
+        ));
+    }
     println!(
         "seed {:>4}: {} nodes {:>3} ms | {:>3} faults | {:>5} blocks | {:>3} leader changes | longest gap {:>5} ms | {:>3} missed slots |{replicas} {}",
         report.seed,
@@ -225,6 +260,14 @@ fn print_summary(cli: &Cli, reports: &[SeedReport]) {
         reports.iter().map(|r| r.longest_gap_ms).max().unwrap_or(0),
         reports.iter().map(|r| r.missed_slots).sum::<u64>(),
     );
+    if cli.conductor {
+        println!();
+        println!(
+            "conductor mode: {} refused (blocks dropped unpublished), {} first reached a node by replay",
+            count(reports.iter().map(|r| r.refused_commits).sum::<u64>(), "commit"),
+            count(reports.iter().map(|r| r.replayed_blocks).sum::<u64>(), "block")
+        );
+    }
     if cli.replicas > 1 {
         println!();
         println!(

@@ -1,5 +1,6 @@
 //! The options of a chaos run, and the coordinator mode they select.
 
+use crate::schedule::{RunShape, Scheduled, generate_for};
 use std::path::PathBuf;
 
 /// Options of a chaos run.
@@ -20,6 +21,10 @@ pub struct RunOptions {
     /// Coordinator replicas: 1 runs one coordinator alone; more run a Raft cluster of them in
     /// replica mode, with replica faults on top of the node faults.
     pub replicas: usize,
+    /// Conductor mode: every op-node commits each block to the coordinator (each replica serves
+    /// the conductor endpoint) before publishing it; conductor episodes join the schedule and the
+    /// conductor invariants are checked.
+    pub conductor: bool,
 }
 
 impl RunOptions {
@@ -31,5 +36,10 @@ impl RunOptions {
     /// The whole schedule: the fault phase and the quiet tail.
     pub fn run_ms(&self) -> u64 {
         self.duration_ms + self.tail_ms
+    }
+
+    /// The shape and schedule of `seed` under these options.
+    pub fn schedule(&self, seed: u64) -> (RunShape, Vec<Scheduled>) {
+        generate_for(seed, self.nodes, self.block_time_ms, self.duration_ms, self.replicas, self.conductor)
     }
 }

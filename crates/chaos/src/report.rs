@@ -1,10 +1,7 @@
 //! What one seed did ([`SeedReport`]), and the [`Record`] the runner and the coordinator modes
 //! write it through while the seed runs.
 
-use crate::{
-    options::RunOptions,
-    schedule::{RunShape, generate_for},
-};
+use crate::{options::RunOptions, schedule::RunShape};
 use op_sim::api::LedgerEntry;
 use opc_wire::coordinator::CoordinatorEvent;
 use serde::Serialize;
@@ -43,6 +40,12 @@ pub struct SeedReport {
     /// Raft terms in which a replica called `admin_startSequencer` / `admin_stopSequencer`
     /// (replica mode).
     pub acting_terms: u64,
+    /// Commits the conductor refused or that never reached it: blocks dropped before anyone saw
+    /// them (conductor mode).
+    pub refused_commits: u64,
+    /// Blocks a node first got by the coordinator's replay (`admin_postUnsafePayload`) rather than
+    /// over p2p (conductor mode).
+    pub replayed_blocks: u64,
 }
 
 impl SeedReport {
@@ -61,13 +64,14 @@ impl SeedReport {
             timeline: Vec::new(),
             replicas,
             acting_terms: 0,
+            refused_commits: 0,
+            replayed_blocks: 0,
         }
     }
 
     /// The report of a seed that did not finish within `limit`.
     pub fn hung(seed: u64, options: &RunOptions, limit: Duration) -> Self {
-        let (shape, _) =
-            generate_for(seed, options.nodes, options.block_time_ms, options.duration_ms, options.replicas);
+        let (shape, _) = options.schedule(seed);
         let mut report = Self::new(seed, shape, options.replicas);
         report
             .violations

@@ -3,37 +3,41 @@
 //! continuously on the simulator's ground truth.
 //!
 //! One loop serves both modes. Every 50 ms it:
-//! 1. applies the schedule's steps that are due: node faults and p2p partitions here, coordinator
-//!    restarts and replica episodes by the mode (`single.rs`, `replicas/`);
+//! 1. applies the schedule's steps that are due: node faults and p2p partitions here, conductor
+//!    episodes through `conducted.rs`, coordinator restarts and replica episodes by the mode
+//!    (`single.rs`, `replicas/`);
 //! 2. checks safety ([`crate::invariants::safety_violations`]);
 //! 3. checks that production resumes ([`ProductionResumes`]), with the mode saying whether the
 //!    coordinator side can act;
 //! 4. lets the mode check that its coordinators are alive.
 //!
-//! At the end the mode stops its coordinators and runs its end-of-run checks, and the report is
-//! filled from the ledger.
+//! At the end the mode stops its coordinators and runs its end-of-run checks, conductor mode adds
+//! its two ([`no_zombie_blocks`], [`committed_before_seen`]), and the report is filled from the
+//! ledger.
+//!
+//! In conductor mode ([`RunOptions::conductor`]) the runner binds one conductor endpoint per
+//! coordinator replica before the chain starts, so each node's op-node knows its conductor's URL
+//! (node `i` commits through replica `i % replicas`), and each coordinator serves its endpoint on
+//! that address for its whole life.
 
 use crate::{
+    conducted::Episodes,
     invariants::{
-        inspection_bound_ms,
+        committed_before_seen, inspection_bound_ms, no_zombie_blocks,
         production_resumes::{ProductionResumes, has_fault_free_candidate},
         safety_violations,
     },
     replicas::Replicas,
     report::{Record, took},
-    schedule::{RunShape, Scheduled, Step, generate_for},
+    schedule::{ConductorEpisode, RunShape, Scheduled, Step},
     single::SingleCoordinator,
-    support::stopped_chain,
+    support::{FaultsInForce, stopped_chain},
 };
 use op_sim::{
     Simulator,
-    api::{FaultKind, LedgerEntry},
+    api::{FaultKind, LedgerEntry, SeenVia},
 };
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    sync::Arc,
-    time::Duration,
-};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::time::Instant;
 
 pub use crate::{options::RunOptions, report::SeedReport};
@@ -47,10 +51,18 @@ const TICK: Duration = Duration::from_millis(50);
 
 /// Runs `seed` and reports what happened.
 pub async fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
-    let (shape, schedule) =
-        generate_for(seed, options.nodes, options.block_time_ms, options.duration_ms, options.replicas);
+    let (shape, schedule) = options.schedule(seed);
     let mut record = Record::new(SeedReport::new(seed, shape, options.replicas));
-    let sim = match start_simulator(seed, &shape).await {
+    let conductors = match bind_conductors(options) {
+        Ok(conductors) => conductors,
+        Err(err) => {
+            record.report.violations.push(err);
+            return record.report;
+        }
+    };
+    let conductor_addrs: Vec<SocketAddr> =
+        conductors.iter().filter_map(|listener| listener.local_addr().ok()).collect();
+    let sim = match start_simulator(seed, &shape, &conductor_addrs).await {
         Ok(sim) => sim,
         Err(err) => {
             record.report.violations.push(err);
@@ -61,14 +73,23 @@ pub async fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
         record.report.violations.push("cannot create a temp dir".into());
         return record.report;
     };
-    let coordinator_toml =
+    let mut coordinator_toml =
         coordinator_config(&shape, &data_dir.path().display().to_string(), &sim.coordinator_config());
+    if let Some(addr) = conductor_addrs.first() {
+        // Replicas override it with their own.
+        coordinator_toml.push_str(&format!("\n[conductor]\nlisten = \"{addr}\"\n"));
+    }
     let started = if options.replica_mode() {
-        Replicas::start(seed, &shape, options.replicas, sim.clone(), &coordinator_toml, &mut record)
+        // Each replica binds its address again when it starts.
+        drop(conductors);
+        let replicas = options.replicas;
+        Replicas::start(seed, &shape, replicas, sim.clone(), &coordinator_toml, &conductor_addrs, &mut record)
             .await
             .map(Coordinators::Replicas)
     } else {
-        SingleCoordinator::start(&coordinator_toml).await.map(Coordinators::Single)
+        SingleCoordinator::start(&coordinator_toml, conductors.into_iter().next())
+            .await
+            .map(Coordinators::Single)
     };
     let mut coordinators = match started {
         Ok(coordinators) => coordinators,
@@ -83,8 +104,8 @@ pub async fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
         sim: sim.clone(),
         schedule: &schedule,
         shape,
-        faults_active: BTreeMap::new(),
-        partitioned: false,
+        faults: FaultsInForce::default(),
+        episodes: Episodes::default(),
         liveness: ProductionResumes::new(options.liveness_bound_ms),
     };
     let limit = Duration::from_millis(options.run_ms()) + OVERRUN;
@@ -98,6 +119,9 @@ pub async fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
 
     let entries = sim.ledger_entries(0);
     coordinators.final_checks(&entries, &mut record);
+    if options.conductor {
+        conductor_checks(&entries, &mut record);
+    }
     let invariants = sim.invariants().remove(0);
     let report = &mut record.report;
     report.blocks = invariants.blocks_sealed;
@@ -152,16 +176,52 @@ interval_ms = {inspection}
     )
 }
 
-/// The simulated chain of a run, every node stopped, with the seed's gossip delays.
-async fn start_simulator(seed: u64, shape: &RunShape) -> Result<Arc<Simulator>, String> {
-    let mut sim_config = stopped_chain(seed, shape.nodes, shape.block_time_ms);
+/// The conductor endpoints of a run in conductor mode, one per coordinator replica, bound on free
+/// loopback ports; none otherwise.
+fn bind_conductors(options: &RunOptions) -> Result<Vec<std::net::TcpListener>, String> {
+    let count = if options.conductor { options.replicas.max(1) } else { 0 };
+    (0..count)
+        .map(|_| {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0")
+                .map_err(|err| format!("cannot bind a conductor endpoint: {err}"))?;
+            listener.set_nonblocking(true).map_err(|err| format!("conductor endpoint: {err}"))?;
+            Ok(listener)
+        })
+        .collect()
+}
+
+/// The simulated chain of a run, every node stopped, with the seed's gossip delays; in conductor
+/// mode its op-nodes commit to `conductors` (node `i` to `conductors[i % len]`).
+async fn start_simulator(
+    seed: u64,
+    shape: &RunShape,
+    conductors: &[SocketAddr],
+) -> Result<Arc<Simulator>, String> {
+    let mut sim_config = stopped_chain(seed, shape.nodes, shape.block_time_ms).with_conductors(conductors);
     sim_config.gossip =
         op_sim::GossipConfig { latency_ms: shape.gossip_latency_ms, jitter_ms: shape.gossip_jitter_ms };
     Simulator::start(sim_config).await.map(Arc::new).map_err(|err| format!("simulator did not start: {err}"))
 }
 
-/// The coordinator side of a run: the mode parameter of the loop.
+/// Conductor mode's end-of-run invariants, and its figures: refused commits, replayed blocks.
+fn conductor_checks(entries: &[LedgerEntry], record: &mut Record) {
+    for violation in no_zombie_blocks::check(entries).into_iter().chain(committed_before_seen::check(entries))
+    {
+        record.final_violation(violation);
+    }
+    let report = &mut record.report;
+    report.refused_commits =
+        entries.iter().filter(|entry| matches!(entry, LedgerEntry::CommitFailed { .. })).count() as u64;
+    report.replayed_blocks = entries
+        .iter()
+        .filter(|entry| matches!(entry, LedgerEntry::Seen { via: SeenVia::Replay, .. }))
+        .count() as u64;
+}
+
+/// The coordinator side of a run: the mode parameter of the loop. One value per run, so the
+/// size of its variants does not matter.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 enum Coordinators {
     Single(SingleCoordinator),
     Replicas(Replicas),
@@ -177,7 +237,7 @@ impl Coordinators {
             (Self::Replicas(replicas), Step::Replica { fault, heal_after_ms }) => {
                 replicas.apply(index, fault, *heal_after_ms, record).await
             }
-            // Neither schedule holds the other mode's steps.
+            // Neither schedule holds the other mode's steps (conductor episodes are the runner's).
             (Self::Single(_), Step::Replica { fault, .. }) => {
                 format!("skipped {}: a replica fault needs replica mode", fault.name())
             }
@@ -238,6 +298,10 @@ enum Action {
     HealPartition,
     /// The end of the mode's step at that index: a coordinator restart, a replica episode.
     HealMode(usize),
+    /// The middle of the conductor episode at that index ("candidates behind": the crash).
+    AdvanceEpisode(usize),
+    /// The end of the conductor episode at that index.
+    HealEpisode(usize),
 }
 
 /// The schedule as a time-ordered list of applications and heals.
@@ -253,6 +317,12 @@ fn timed_actions(schedule: &[Scheduled]) -> Vec<(u64, Action)> {
             Step::Partition { heal_after_ms, .. } => Some((*heal_after_ms, Action::HealPartition)),
             Step::RestartCoordinator { down_ms, .. } => Some((*down_ms, Action::HealMode(index))),
             Step::Replica { heal_after_ms, .. } => Some((*heal_after_ms, Action::HealMode(index))),
+            Step::Conductor { episode, heal_after_ms, .. } => {
+                if let ConductorEpisode::AheadThenCrash { crash_after_ms } = episode {
+                    actions.push((scheduled.at_ms + crash_after_ms, Action::AdvanceEpisode(index)));
+                }
+                Some((*heal_after_ms, Action::HealEpisode(index)))
+            }
         };
         actions.extend(heal.map(|(after_ms, action)| (scheduled.at_ms + after_ms, action)));
     }
@@ -266,10 +336,10 @@ struct Run<'a> {
     sim: Arc<Simulator>,
     schedule: &'a [Scheduled],
     shape: RunShape,
-    /// Lasting node faults in force, by node.
-    faults_active: BTreeMap<String, BTreeSet<FaultKind>>,
-    /// A p2p partition is in force.
-    partitioned: bool,
+    /// Lasting node faults and the partition in force.
+    faults: FaultsInForce,
+    /// Conductor episodes in force.
+    episodes: Episodes,
     liveness: ProductionResumes,
 }
 
@@ -309,8 +379,8 @@ impl Run<'_> {
             }
 
             let producible = coordinators.can_act()
-                && !self.partitioned
-                && has_fault_free_candidate(self.shape.nodes, &self.faults_active);
+                && !self.faults.partitioned
+                && has_fault_free_candidate(self.shape.nodes, &self.faults.by_node);
             let ledger_now_ms = self.sim.ledger().now_ms();
             if let Some(violation) =
                 self.liveness.check(producible, now, invariants.last_block_ms, ledger_now_ms)
@@ -340,7 +410,7 @@ impl Run<'_> {
                             Ok(()) => {
                                 record.count(kind.as_str());
                                 if heal_after_ms.is_some() {
-                                    self.faults_active.entry(node.clone()).or_default().insert(*kind);
+                                    self.faults.add(node, *kind);
                                 }
                                 format!(
                                     "fault {kind} on {node} {}",
@@ -354,7 +424,7 @@ impl Run<'_> {
                     Step::Partition { groups, .. } => match sim.partition(groups) {
                         Ok(()) => {
                             record.count("partition");
-                            self.partitioned = true;
+                            self.faults.partitioned = true;
                             format!("partition {groups:?}")
                         }
                         Err(err) => format!("partition failed: {err}"),
@@ -362,21 +432,24 @@ impl Run<'_> {
                     Step::RestartCoordinator { .. } | Step::Replica { .. } => {
                         coordinators.apply(*index, step, record).await
                     }
+                    Step::Conductor { target, episode, .. } => {
+                        self.episodes.apply(*index, &sim, target, episode, &mut self.faults, record)
+                    }
                 }
             }
             Action::HealNode(node, kind) => {
                 let _ = sim.heal(node, Some(*kind));
-                if let Some(kinds) = self.faults_active.get_mut(node) {
-                    kinds.remove(kind);
-                }
+                self.faults.remove(node, *kind);
                 format!("heal {kind} on {node}")
             }
             Action::HealPartition => {
                 let _ = sim.partition(&[]);
-                self.partitioned = false;
+                self.faults.partitioned = false;
                 "partition healed".into()
             }
             Action::HealMode(index) => coordinators.heal(*index, record).await,
+            Action::AdvanceEpisode(index) => self.episodes.advance(*index, &sim, &mut self.faults),
+            Action::HealEpisode(index) => self.episodes.heal(*index, &sim, &mut self.faults),
         }
     }
 }

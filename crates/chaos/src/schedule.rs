@@ -40,7 +40,16 @@
 //! the same windows the single coordinator's restarts avoid are avoided around it (no hang heals,
 //! nor any in the [`REPLICA_SETTLE_MS`] before it, and no behind-the-back start within
 //! [`INSPECTION_GRACE_MS`] before it).
+//!
+//! # Conductor mode
+//!
+//! With `--conductor` ([`generate_for`] with `conductor`) the schedule is the one above (single or
+//! replicated) plus conductor episodes from a third stream, aimed at the leader of the moment:
+//! see [`conducted`].
 
+pub mod conducted;
+
+pub use conducted::{ConductorEpisode, NodeTarget};
 use op_sim::api::{FaultKind, FaultParams, FaultTarget, IsolateMode};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::Serialize;
@@ -95,6 +104,16 @@ pub enum Step {
         /// What.
         fault: ReplicaFault,
         /// When to heal (restart, reconnect), relative to the fault.
+        heal_after_ms: u64,
+    },
+    /// A conductor-mode episode ([`conducted`]) on `target`, resolved when it starts, healed after
+    /// `heal_after_ms`.
+    Conductor {
+        /// Which node.
+        target: NodeTarget,
+        /// What.
+        episode: ConductorEpisode,
+        /// When it ends, relative to its start.
         heal_after_ms: u64,
     },
 }
@@ -348,19 +367,25 @@ pub fn generate(
 
 /// The schedule of `replicas` coordinator replicas (see the module docs): the node faults of
 /// [`generate`] without its coordinator restarts, plus replica episodes from their own stream.
-/// With one replica it is [`generate`].
+/// With one replica it is [`generate`]. With `conductor`, plus the conductor episodes of
+/// [`conducted`].
 pub fn generate_for(
     seed: u64,
     nodes: Option<usize>,
     block_time_ms: Option<u64>,
     duration_ms: u64,
     replicas: usize,
+    conductor: bool,
 ) -> (RunShape, Vec<Scheduled>) {
-    if replicas > 1 {
+    let (shape, mut schedule) = if replicas > 1 {
         generate_replicated(seed, nodes, block_time_ms, duration_ms, replicas)
     } else {
         generate(seed, nodes, block_time_ms, duration_ms)
+    };
+    if conductor {
+        conducted::add_episodes(seed, &shape, &mut schedule);
     }
+    (shape, schedule)
 }
 
 /// The node faults of `seed` plus replica episodes (see the module docs).
@@ -588,7 +613,7 @@ mod tests {
     #[test]
     fn replica_mode_keeps_the_node_faults_of_the_single_coordinator_schedule() {
         for seed in 1..=30 {
-            assert_eq!(generate_for(seed, None, None, 60_000, 1), generate(seed, None, None, 60_000));
+            assert_eq!(generate_for(seed, None, None, 60_000, 1, false), generate(seed, None, None, 60_000));
             let (shape, schedule) = generate(seed, None, None, 60_000);
             let (replica_shape, replicated) = generate_replicated(seed, None, None, 60_000, 3);
             assert_eq!(shape, replica_shape);

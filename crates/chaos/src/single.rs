@@ -1,20 +1,26 @@
 //! Single mode: one coordinator alone, on the runner's runtime, stopped (killed or shut down) and
 //! started again by the schedule's `restart_coordinator` steps. The runner (`runner.rs`) drives
-//! it; this file knows only the coordinator process.
+//! it; this file knows only the coordinator process. In conductor mode every incarnation serves
+//! the conductor endpoint on the one address the nodes know.
 
 use crate::{
     invariants::coordinator_alive::{SHUTDOWN_TIMEOUT, StatusChecks, exit_text, shutdown_violation},
     report::{Record, event_text},
-    support::{Spawned, spawn_coordinator},
+    support::{Spawned, bind_again, spawn_coordinator},
 };
 use op_coordinator::config::Config;
 use opc_wire::coordinator::{CoordinatorApiClient, CoordinatorEvent};
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
 
 /// The coordinator of a single-mode run: it can be killed and started again.
 #[derive(Debug)]
 pub(crate) struct SingleCoordinator {
     /// Every incarnation starts from it.
     config: Config,
+    /// The conductor endpoint's address, in conductor mode, and its listener until the first
+    /// incarnation takes it (later ones bind the address again).
+    conductor: Option<(SocketAddr, Option<std::net::TcpListener>)>,
     /// The incarnation running, if any.
     running: Option<Spawned>,
     /// Events of every incarnation so far (they live in its memory and go with it).
@@ -26,18 +32,45 @@ pub(crate) struct SingleCoordinator {
 }
 
 impl SingleCoordinator {
-    /// Starts the coordinator from `config_text`.
-    pub(crate) async fn start(config_text: &str) -> Result<Self, String> {
+    /// Starts the coordinator from `config_text`, serving the conductor endpoint on `conductor`
+    /// when given.
+    pub(crate) async fn start(
+        config_text: &str,
+        conductor: Option<std::net::TcpListener>,
+    ) -> Result<Self, String> {
         let config = Config::from_toml_str(config_text, Vec::<(String, String)>::new(), &[])
             .map_err(|errors| format!("coordinator did not start: {errors}"))?;
-        let mut coordinator =
-            Self { config, running: None, events: Vec::new(), up: true, status: StatusChecks::default() };
+        let conductor = match conductor {
+            Some(listener) => {
+                let addr = listener.local_addr().map_err(|err| format!("conductor endpoint: {err}"))?;
+                Some((addr, Some(listener)))
+            }
+            None => None,
+        };
+        let mut coordinator = Self {
+            config,
+            conductor,
+            running: None,
+            events: Vec::new(),
+            up: true,
+            status: StatusChecks::default(),
+        };
         coordinator.launch().await.map_err(|err| format!("coordinator did not start: {err}"))?;
         Ok(coordinator)
     }
 
     async fn launch(&mut self) -> Result<(), String> {
-        self.running = Some(spawn_coordinator(self.config.clone(), None).await?);
+        let conductor = match &mut self.conductor {
+            Some((addr, held)) => {
+                let listener = match held.take() {
+                    Some(listener) => listener,
+                    None => bind_again(*addr).await?,
+                };
+                Some(TcpListener::from_std(listener).map_err(|err| format!("conductor endpoint: {err}"))?)
+            }
+            None => None,
+        };
+        self.running = Some(spawn_coordinator(self.config.clone(), conductor).await?);
         Ok(())
     }
 

@@ -2,7 +2,9 @@
 //! coordinator replicas. The long sweep is
 //! `cargo run --release -p op-chaos -- --replicas 3 --seeds 200 --duration-s 60 --jobs 4`.
 
-use op_chaos::runner::{RunOptions, run_seed};
+mod common;
+
+use common::{failures, kinds_applied, options, run_seeds};
 
 /// Between them, in 20 s: the acting replica killed, cut off from the other replicas and cut off
 /// from the sequencers; a follower cut off; the majority lost by crashes and by a partition; on
@@ -20,40 +22,15 @@ const REPLICA_FAULTS: [&str; 5] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_under_replica_and_node_faults_keep_one_acting_replica_and_a_safe_live_chain() {
-    let options = RunOptions {
-        duration_ms: 20_000,
-        tail_ms: 5_000,
-        nodes: None,
-        block_time_ms: None,
-        liveness_bound_ms: 5_000,
-        ledger_dir: None,
-        replicas: 3,
-    };
-    let mut runs = tokio::task::JoinSet::new();
-    for seed in SEEDS {
-        let options = options.clone();
-        runs.spawn(async move { run_seed(seed, &options).await });
-    }
-    let mut failures = Vec::new();
-    let mut kinds = std::collections::BTreeSet::new();
-    while let Some(report) = runs.join_next().await {
-        let report = report.expect("seed task");
-        assert!(report.blocks > 0, "seed {} sealed nothing", report.seed);
+    let options = options(3, false);
+    let reports = run_seeds(&SEEDS, &options).await;
+    let kinds = kinds_applied(&reports, &REPLICA_FAULTS);
+    for report in &reports {
         let replica_faults: u64 = REPLICA_FAULTS.iter().filter_map(|kind| report.faults.get(*kind)).sum();
         assert!(replica_faults >= 3, "seed {} applied {replica_faults} replica faults", report.seed);
         assert!(report.acting_terms >= 1, "seed {}: no replica ever acted", report.seed);
-        kinds.extend(report.faults.keys().filter(|kind| REPLICA_FAULTS.contains(&kind.as_str())).cloned());
-        if !report.violations.is_empty() {
-            failures.push(format!(
-                "seed {}: {:#?}\ntimeline:\n{}\nreproduce: cargo run --release -p op-chaos -- --reproduce {} \
-                 --duration-s 20 --replicas 3",
-                report.seed,
-                report.violations,
-                report.timeline.join("\n"),
-                report.seed
-            ));
-        }
     }
+    let failures = failures(&reports, &options);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     // A fault aimed at the leader is skipped when no replica names one for 1.5 s: allow one kind
     // to be missing rather than fail on an unlucky election.

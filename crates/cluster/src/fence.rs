@@ -174,7 +174,7 @@ impl Fence {
 
     /// Why `node` may not commit a payload with `head`, or Ok when it may.
     pub fn admit(&self, node: &str, head: &PayloadHead) -> Result<(), CommitRefusal> {
-        if !self.is_holder(node) {
+        if !self.is_holder(node) && !planted_bug::admits_any_node() {
             return Err(CommitRefusal::NotLeader {
                 node: node.to_owned(),
                 leader: self.holding.holder.clone(),
@@ -258,6 +258,32 @@ impl Fence {
     /// Bytes of the committed payloads kept.
     pub fn committed_bytes(&self) -> usize {
         self.committed_bytes
+    }
+}
+
+/// THE PLANTED-BUG HOOK of conductor mode, the only place the feature
+/// `planted-bug-admit-any-commit` changes the coordinator: with it compiled in and the switch on,
+/// [`Fence::admit`] skips its holder check, so a deposed leader's commit on the committed head is
+/// accepted and its block published (a zombie block). Only op-chaos enables the feature, to prove
+/// its runner catches that (`crates/chaos/tests/conductor_planted_bug.rs`); the switch is off
+/// until a test turns it on, and without the feature it does not exist.
+pub mod planted_bug {
+    #[cfg(feature = "planted-bug-admit-any-commit")]
+    static ADMIT_ANY_NODE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    /// Turns the planted bug on or off, for every fence of this process.
+    #[cfg(feature = "planted-bug-admit-any-commit")]
+    pub fn set_admit_any_node(on: bool) {
+        ADMIT_ANY_NODE.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// True while the planted bug is on.
+    pub(super) fn admits_any_node() -> bool {
+        #[cfg(feature = "planted-bug-admit-any-commit")]
+        let on = ADMIT_ANY_NODE.load(std::sync::atomic::Ordering::SeqCst);
+        #[cfg(not(feature = "planted-bug-admit-any-commit"))]
+        let on = false;
+        on
     }
 }
 

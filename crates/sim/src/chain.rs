@@ -14,7 +14,7 @@ use crate::{
     payload,
     store::ImportOutcome,
 };
-use op_sim_api::{FaultKind, FaultParams, IsolateMode, LedgerEntry, MalformedMode};
+use op_sim_api::{FaultKind, FaultParams, IsolateMode, LedgerEntry, MalformedMode, SeenVia};
 use opc_wire::conductor::commit_failed;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
@@ -246,10 +246,10 @@ impl Chain {
                         continue;
                     };
                     let envelope = payload::envelope_of(&block, self.payload_bytes);
-                    match conductor.commit(&envelope).await {
-                        Ok(()) => self.publish_committed(index, block),
-                        Err(error) => {
-                            self.commit_failed(index, &block, &error);
+                    match conductor.commit(&envelope, || node.conductor_path()).await {
+                        Ok(sent_at) => self.publish_committed(index, block, self.ledger.ms_at(sent_at)),
+                        Err(failure) => {
+                            self.commit_failed(index, &block, &failure);
                             continue;
                         }
                     }
@@ -273,7 +273,7 @@ impl Chain {
             Some(Mined::Block(block, _ops)) => Some(state.adopt_own(block)),
             Some(Mined::Failed) => None,
         };
-        self.finish_seal_locked(index, &mut state, block)
+        self.finish_seal_locked(index, &mut state, block, None)
     }
 
     /// With a conductor: the block to commit, built on the head, not yet in the store.
@@ -290,22 +290,34 @@ impl Chain {
 
     /// A committed block is gossiped and inserted, as op-node does once its conductor accepted it,
     /// even if the sequencer was stopped meanwhile; unless the node died or its head moved on (a
-    /// stale build, dropped).
-    fn publish_committed(&self, index: usize, block: Arc<Block>) -> Option<Arc<Block>> {
+    /// stale build, dropped: the commit is recorded all the same, as the conductor holds it).
+    fn publish_committed(&self, index: usize, block: Arc<Block>, sent_ms: u64) -> Option<Arc<Block>> {
         let mut state = self.nodes[index].lock();
-        let current = state.can_import() && state.head().hash == block.parent_hash;
-        let block = current.then(|| state.adopt_own(block));
-        self.finish_seal_locked(index, &mut state, block)
+        if state.can_import() && state.head().hash == block.parent_hash {
+            let block = state.adopt_own(block);
+            return self.finish_seal_locked(index, &mut state, Some(block), Some(sent_ms));
+        }
+        self.record(LedgerEntry::UnpublishedCommit {
+            chain: self.name.clone(),
+            node: self.nodes[index].name.clone(),
+            number: block.number,
+            hash: block.hash,
+            parent: block.parent_hash,
+            commit_sent_ms: sent_ms,
+            t_ms: self.now_ms(),
+        });
+        self.finish_seal_locked(index, &mut state, None, None)
     }
 
     /// op-node drops a block its conductor did not accept, logs why and backs off.
-    fn commit_failed(&self, index: usize, block: &Block, error: &str) {
+    fn commit_failed(&self, index: usize, block: &Block, failure: &conductor::CommitFailure) {
         let node = &self.nodes[index];
         {
             let mut state = node.lock();
             state.sealing = false;
             state.next_seal_at = Instant::now() + conductor::COMMIT_FAILURE_BACKOFF;
         }
+        let error = &failure.error;
         tracing::debug!(chain = %self.name, node = %node.name, number = block.number, "{}", commit_failed(error));
         self.record(LedgerEntry::CommitFailed {
             chain: self.name.clone(),
@@ -313,25 +325,28 @@ impl Chain {
             number: block.number,
             hash: block.hash,
             parent: block.parent_hash,
-            error: error.to_owned(),
+            error: error.clone(),
             t_ms: self.now_ms(),
+            unanswered_sent_ms: failure.unanswered_sent_at.map(|at| self.ledger.ms_at(at)),
         });
         node.notify();
     }
 
     fn finish_seal(&self, index: usize, block: Option<Arc<Block>>) {
         let mut state = self.nodes[index].lock();
-        self.finish_seal_locked(index, &mut state, block);
+        self.finish_seal_locked(index, &mut state, block, None);
         drop(state);
         self.nodes[index].notify();
     }
 
-    /// Ends a seal: records the block (if any) and schedules the next one.
+    /// Ends a seal: records the block (if any, with when its accepted commit was sent) and
+    /// schedules the next one.
     fn finish_seal_locked(
         &self,
         index: usize,
         state: &mut NodeState,
         block: Option<Arc<Block>>,
+        commit_sent_ms: Option<u64>,
     ) -> Option<Arc<Block>> {
         state.sealing = false;
         if let Some(block) = &block {
@@ -342,6 +357,7 @@ impl Chain {
                 hash: block.hash,
                 parent: block.parent_hash,
                 t_ms: self.now_ms(),
+                commit_sent_ms,
             });
         }
         let now = Instant::now();
@@ -360,7 +376,7 @@ impl Chain {
             return Err(format!("payload has bad block hash {}", block.hash));
         }
         let block = Arc::new(block);
-        let Some(imported) = self.import(index, block.clone()).await else {
+        let Some(imported) = self.import(index, block.clone(), SeenVia::Replay).await else {
             return Err("failed to insert payload: the execution engine is unavailable".into());
         };
         self.record_reorg(index, &imported.outcome, imported.head);
@@ -407,7 +423,7 @@ impl Chain {
         if !self.connected(from, to) {
             return;
         }
-        let Some(imported) = self.import(to, block.clone()).await else { return };
+        let Some(imported) = self.import(to, block.clone(), SeenVia::P2p).await else { return };
         self.record_reorg(to, &imported.outcome, imported.head);
         if imported.outcome == ImportOutcome::MissingParent {
             self.nodes[to].lock().stash_orphan(block.clone());
@@ -420,19 +436,36 @@ impl Chain {
     async fn attach_orphans(&self, to: usize) {
         loop {
             let Some(orphan) = self.nodes[to].lock().take_attachable_orphan() else { return };
-            let Some(imported) = self.import(to, orphan).await else { return };
+            // Queued ones were seen when they arrived.
+            let Some(imported) = self.import(to, orphan, SeenVia::P2p).await else { return };
             self.record_reorg(to, &imported.outcome, imported.head);
         }
     }
 
     /// Offers a block to node `to`: into its store, or with anvil through its anvil first. None
-    /// when the node cannot import now.
-    async fn import(&self, to: usize, block: Arc<Block>) -> Option<Imported> {
-        if let Some(anvil) = self.anvil(to) {
-            return anvil.import(&self.nodes[to], block).await;
+    /// when the node cannot import now. The first node other than its producer that takes a block
+    /// in is recorded (`seen`).
+    async fn import(&self, to: usize, block: Arc<Block>, via: SeenVia) -> Option<Imported> {
+        let imported = match self.anvil(to) {
+            Some(anvil) => anvil.import(&self.nodes[to], block.clone()).await,
+            None => {
+                let mut state = self.nodes[to].lock();
+                state.can_import().then(|| state.import(block.clone()))
+            }
+        };
+        let node = &self.nodes[to].name;
+        if imported.is_some() && *node != block.producer {
+            self.ledger.record_first_sighting(LedgerEntry::Seen {
+                chain: self.name.clone(),
+                node: node.clone(),
+                producer: block.producer.clone(),
+                number: block.number,
+                hash: block.hash,
+                via,
+                t_ms: self.now_ms(),
+            });
         }
-        let mut state = self.nodes[to].lock();
-        state.can_import().then(|| state.import(block))
+        imported
     }
 
     fn record_reorg(&self, index: usize, outcome: &ImportOutcome, new_head: opc_wire::BlockId) {
@@ -480,7 +513,7 @@ impl Chain {
             };
             let Some(start) = start else { continue };
             for block in &fetched[start..] {
-                let Some(imported) = self.import(to, block.clone()).await else { return };
+                let Some(imported) = self.import(to, block.clone(), SeenVia::P2p).await else { return };
                 self.record_reorg(to, &imported.outcome, imported.head);
             }
             return;
@@ -559,6 +592,14 @@ impl Chain {
                 FaultKind::ExecutionLag => state.execution_lag = true,
                 FaultKind::Stall => state.stalled = true,
                 FaultKind::Slow | FaultKind::Malformed | FaultKind::Isolate => {}
+                FaultKind::ConductorDelay | FaultKind::ConductorDrop if node.conductor.is_none() => {
+                    return Err(SimError::BadFault(format!(
+                        "{kind}: {} has no conductor (--conductor.enabled)",
+                        node.name
+                    )));
+                }
+                // The conductor client reads them from the faults in force.
+                FaultKind::ConductorDelay | FaultKind::ConductorDrop => {}
                 FaultKind::StartSequencer => {
                     if !node.options.sequencer_enabled {
                         return Err(SimError::BadFault(format!(
@@ -727,7 +768,7 @@ impl Chain {
         let isolate = state
             .faults
             .get(&FaultKind::Isolate)
-            .map(|params| parse_isolate(params.mode.as_deref()).unwrap_or_default());
+            .map(|params| parse_isolate(FaultKind::Isolate, params.mode.as_deref()).unwrap_or_default());
         let latency_ms = state
             .faults
             .get(&FaultKind::Slow)

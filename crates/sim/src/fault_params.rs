@@ -25,12 +25,13 @@ pub(crate) fn parse_malformed(mode: Option<&str>) -> Result<MalformedMode, SimEr
     }
 }
 
-pub(crate) fn parse_isolate(mode: Option<&str>) -> Result<IsolateMode, SimError> {
+/// The mode of an `isolate` or `conductor_drop` fault (`kind`, for the error).
+pub(crate) fn parse_isolate(kind: FaultKind, mode: Option<&str>) -> Result<IsolateMode, SimError> {
     match mode {
         None | Some("refuse") => Ok(IsolateMode::Refuse),
         Some("blackhole") => Ok(IsolateMode::Blackhole),
         Some(other) => {
-            Err(SimError::BadFault(format!("isolate: unknown mode {other:?}; expected refuse or blackhole")))
+            Err(SimError::BadFault(format!("{kind}: unknown mode {other:?}; expected refuse or blackhole")))
         }
     }
 }
@@ -49,7 +50,8 @@ pub(crate) fn validate_params(kind: FaultKind, params: &FaultParams) -> Result<(
         FaultKind::Hang => &["target", "seal_on_resume"],
         FaultKind::Slow => &["target", "latency_ms"],
         FaultKind::Malformed => &["target", "mode", "size_bytes"],
-        FaultKind::Isolate => &["mode"],
+        FaultKind::Isolate | FaultKind::ConductorDrop => &["mode"],
+        FaultKind::ConductorDelay => &["latency_ms"],
         FaultKind::Stall | FaultKind::ExecutionLag | FaultKind::StartSequencer | FaultKind::StopSequencer => {
             &[]
         }
@@ -75,7 +77,12 @@ pub(crate) fn validate_params(kind: FaultKind, params: &FaultParams) -> Result<(
             }
             Ok(())
         }
-        FaultKind::Isolate => parse_isolate(params.mode.as_deref()).map(|_| ()),
+        FaultKind::ConductorDelay if params.latency_ms.is_none() => {
+            Err(SimError::BadFault("conductor_delay: latency_ms is required".into()))
+        }
+        FaultKind::Isolate | FaultKind::ConductorDrop => {
+            parse_isolate(kind, params.mode.as_deref()).map(|_| ())
+        }
         _ => Ok(()),
     }
 }

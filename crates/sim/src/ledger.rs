@@ -9,7 +9,7 @@
 use alloy_primitives::B256;
 use op_sim_api::{ChainInvariants, ConflictingBlocks, DoubleSequencing, LedgerEntry};
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     io::Write,
     sync::{Arc, Mutex},
 };
@@ -78,7 +78,9 @@ impl Tally {
             | LedgerEntry::Partition { .. }
             | LedgerEntry::AdminCall { .. }
             | LedgerEntry::CallerIsolation { .. }
-            | LedgerEntry::CommitFailed { .. } => {}
+            | LedgerEntry::CommitFailed { .. }
+            | LedgerEntry::UnpublishedCommit { .. }
+            | LedgerEntry::Seen { .. } => {}
         }
     }
 
@@ -137,6 +139,8 @@ impl Tally {
 struct Inner {
     entries: Vec<LedgerEntry>,
     tallies: HashMap<String, Tally>,
+    /// Blocks with a `seen` entry, by chain: only the first sighting is recorded.
+    sighted: HashMap<String, HashSet<B256>>,
 }
 
 /// The append-only ground-truth record shared by every node of a simulator.
@@ -154,12 +158,31 @@ impl Ledger {
 
     /// Milliseconds since the simulator started.
     pub fn now_ms(&self) -> u64 {
-        u64::try_from(self.started_at.elapsed().as_millis()).unwrap_or(u64::MAX)
+        self.ms_at(Instant::now())
+    }
+
+    /// `at` in the ledger's clock: milliseconds since the simulator started.
+    pub fn ms_at(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.started_at).as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Appends an entry and updates its chain's tally.
     pub fn record(&self, entry: LedgerEntry) {
         let mut inner = self.lock();
+        inner.tallies.entry(entry.chain().to_owned()).or_default().apply(&entry);
+        inner.entries.push(entry);
+    }
+
+    /// Appends a `seen` entry unless its block was seen already (by any node but its producer):
+    /// the ledger keeps the first sighting of each block only. Other entries are appended as by
+    /// [`Ledger::record`].
+    pub fn record_first_sighting(&self, entry: LedgerEntry) {
+        let mut inner = self.lock();
+        if let LedgerEntry::Seen { chain, hash, .. } = &entry
+            && !inner.sighted.entry(chain.clone()).or_default().insert(*hash)
+        {
+            return;
+        }
         inner.tallies.entry(entry.chain().to_owned()).or_default().apply(&entry);
         inner.entries.push(entry);
     }

@@ -5,8 +5,9 @@
 
 use crate::{
     block::{Block, ChainParams},
-    conductor::{self, ConductorClient},
+    conductor::{self, ConductorClient, PathFaults},
     error::SimError,
+    fault_params::parse_isolate,
     store::{BlockStore, ImportOutcome},
 };
 use op_sim_api::{FaultKind, FaultParams};
@@ -312,9 +313,21 @@ impl Node {
     /// conductor's answer (an error stays an error).
     pub async fn leader_check(&self) -> Result<bool, String> {
         match &self.conductor {
-            Some(conductor) if !self.lock().leader_overridden => conductor.leader().await,
+            Some(conductor) if !self.lock().leader_overridden => {
+                conductor.leader(self.conductor_path()).await
+            }
             _ => Ok(true),
         }
+    }
+
+    /// The faults on the path to its conductor now (`conductor_delay`, `conductor_drop`).
+    pub fn conductor_path(&self) -> PathFaults {
+        let state = self.lock();
+        let delay_ms = state.faults.get(&FaultKind::ConductorDelay).and_then(|params| params.latency_ms);
+        let dropped = state.faults.get(&FaultKind::ConductorDrop).map(|params| {
+            parse_isolate(FaultKind::ConductorDrop, params.mode.as_deref()).unwrap_or_default()
+        });
+        PathFaults { delay: Duration::from_millis(delay_ms.unwrap_or(0)), dropped }
     }
 
     /// Locks the node's state.

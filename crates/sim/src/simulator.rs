@@ -84,9 +84,20 @@ impl SimConfig {
     /// Every node uses the conductor at `addr` (`--conductor.rpc=http://ADDR/CHAIN/NODE`, as the
     /// coordinator's conductor endpoint names its callers) and starts stopped, as op-node with a
     /// conductor runs.
-    pub fn with_conductor(mut self, addr: SocketAddr) -> Self {
+    pub fn with_conductor(self, addr: SocketAddr) -> Self {
+        self.with_conductors(&[addr])
+    }
+
+    /// [`SimConfig::with_conductor`] with one conductor endpoint per coordinator replica: node `i`
+    /// of each chain uses `addrs[i % addrs.len()]` (op-node takes one URL; a replica that does not
+    /// lead forwards to the one that does). No addresses: no conductor.
+    pub fn with_conductors(mut self, addrs: &[SocketAddr]) -> Self {
+        if addrs.is_empty() {
+            return self;
+        }
         for chain in &mut self.chains {
-            for node in &mut chain.nodes {
+            for (index, node) in chain.nodes.iter_mut().enumerate() {
+                let addr = addrs[index % addrs.len()];
                 node.options.conductor_rpc = Some(format!("http://{addr}/{}/{}", chain.name, node.name));
                 node.options.start_active = false;
             }

@@ -3,113 +3,22 @@
 //! flight only while the conductor still says "leader", and `admin_postUnsafePayload` /
 //! `admin_overrideLeader` behave as op-node's.
 //!
-//! The conductor here is a scripted stand-in served by jsonrpsee on loopback: it answers the
-//! leader check from a flag, accepts or refuses commits from another, can delay its answers, and
-//! remembers every envelope it accepted.
+//! The conductor here is a scripted stand-in (`common::conductor`).
 
 mod common;
 
 use anyhow::Result;
-use common::{Fixture, config, holds_for, rpc_error, wait_for};
-use jsonrpsee::{
-    core::{RpcResult, async_trait},
-    server::{Server, ServerHandle},
-    types::ErrorObjectOwned,
+use common::{
+    conductor::{commit_failures, start, start_with_timeout},
+    holds_for, rpc_error, wait_for,
 };
-use op_sim::{NodeOptions, SimConfig, api::LedgerEntry};
 use opc_wire::{
     B256,
     api::OpAdminApiClient,
-    conductor::{ConductorApiServer, Envelope, OpNodeConductorAdminApiClient},
+    conductor::{Envelope, OpNodeConductorAdminApiClient},
     op_node_errors,
 };
-use std::{
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, AtomicU64, Ordering},
-    },
-    time::Duration,
-};
-
-#[derive(Debug, Default)]
-struct Script {
-    leader: AtomicBool,
-    refuse: AtomicBool,
-    delay_ms: AtomicU64,
-    accepted: Mutex<Vec<Envelope>>,
-    leader_checks: AtomicU64,
-}
-
-#[derive(Debug, Clone)]
-struct ScriptedConductor(Arc<Script>);
-
-#[async_trait]
-impl ConductorApiServer for ScriptedConductor {
-    async fn leader(&self) -> RpcResult<bool> {
-        self.0.leader_checks.fetch_add(1, Ordering::SeqCst);
-        Ok(self.0.leader.load(Ordering::SeqCst))
-    }
-
-    async fn commit_unsafe_payload(&self, envelope: Envelope) -> RpcResult<()> {
-        let delay = self.0.delay_ms.load(Ordering::SeqCst);
-        if delay > 0 {
-            tokio::time::sleep(Duration::from_millis(delay)).await;
-        }
-        if self.0.refuse.load(Ordering::SeqCst) {
-            return Err(ErrorObjectOwned::owned(-32000, "not the leader: scripted refusal", None::<()>));
-        }
-        self.0.accepted.lock().expect("lock").push(envelope);
-        Ok(())
-    }
-}
-
-async fn serve(script: Arc<Script>) -> Result<(String, ServerHandle)> {
-    let server = Server::builder().build("127.0.0.1:0").await?;
-    let url = format!("http://{}", server.local_addr()?);
-    Ok((url, server.start(ScriptedConductor(script).into_rpc())))
-}
-
-/// A 3-node chain whose nodes all use the scripted conductor; none starts active (op-node with a
-/// conductor runs with `--sequencer.stopped`).
-fn conducted(url: &str, block_time_ms: u64, timeout_ms: u64) -> SimConfig {
-    let mut config = config(3, block_time_ms);
-    for node in &mut config.chains[0].nodes {
-        node.options = NodeOptions {
-            start_active: false,
-            conductor_rpc: Some(url.to_owned()),
-            conductor_rpc_timeout_ms: timeout_ms,
-            ..NodeOptions::default()
-        };
-    }
-    config
-}
-
-async fn start(block_time_ms: u64) -> Result<(Fixture, Arc<Script>, ServerHandle)> {
-    start_with_timeout(block_time_ms, 300).await
-}
-
-/// A chain on a scripted conductor that says "leader" and accepts every commit, until told not to.
-async fn start_with_timeout(
-    block_time_ms: u64,
-    timeout_ms: u64,
-) -> Result<(Fixture, Arc<Script>, ServerHandle)> {
-    let script = Arc::new(Script::default());
-    script.leader.store(true, Ordering::SeqCst);
-    let (url, handle) = serve(script.clone()).await?;
-    let fixture = Fixture::start(conducted(&url, block_time_ms, timeout_ms)).await?;
-    Ok((fixture, script, handle))
-}
-
-fn commit_failures(fixture: &Fixture, node: &str) -> Vec<(u64, String)> {
-    fixture
-        .ledger()
-        .into_iter()
-        .filter_map(|entry| match entry {
-            LedgerEntry::CommitFailed { node: by, number, error, .. } if by == node => Some((number, error)),
-            _ => None,
-        })
-        .collect()
-}
+use std::{sync::atomic::Ordering, time::Duration};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_block_is_committed_before_it_is_published() -> Result<()> {

@@ -143,6 +143,7 @@ fn block(producer: &str, number: u64, t_ms: u64) -> LedgerEntry {
         hash: B256::with_last_byte(u8::try_from(number).unwrap_or(0) ^ producer.len() as u8),
         parent: B256::ZERO,
         t_ms,
+        commit_sent_ms: None,
     }
 }
 

@@ -10,6 +10,7 @@ fn block(producer: &str, number: u64, t_ms: u64) -> LedgerEntry {
         hash: B256::with_last_byte(number as u8),
         parent: B256::with_last_byte(number.saturating_sub(1) as u8),
         t_ms,
+        commit_sent_ms: None,
     }
 }
 

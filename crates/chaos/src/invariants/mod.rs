@@ -13,21 +13,29 @@
 //! | at most one replica acts                   | [`one_acting_replica`]          | replicas | at the end                | ledger `admin_call` entries          |
 //! | calls are labelled                         | [`calls_are_labelled`]          | replicas | at the end                | ledger `admin_call` entries          |
 //! | nobody acts without a majority             | [`no_action_without_majority`]  | replicas | at the end                | ledger `admin_call` entries          |
+//! | zero zombie blocks                         | [`no_zombie_blocks`]            | conductor | at the end               | ledger `block`, `unpublished_commit`, `seen`, `activated`, `admin_call` |
+//! | committed before seen                      | [`committed_before_seen`]       | conductor | at the end               | ledger `block`, `unpublished_commit`, `seen` |
 //!
 //! The first three share one notion: a sequencer started behind the coordinator's back (a
 //! `start_sequencer` fault) makes a second sequencer on purpose, so what it causes within its
 //! window is counted as injected rather than as a violation. [`safety_violations`] runs the three
 //! together.
 //!
+//! The "mode" column: both coordinator modes (single, replicas), replicas only, or conductor mode
+//! (`--conductor`, either coordinator mode: the two conductor invariants read ledger entries only
+//! a chain whose op-nodes commit to a conductor has).
+//!
 //! To add an invariant: a file here with the doc and the check as a function of ledger entries
 //! (and the runner's state when it needs it), a row in the table, and its call in
 //! `runner.rs` (checked every tick or at the end), or in `replicas/mod.rs` for a replica-only one.
 
 pub mod calls_are_labelled;
+pub mod committed_before_seen;
 pub mod coordinator_alive;
 pub mod no_action_without_majority;
 pub mod no_double_sequencing;
 pub mod no_reorg;
+pub mod no_zombie_blocks;
 pub mod one_acting_replica;
 pub mod production_resumes;
 pub mod rogue_sequencers_stopped;
@@ -70,7 +78,7 @@ pub fn inspection_bound_ms(block_time_ms: u64) -> u64 {
 pub(crate) mod fixtures {
     use super::rogue_sequencers_stopped::BEHIND_BACK;
     use alloy_primitives::B256;
-    use op_sim::api::{ChainInvariants, ConflictingBlocks, LedgerEntry};
+    use op_sim::api::{ChainInvariants, ConflictingBlocks, LedgerEntry, SeenVia};
     use opc_wire::BlockId;
 
     pub(crate) const BLOCK_MS: u64 = 250;
@@ -89,6 +97,47 @@ pub(crate) mod fixtures {
             number,
             hash: hash(number, branch),
             parent: hash(number - 1, branch),
+            t_ms,
+            commit_sent_ms: None,
+        }
+    }
+
+    /// A block of `producer` committed (its commit sent 10 ms before) and published at `t_ms`.
+    pub(crate) fn committed(producer: &str, number: u64, branch: u8, t_ms: u64) -> LedgerEntry {
+        match block(producer, number, branch, t_ms) {
+            LedgerEntry::Block { chain, producer, number, hash, parent, t_ms, .. } => LedgerEntry::Block {
+                chain,
+                producer,
+                number,
+                hash,
+                parent,
+                t_ms,
+                commit_sent_ms: Some(t_ms - 10),
+            },
+            other => other,
+        }
+    }
+
+    /// The first sighting of `producer`'s block by `node`, over p2p.
+    pub(crate) fn seen(node: &str, producer: &str, number: u64, branch: u8, t_ms: u64) -> LedgerEntry {
+        LedgerEntry::Seen {
+            chain: "devnet".into(),
+            node: node.into(),
+            producer: producer.into(),
+            number,
+            hash: hash(number, branch),
+            via: SeenVia::P2p,
+            t_ms,
+        }
+    }
+
+    /// `node` activated by the coordinator's `admin_startSequencer` at block `number`.
+    pub(crate) fn started(node: &str, number: u64, t_ms: u64) -> LedgerEntry {
+        LedgerEntry::Activated {
+            chain: "devnet".into(),
+            node: node.into(),
+            head: BlockId { hash: hash(number, 0), number },
+            cause: "admin_startSequencer".into(),
             t_ms,
         }
     }

@@ -77,13 +77,15 @@ pub(crate) struct Replicas {
 
 impl Replicas {
     /// Starts `count` replicas for `sim`'s chain, every one from `coordinator_toml` plus the
-    /// `[cluster]` section, and opens the timeline with the cluster's shape.
+    /// `[cluster]` section, and opens the timeline with the cluster's shape. In conductor mode
+    /// replica `i` serves the conductor endpoint on `conductors[i - 1]` (the nodes were told).
     pub(crate) async fn start(
         seed: u64,
         shape: &RunShape,
         count: usize,
         sim: Arc<Simulator>,
         coordinator_toml: &str,
+        conductors: &[SocketAddr],
         record: &mut Record,
     ) -> Result<Self, String> {
         process::install_panic_hook();
@@ -111,17 +113,18 @@ impl Replicas {
         let text = replica_config_text(coordinator_toml, timings, &addresses);
         let mut slots = Vec::new();
         for (id, raft_addr, api_addr) in addresses {
-            let config = Config::from_toml_str(
-                &text,
-                Vec::<(String, String)>::new(),
-                &[("cluster.id".to_owned(), id.to_string())],
-            )
-            .map_err(|errors| format!("replicas did not start: replica {id}: invalid config: {errors}"))?;
+            let conductor_addr =
+                usize::try_from(id - 1).ok().and_then(|index| conductors.get(index)).copied();
+            let mut overrides = vec![("cluster.id".to_owned(), id.to_string())];
+            overrides.extend(conductor_addr.map(|addr| ("conductor.listen".to_owned(), addr.to_string())));
+            let config = Config::from_toml_str(&text, Vec::<(String, String)>::new(), &overrides).map_err(
+                |errors| format!("replicas did not start: replica {id}: invalid config: {errors}"),
+            )?;
             let client = HttpClientBuilder::default()
                 .request_timeout(STATUS_TIMEOUT)
                 .build(format!("http://{api_addr}"))
                 .map_err(|err| format!("replicas did not start: {err}"))?;
-            slots.push(ReplicaSlot::new(id, seed, (raft_addr, api_addr), config, client));
+            slots.push(ReplicaSlot::new(id, seed, (raft_addr, api_addr, conductor_addr), config, client));
         }
         for slot in &mut slots {
             slot.start().await.map_err(|err| format!("replicas did not start: {err}"))?;

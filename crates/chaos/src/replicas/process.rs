@@ -5,8 +5,11 @@
 //! go at once, as with a killed process (aborting only the `op_coordinator::run` task would leave
 //! the Raft replica running, see [`opc_cluster::Cluster`]).
 
-use crate::invariants::coordinator_alive::{
-    SHUTDOWN_TIMEOUT, STATUS_EVERY, STATUS_TIMEOUT, StatusChecks, shutdown_violation,
+use crate::{
+    invariants::coordinator_alive::{
+        SHUTDOWN_TIMEOUT, STATUS_EVERY, STATUS_TIMEOUT, StatusChecks, shutdown_violation,
+    },
+    support::bind_again,
 };
 use jsonrpsee::http_client::HttpClient;
 use op_coordinator::{Listeners, StartError, config::Config};
@@ -104,7 +107,10 @@ pub(crate) struct ReplicaSlot {
     /// Its Raft address, where the runner also posts its Raft faults (`/fault`).
     pub(crate) raft_addr: SocketAddr,
     api_addr: SocketAddr,
-    /// Its config: the shared text with `cluster.id` set to `id`.
+    /// Its conductor endpoint, in conductor mode: the nodes that commit through this replica know
+    /// this address.
+    conductor_addr: Option<SocketAddr>,
+    /// Its config: the shared text with `cluster.id` (and `conductor.listen`) set to its own.
     config: Config,
     /// Admin API client, with the deadline a status answer must meet.
     pub(crate) client: HttpClient,
@@ -126,7 +132,7 @@ impl ReplicaSlot {
     pub(crate) fn new(
         id: u64,
         seed: u64,
-        (raft_addr, api_addr): (SocketAddr, SocketAddr),
+        (raft_addr, api_addr, conductor_addr): (SocketAddr, SocketAddr, Option<SocketAddr>),
         config: Config,
         client: HttpClient,
     ) -> Self {
@@ -135,6 +141,7 @@ impl ReplicaSlot {
             seed,
             raft_addr,
             api_addr,
+            conductor_addr,
             config,
             client,
             running: None,
@@ -160,6 +167,10 @@ impl ReplicaSlot {
         }
         let rpc = bind_again(self.api_addr).await?;
         let raft = bind_again(self.raft_addr).await?;
+        let conductor = match self.conductor_addr {
+            Some(addr) => Some(bind_again(addr).await?),
+            None => None,
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name(thread_name(self.seed, self.id))
@@ -167,7 +178,7 @@ impl ReplicaSlot {
             .build()
             .map_err(|err| format!("replica {}: cannot build its runtime: {err}", self.id))?;
         let (stop_tx, stop_rx) = watch::channel(false);
-        let task = runtime.spawn(run_replica(self.config.clone(), rpc, raft, stop_rx));
+        let task = runtime.spawn(run_replica(self.config.clone(), Bound { rpc, raft, conductor }, stop_rx));
         self.incarnations += 1;
         self.running = Some(Incarnation { number: self.incarnations, runtime: Some(runtime), task, stop_tx });
         self.status_check = None;
@@ -264,41 +275,29 @@ impl ReplicaSlot {
     }
 }
 
-/// Binds `addr` again: the killed incarnation's sockets close when its runtime's worker drops
-/// them, a moment after the kill.
-async fn bind_again(addr: SocketAddr) -> Result<std::net::TcpListener, String> {
-    let deadline = Instant::now() + RESTART_RETRY;
-    loop {
-        match std::net::TcpListener::bind(addr) {
-            Ok(listener) => {
-                listener.set_nonblocking(true).map_err(|err| format!("{addr}: {err}"))?;
-                return Ok(listener);
-            }
-            Err(err) if Instant::now() >= deadline => return Err(format!("cannot bind {addr} again: {err}")),
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    }
+/// The listeners of one incarnation, bound on the replica's fixed addresses.
+#[derive(Debug)]
+struct Bound {
+    rpc: std::net::TcpListener,
+    raft: std::net::TcpListener,
+    conductor: Option<std::net::TcpListener>,
+}
+
+/// A tokio listener on a copy of `listener` (each try of [`run_replica`] takes its own).
+fn listener_from(listener: &std::net::TcpListener) -> Result<TcpListener, String> {
+    TcpListener::from_std(listener.try_clone().map_err(|err| err.to_string())?).map_err(|err| err.to_string())
 }
 
 /// One incarnation's task, on the replica's own runtime. A store still held by the killed
 /// incarnation's last writes is retried for [`RESTART_RETRY`].
-async fn run_replica(
-    config: Config,
-    rpc: std::net::TcpListener,
-    raft: std::net::TcpListener,
-    stop_rx: watch::Receiver<bool>,
-) -> Result<(), String> {
+async fn run_replica(config: Config, bound: Bound, stop_rx: watch::Receiver<bool>) -> Result<(), String> {
     let deadline = Instant::now() + RESTART_RETRY;
     loop {
         let listeners = Listeners {
-            rpc: TcpListener::from_std(rpc.try_clone().map_err(|err| err.to_string())?)
-                .map_err(|err| err.to_string())?,
+            rpc: listener_from(&bound.rpc)?,
             metrics: None,
-            raft: Some(
-                TcpListener::from_std(raft.try_clone().map_err(|err| err.to_string())?)
-                    .map_err(|err| err.to_string())?,
-            ),
-            conductor: None,
+            raft: Some(listener_from(&bound.raft)?),
+            conductor: bound.conductor.as_ref().map(listener_from).transpose()?,
         };
         let mut stop_rx = stop_rx.clone();
         let stopped = async move {

@@ -13,7 +13,7 @@
 //! - [`SimNodeInfo`]: one node as `sim_nodes` reports it.
 //! - [`FaultKind`], [`FaultTarget`], [`MalformedMode`], [`IsolateMode`], [`FaultParams`]: what
 //!   `sim_fault` can do and how. Adding a fault starts here (see `op_sim`'s `# Adding a fault`).
-//! - [`LedgerEntry`]: one record of the ground-truth ledger.
+//! - [`LedgerEntry`], [`SeenVia`]: one record of the ground-truth ledger.
 //! - [`ChainInvariants`], [`ConflictingBlocks`], [`DoubleSequencing`]: the invariant report.
 //! - `SimControlApi`: the JSON-RPC trait ([`SimControlApiServer`], [`SimControlApiClient`]).
 
@@ -70,11 +70,21 @@ pub enum FaultKind {
     StartSequencer,
     /// Stops the sequencer behind the coordinator's back. Not a lasting fault.
     StopSequencer,
+    /// The node's calls to its conductor (`conductor_leader`, `conductor_commitUnsafePayload`)
+    /// arrive `latency_ms` late: a slow commit path. Each try is still bounded by
+    /// `--conductor.rpc-timeout`, so a delay past it fails every commit. Only for a node with a
+    /// conductor. Params: `latency_ms`.
+    ConductorDelay,
+    /// The node's calls to its conductor fail: `refuse` (the connection is refused at once) or
+    /// `blackhole` (never answered: each try runs into `--conductor.rpc-timeout`). Its blocks
+    /// cannot be committed, so it publishes none, and its leader checks fail. Only for a node with
+    /// a conductor. Params: `mode`.
+    ConductorDrop,
 }
 
 impl FaultKind {
     /// Every kind, for help texts and validation messages.
-    pub const ALL: [FaultKind; 9] = [
+    pub const ALL: [FaultKind; 11] = [
         Self::Crash,
         Self::Hang,
         Self::Slow,
@@ -84,6 +94,8 @@ impl FaultKind {
         Self::ExecutionLag,
         Self::StartSequencer,
         Self::StopSequencer,
+        Self::ConductorDelay,
+        Self::ConductorDrop,
     ];
 
     /// The snake_case name used on the wire.
@@ -98,6 +110,8 @@ impl FaultKind {
             Self::ExecutionLag => "execution_lag",
             Self::StartSequencer => "start_sequencer",
             Self::StopSequencer => "stop_sequencer",
+            Self::ConductorDelay => "conductor_delay",
+            Self::ConductorDrop => "conductor_drop",
         }
     }
 }
@@ -168,6 +182,16 @@ pub enum IsolateMode {
     Blackhole,
 }
 
+/// How a block reached a node other than its producer (ledger entry `seen`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeenVia {
+    /// Gossip or an ancestor fetch from a peer.
+    P2p,
+    /// `admin_postUnsafePayload`: a conductor replaying its committed payloads.
+    Replay,
+}
+
 /// Parameters of `sim_fault`; which ones apply depends on the kind, the rest must be absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -175,10 +199,10 @@ pub struct FaultParams {
     /// `crash`, `hang`, `slow`, `malformed`: which process (default both).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<FaultTarget>,
-    /// `slow`: added latency per reply.
+    /// `slow`: added latency per reply. `conductor_delay`: added latency per conductor call.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<u64>,
-    /// `malformed`: how replies break. `isolate`: refuse or blackhole.
+    /// `malformed`: how replies break. `isolate`, `conductor_drop`: refuse or blackhole.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
     /// `malformed` with `huge_body`: body size.
@@ -194,7 +218,18 @@ pub struct FaultParams {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum LedgerEntry {
-    /// A node sealed a block.
+    /// A node sealed a block and inserted it into its own chain (and gossiped it).
+    ///
+    /// ```json
+    /// {"event":"block","chain":"devnet","producer":"seq-0","number":42,"hash":"0x..",
+    ///  "parent":"0x..","t_ms":12345,"commit_sent_ms":12340}
+    /// ```
+    ///
+    /// With a conductor the block was committed first: `commit_sent_ms` is when the try the
+    /// conductor accepted was sent, and `t_ms` when its answer arrived, which is also when the
+    /// node published the block (op-node publishes the moment the commit returns). So the
+    /// conductor accepted the block within `[commit_sent_ms, t_ms]`. Without a conductor
+    /// `commit_sent_ms` is absent (older ledgers lack it too).
     Block {
         /// Chain name.
         chain: String,
@@ -206,8 +241,11 @@ pub enum LedgerEntry {
         hash: B256,
         /// Parent hash.
         parent: B256,
-        /// When it was sealed.
+        /// When it was sealed (with a conductor: published, once its commit was accepted).
         t_ms: u64,
+        /// With a conductor: when the accepted commit was sent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        commit_sent_ms: Option<u64>,
     },
     /// A node's sequencer became active.
     Activated {
@@ -327,8 +365,13 @@ pub enum LedgerEntry {
     ///
     /// ```json
     /// {"event":"commit_failed","chain":"devnet","node":"seq-0","number":42,"hash":"0x..",
-    ///  "parent":"0x..","error":"not the leader: ...","t_ms":12345}
+    ///  "parent":"0x..","error":"not the leader: ...","t_ms":12345,"unanswered_sent_ms":12300}
     /// ```
+    ///
+    /// `unanswered_sent_ms`: when the first try that got no answer at all (a timeout, a connection
+    /// closed mid-call) was sent. The conductor may have accepted that try and lost its answer
+    /// (e.g. in a restart), so the block may be among its committed payloads and replayed to
+    /// another node. Absent when every try was refused, or never reached the conductor.
     CommitFailed {
         /// Chain name.
         chain: String,
@@ -343,6 +386,62 @@ pub enum LedgerEntry {
         /// The conductor's error (or the client's, when it got no answer).
         error: String,
         /// When the commit was given up.
+        t_ms: u64,
+        /// When a try that got no answer was sent (the first one): the conductor may have
+        /// accepted it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unanswered_sent_ms: Option<u64>,
+    },
+    /// A node's conductor accepted a block's commit, but the node did not publish the block: its
+    /// op-node or op-geth went down or hung while the commit was in flight, or its head moved on
+    /// meanwhile (a stale build). The block exists in the conductor's committed payloads only,
+    /// which may replay it to another node (`seen` with `via` = `replay`). Rare: a published
+    /// block's commit is on its `block` entry instead.
+    ///
+    /// ```json
+    /// {"event":"unpublished_commit","chain":"devnet","node":"seq-0","number":42,"hash":"0x..",
+    ///  "parent":"0x..","commit_sent_ms":12340,"t_ms":12345}
+    /// ```
+    UnpublishedCommit {
+        /// Chain name.
+        chain: String,
+        /// The node that sealed it.
+        node: String,
+        /// Block number.
+        number: u64,
+        /// Block hash.
+        hash: B256,
+        /// Parent hash.
+        parent: B256,
+        /// When the accepted commit was sent.
+        commit_sent_ms: u64,
+        /// When its answer arrived and the block was dropped.
+        t_ms: u64,
+    },
+    /// The first time a node other than a block's producer took the block in: over p2p (gossip,
+    /// ancestor fetch) or by `admin_postUnsafePayload` (the conductor's replay), whether it then
+    /// extended its chain, waited for the parent, or kept it beside the head. One entry per
+    /// block, not per node: "before anyone else saw it" and "never seen by anyone else" need only
+    /// the first sighting, and it keeps the ledger at about two entries per block.
+    ///
+    /// ```json
+    /// {"event":"seen","chain":"devnet","node":"seq-2","producer":"seq-0","number":42,
+    ///  "hash":"0x..","via":"p2p","t_ms":12350}
+    /// ```
+    Seen {
+        /// Chain name.
+        chain: String,
+        /// The node that took it in.
+        node: String,
+        /// The node that sealed it.
+        producer: String,
+        /// Block number.
+        number: u64,
+        /// Block hash.
+        hash: B256,
+        /// How it arrived.
+        via: SeenVia,
+        /// When.
         t_ms: u64,
     },
     /// Requests of a coordinator replica were cut off from every node of the chain
@@ -377,7 +476,9 @@ impl LedgerEntry {
             | Self::Partition { t_ms, .. }
             | Self::AdminCall { t_ms, .. }
             | Self::CallerIsolation { t_ms, .. }
-            | Self::CommitFailed { t_ms, .. } => *t_ms,
+            | Self::CommitFailed { t_ms, .. }
+            | Self::UnpublishedCommit { t_ms, .. }
+            | Self::Seen { t_ms, .. } => *t_ms,
         }
     }
 
@@ -393,7 +494,9 @@ impl LedgerEntry {
             | Self::Partition { chain, .. }
             | Self::AdminCall { chain, .. }
             | Self::CallerIsolation { chain, .. }
-            | Self::CommitFailed { chain, .. } => chain,
+            | Self::CommitFailed { chain, .. }
+            | Self::UnpublishedCommit { chain, .. }
+            | Self::Seen { chain, .. } => chain,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Golden tests of the simulator's control contract: ledger entries in the exact JSON shapes
 //! outside tools read (see `tests/fixtures/`), and the fault kinds' wire names.
 
-use op_sim_api::{FaultKind, FaultParams, FaultTarget, IsolateMode, LedgerEntry};
+use op_sim_api::{FaultKind, FaultParams, FaultTarget, IsolateMode, LedgerEntry, SeenVia};
 use serde_json::Value;
 
 const ADMIN_CALL: &str = include_str!("fixtures/admin_call.json");
@@ -102,7 +102,9 @@ fn every_kind() -> Vec<FaultKind> {
         | FaultKind::Stall
         | FaultKind::ExecutionLag
         | FaultKind::StartSequencer
-        | FaultKind::StopSequencer => kind,
+        | FaultKind::StopSequencer
+        | FaultKind::ConductorDelay
+        | FaultKind::ConductorDrop => kind,
     };
     [
         FaultKind::Crash,
@@ -114,6 +116,8 @@ fn every_kind() -> Vec<FaultKind> {
         FaultKind::ExecutionLag,
         FaultKind::StartSequencer,
         FaultKind::StopSequencer,
+        FaultKind::ConductorDelay,
+        FaultKind::ConductorDrop,
     ]
     .into_iter()
     .map(listed)
@@ -131,4 +135,38 @@ fn every_fault_kind_is_listed_once_and_its_wire_name_is_its_serde_name() {
     }
     let unknown = "banana".parse::<FaultKind>().expect_err("unknown kind");
     assert!(unknown.contains("expected one of crash, hang, slow"), "{unknown}");
+}
+
+const HASH: &str = "0x2a00000000000000000000000000000000000000000000000000000000000000";
+const PARENT: &str = "0x2900000000000000000000000000000000000000000000000000000000000000";
+
+#[test]
+fn a_block_of_an_older_ledger_decodes_without_a_commit_time_and_a_committed_one_carries_it() {
+    let old = format!(
+        r#"{{"event":"block","chain":"devnet","producer":"seq-0","number":42,"hash":"{HASH}","parent":"{PARENT}","t_ms":12345}}"#
+    );
+    assert!(matches!(decode(&old), LedgerEntry::Block { commit_sent_ms: None, .. }));
+    assert_round_trip(&old);
+    let committed = old.replace(r#""t_ms":12345}"#, r#""t_ms":12345,"commit_sent_ms":12340}"#);
+    assert!(matches!(
+        decode(&committed),
+        LedgerEntry::Block { commit_sent_ms: Some(12340), t_ms: 12345, .. }
+    ));
+    assert_round_trip(&committed);
+}
+
+#[test]
+fn a_sighting_and_an_unpublished_commit_keep_their_shapes() {
+    let seen = format!(
+        r#"{{"event":"seen","chain":"devnet","node":"seq-2","producer":"seq-0","number":42,"hash":"{HASH}","via":"replay","t_ms":12350}}"#
+    );
+    let entry = decode(&seen);
+    assert!(matches!(&entry, LedgerEntry::Seen { via: SeenVia::Replay, number: 42, .. }), "{entry:?}");
+    assert_eq!((entry.t_ms(), entry.chain()), (12350, "devnet"));
+    assert_round_trip(&seen);
+    let unpublished = format!(
+        r#"{{"event":"unpublished_commit","chain":"devnet","node":"seq-0","number":42,"hash":"{HASH}","parent":"{PARENT}","commit_sent_ms":12340,"t_ms":12345}}"#
+    );
+    assert!(matches!(decode(&unpublished), LedgerEntry::UnpublishedCommit { commit_sent_ms: 12340, .. }));
+    assert_round_trip(&unpublished);
 }

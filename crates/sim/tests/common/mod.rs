@@ -5,6 +5,8 @@
 // Each test binary uses a different subset of these fixtures.
 #![allow(dead_code)]
 
+pub(crate) mod conductor;
+
 use alloy_primitives::B256;
 use anyhow::{Context as _, Result, bail};
 use jsonrpsee::{
