@@ -39,7 +39,6 @@ async fn a_conducted_chain_under_every_fault_publishes_no_zombie_block_and_nothi
 /// The same with three replicas, each serving the conductor endpoint (node `i` commits through
 /// replica `i % 3`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "conductor mode with [cluster] is refused by the config check until commits go through Raft"]
 async fn three_replicas_serving_the_conductor_publish_no_zombie_block_and_nothing_uncommitted() {
     let options = options(3, true);
     let reports = run_seeds(&SEEDS[..2], &options).await;

@@ -110,7 +110,7 @@ impl Replicas {
             addresses.push((id, raft_addr, api_addr));
         }
         drop(held);
-        let text = replica_config_text(coordinator_toml, timings, &addresses);
+        let text = replica_config_text(coordinator_toml, timings, &addresses, conductors);
         let mut slots = Vec::new();
         for (id, raft_addr, api_addr) in addresses {
             let conductor_addr =
@@ -485,6 +485,7 @@ fn replica_config_text(
     coordinator_toml: &str,
     timings: RaftTimings,
     addresses: &[(u64, SocketAddr, SocketAddr)],
+    conductors: &[SocketAddr],
 ) -> String {
     let mut text = coordinator_toml.to_owned();
     text.push_str(&format!(
@@ -496,6 +497,12 @@ fn replica_config_text(
         text.push_str(&format!(
             "\n[[cluster.replicas]]\nid = {id}\nraft_addr = \"{raft}\"\napi_addr = \"{api}\"\n"
         ));
+        // In conductor mode each replica names its endpoint, where the others forward op-node's
+        // calls.
+        let conductor = usize::try_from(id - 1).ok().and_then(|index| conductors.get(index));
+        if let Some(conductor) = conductor {
+            text.push_str(&format!("conductor_addr = \"{conductor}\"\n"));
+        }
     }
     text
 }
