@@ -171,8 +171,9 @@ impl ChainTuning {
     ///   is due on the block timer, not on a head that gossip spreads. A coordinator that runs
     ///   late does not depose on a missing commit at all (timing evidence), so load needs no
     ///   margin here. A false alarm costs a hand-over, never safety: the fence holds either way;
-    /// - silence, the same margin: past the alive window, an op-node that has not answered for it
-    ///   is taken as hung without waiting for two probe timeouts;
+    /// - silence `max(margin, health.probe_timeout_ms)`: past the alive window, an op-node that
+    ///   has not answered for a whole probe deadline (its probe in flight has already failed, in
+    ///   effect) is taken as hung without waiting for `failure_threshold` timeouts;
     /// - commit stall `commit_stall_blocks x bt`, but never under `1 s + bt`: op-node backs off a
     ///   second after a failed commit (a coordinator restart, a refused payload), so a live leader
     ///   can be that quiet.
@@ -181,7 +182,8 @@ impl ChainTuning {
         let margin = self.probe_interval + Duration::from_millis(50);
         let alive_window = block_time + margin;
         let commit_stall = block_time.saturating_mul(blocks).max(COMMIT_RETRY_BACKOFF + block_time);
-        Some(ConductorTiming { alive_window, commit_stall, silence: margin })
+        let silence = margin.max(self.probe_timeout);
+        Some(ConductorTiming { alive_window, commit_stall, silence })
     }
 
     /// How late the coordinator's own timers may run before a timeout or a stall deposes no

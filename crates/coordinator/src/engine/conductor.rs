@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | steady | leader healthy (or only stalled by probes) and committed within `commit_stall` (or started / adopted since) | nothing: the commit stream, not the probed head, says whether it produces |
 //! | steady | leader unreachable by probes, but it committed within `alive_window` | nothing: alive, only cut off from our probes; say so |
-//! | steady | no commit within `alive_window` and op-node silent for `silence` (a probe still in flight) | as unhealthy: its block is overdue and it does not answer (a hang), so the probe thresholds are not waited for |
+//! | steady | it committed since its start, but not within `alive_window`, and op-node has been silent for `silence` (a whole probe deadline) | as unhealthy: its block is overdue and it does not answer (a hang), so the probe thresholds are not waited for |
 //! | steady | leader unhealthy by timing, or unreachable or stalled with no commit within the window, while the coordinator is late | nothing (see `timing`): the missing commit may be its own slowness |
 //! | steady | leader unhealthy, or healthy but no commit for `commit_stall`, the fence's base known | persist the deposition: leader none, fenced += leader (stopped when it answers), stopped hash = the base, catching up. From this write on its commits are refused: it cannot publish, so no liveness window is waited |
 //! | steady | the same, the base unknown (nothing committed since start-up) | as without a conductor |
@@ -30,8 +30,9 @@ pub struct ConductorTiming {
     pub alive_window: Duration,
     /// A leader that answers probes but committed nothing for this long is stalled.
     pub commit_stall: Duration,
-    /// A leader past its `alive_window` whose op-node has not answered for this long is taken
-    /// as failed at once (a hang), without waiting for its probes to time out twice.
+    /// A leader past its `alive_window` (counted from a commit since it was started) whose
+    /// op-node has not answered for this long is taken as failed at once (a hang), without
+    /// waiting for its probes to time out `failure_threshold` times.
     pub silence: Duration,
 }
 
@@ -57,8 +58,16 @@ impl FailoverEngine {
         let stalled = quiet_for > timing.commit_stall;
         // Its block is overdue and op-node has gone silent: a hang, whatever the probes in flight
         // will say once they time out.
+        // Only once it committed since it was started: its first block may wait for a slot.
+        let began = [self.started_leader_at, self.leader_since].into_iter().flatten().max();
+        let committed_since_start = match (fence.last_commit_at, began) {
+            (Some(commit), Some(began)) => commit >= began,
+            (commit, None) => commit.is_some(),
+            (None, Some(_)) => false,
+        };
         let silent_for = since(node.last_answer_at).unwrap_or(quiet_for);
-        let gone_quiet = quiet_for > timing.alive_window && silent_for > timing.silence;
+        let gone_quiet =
+            committed_since_start && quiet_for > timing.alive_window && silent_for > timing.silence;
         // Whether the leader produces is the commit stream's to say: a head that stood still for
         // `unsafe_stall` (a probe verdict) is judged by `commit_stall` instead, which allows for
         // op-node's back-off after a failed commit.
@@ -281,6 +290,12 @@ mod tests {
         let mut answering = committing_at_20(true);
         answering.at(1300).head("a", 20).head("b", 20).head("c", 20);
         assert_eq!(answering.tick(), []);
+        // A leader that has not committed since it was started may wait for its first slot.
+        let mut fresh = Chain::new(ABC, steady("a")).conducted(20, &[19, 20]);
+        fresh.at(0).head("a", 20).head("b", 20).head("c", 20);
+        assert_eq!(fresh.tick(), []);
+        fresh.at(1300).head("b", 20).head("c", 20);
+        assert_eq!(fresh.tick(), []);
     }
 
     #[test]

@@ -285,7 +285,7 @@ impl Chain {
         let timing = ConductorTiming {
             alive_window: Duration::from_millis(1250),
             commit_stall: Duration::from_millis(2000),
-            silence: Duration::from_millis(150),
+            silence: Duration::from_millis(250),
         };
         self.engine =
             FailoverEngine::new(FailoverSettings { conductor: Some(timing), ..failover_settings() }, self.t0);
