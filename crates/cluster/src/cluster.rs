@@ -167,7 +167,7 @@ impl Cluster {
             );
         }
 
-        let (status_rx, status_task) = spawn_status_task(&raft);
+        let (status_rx, status_task) = spawn_status_task(&raft, opened.unsnapshotted_bytes);
         Ok(Cluster {
             inner: Arc::new(Inner {
                 config,
@@ -542,7 +542,16 @@ fn matched_index(m: &RaftMetrics, peer: u64) -> Option<u64> {
 }
 
 /// Publishes a [`ClusterStatus`] for every metrics change and logs role and leader changes.
-fn spawn_status_task(raft: &Raft) -> (watch::Receiver<ClusterStatus>, JoinHandle<()>) {
+/// Payload bytes applied since the last snapshot above which a snapshot is taken (and the log
+/// behind it purged), whatever `snapshot_every_logs` says: 1 MB blocks would otherwise leave about
+/// 1 GB of log between snapshots.
+pub(crate) const SNAPSHOT_EVERY_PAYLOAD_BYTES: u64 = 64 << 20;
+
+fn spawn_status_task(
+    raft: &Raft,
+    unsnapshotted_bytes: Arc<std::sync::atomic::AtomicU64>,
+) -> (watch::Receiver<ClusterStatus>, JoinHandle<()>) {
+    let snapshotter = raft.clone();
     let mut metrics = raft.metrics();
     let initial = ClusterStatus::from_metrics(&metrics.borrow_and_update());
     let (status_tx, status_rx) = watch::channel(initial.clone());
@@ -563,6 +572,16 @@ fn spawn_status_task(raft: &Raft) -> (watch::Receiver<ClusterStatus>, JoinHandle
             }
             last = status.clone();
             status_tx.send_replace(status);
+            // Every applied entry changes the metrics, so this sees each commit's bytes.
+            if unsnapshotted_bytes.load(std::sync::atomic::Ordering::Relaxed) > SNAPSHOT_EVERY_PAYLOAD_BYTES {
+                unsnapshotted_bytes.store(0, std::sync::atomic::Ordering::Relaxed);
+                let raft = snapshotter.clone();
+                tokio::spawn(async move {
+                    if let Err(err) = raft.trigger().snapshot().await {
+                        tracing::warn!(%err, "could not trigger a snapshot by payload bytes");
+                    }
+                });
+            }
         }
     });
     (status_rx, task)

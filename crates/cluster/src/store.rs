@@ -192,6 +192,8 @@ pub(crate) struct OpenedStore {
     pub(crate) pristine: bool,
     /// Resolves (with an error) once the database file is closed.
     pub(crate) closed_rx: oneshot::Receiver<()>,
+    /// Bytes of committed payloads applied since the last snapshot (see `Cluster::start`).
+    pub(crate) unsnapshotted_bytes: Arc<AtomicU64>,
 }
 
 /// Opens (or creates) the store in `data_dir` and loads it, checking every record decodes.
@@ -264,8 +266,17 @@ pub(crate) fn open(data_dir: &Path, retention: Retention) -> Result<OpenedStore,
         snapshot: Arc::new(Mutex::new(loaded.snapshot)),
         snapshot_seq: Arc::new(AtomicU64::new(0)),
         retention,
+        unsnapshotted_bytes: Arc::new(AtomicU64::new(0)),
     };
-    Ok(OpenedStore { log_store: LogStore { db }, state_machine, applied, pristine, closed_rx })
+    let unsnapshotted_bytes = Arc::clone(&state_machine.unsnapshotted_bytes);
+    Ok(OpenedStore {
+        log_store: LogStore { db },
+        state_machine,
+        applied,
+        pristine,
+        closed_rx,
+        unsnapshotted_bytes,
+    })
 }
 
 fn create_tables(db: &Database) -> Result<(), DbError> {
@@ -512,6 +523,9 @@ pub(crate) struct StateMachineStore {
     snapshot_seq: Arc<AtomicU64>,
     /// What each fence keeps.
     retention: Retention,
+    /// Bytes of committed payloads applied since the last snapshot: large payloads make the log
+    /// grow faster than its entry count says, so the cluster also snapshots by bytes.
+    unsnapshotted_bytes: Arc<AtomicU64>,
 }
 
 impl StateMachineStore {
@@ -581,6 +595,7 @@ impl StateMachineStore {
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        self.unsnapshotted_bytes.store(0, Ordering::Relaxed);
         let (data, last_applied, last_membership) = {
             let applied = self.applied();
             let fences =
@@ -657,6 +672,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     puts.push((chain, state));
                 }
                 EntryPayload::Normal(Command::Commit { chain, node, envelope }) => {
+                    self.unsnapshotted_bytes.fetch_add(envelope.len_bytes() as u64, Ordering::Relaxed);
                     match fence_of(&chain, &mut fences) {
                         Some(mut fence) => {
                             if let Err(refusal) = fence.commit(&node, envelope) {
