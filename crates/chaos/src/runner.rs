@@ -53,15 +53,13 @@ const TICK: Duration = Duration::from_millis(50);
 pub async fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
     let (shape, schedule) = options.schedule(seed);
     let mut record = Record::new(SeedReport::new(seed, shape, options.replicas));
-    let conductors = match bind_conductors(options) {
-        Ok(conductors) => conductors,
+    let (conductors, conductor_addrs) = match bind_conductors(options) {
+        Ok(bound) => bound,
         Err(err) => {
             record.report.violations.push(err);
             return record.report;
         }
     };
-    let conductor_addrs: Vec<SocketAddr> =
-        conductors.iter().filter_map(|listener| listener.local_addr().ok()).collect();
     let sim = match start_simulator(seed, &shape, &conductor_addrs).await {
         Ok(sim) => sim,
         Err(err) => {
@@ -177,17 +175,18 @@ interval_ms = {inspection}
 }
 
 /// The conductor endpoints of a run in conductor mode, one per coordinator replica, bound on free
-/// loopback ports; none otherwise.
-fn bind_conductors(options: &RunOptions) -> Result<Vec<std::net::TcpListener>, String> {
+/// loopback ports, and their addresses; none otherwise.
+fn bind_conductors(options: &RunOptions) -> Result<(Vec<std::net::TcpListener>, Vec<SocketAddr>), String> {
     let count = if options.conductor { options.replicas.max(1) } else { 0 };
-    (0..count)
-        .map(|_| {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0")
-                .map_err(|err| format!("cannot bind a conductor endpoint: {err}"))?;
-            listener.set_nonblocking(true).map_err(|err| format!("conductor endpoint: {err}"))?;
-            Ok(listener)
-        })
-        .collect()
+    let mut bound = (Vec::new(), Vec::new());
+    for _ in 0..count {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .map_err(|err| format!("cannot bind a conductor endpoint: {err}"))?;
+        listener.set_nonblocking(true).map_err(|err| format!("conductor endpoint: {err}"))?;
+        bound.1.push(listener.local_addr().map_err(|err| format!("conductor endpoint: {err}"))?);
+        bound.0.push(listener);
+    }
+    Ok(bound)
 }
 
 /// The simulated chain of a run, every node stopped, with the seed's gossip delays; in conductor

@@ -7,9 +7,13 @@
 //! coordinator makes a node its leader only by starting it. Nothing here asks the coordinator.
 //!
 //! **Sealed after the deposition**: the commit the conductor accepted for the block was *sent*
-//! after the deposition began (`commit_sent_ms` of its `block` or `unpublished_commit` entry, or
-//! `unanswered_sent_ms` of a `commit_failed` whose answer never came, which the conductor may
-//! have accepted; the earliest when a block was sent more than once). The
+//! after the deposition began: `commit_sent_ms` of its `block` entry (the try that published it)
+//! or of its `unpublished_commit` entry; for a block with neither, which only a replay can have
+//! spread, the earliest `unanswered_sent_ms` of its `commit_failed` entries (a try that got no
+//! answer, which the conductor may have accepted). A node seals the same block again when it
+//! builds on the same parent, so a failed try of a deposed node followed by the accepted try of
+//! the same node, started again, is judged by the accepted one (seeds 70 and 114 of the first
+//! 200-seed conductor sweep). The
 //! conductor received it later still, after the successor was started, which the coordinator
 //! does only once the deposition is written: a correct fence refused it. A commit sent before the
 //! deposition and answered after it is not judged: the ledger cannot say on which side of the
@@ -113,25 +117,37 @@ pub fn check<'a>(entries: &'a [LedgerEntry]) -> Vec<String> {
     let mut commits: BTreeMap<B256, Commit<'a>> = BTreeMap::new();
     let mut inserted: BTreeSet<B256> = BTreeSet::new();
     let mut seen: BTreeMap<B256, (&str, u64)> = BTreeMap::new();
-    let mut commit = |hash: B256, found: Commit<'a>| {
-        let earliest = commits.entry(hash).or_insert(found);
-        earliest.sent_ms = earliest.sent_ms.min(found.sent_ms);
+    // An accepted try (known) wins over tries that may have been accepted (unanswered); among
+    // tries of one kind, the earliest.
+    let mut unanswered: BTreeMap<B256, Commit<'a>> = BTreeMap::new();
+    let earliest = |map: &mut BTreeMap<B256, Commit<'a>>, hash: B256, found: Commit<'a>| {
+        let kept = map.entry(hash).or_insert(found);
+        kept.sent_ms = kept.sent_ms.min(found.sent_ms);
     };
     for entry in entries {
         match entry {
             LedgerEntry::Block { producer, number, hash, commit_sent_ms: Some(sent_ms), .. } => {
-                commit(*hash, Commit { producer, number: *number, sent_ms: *sent_ms });
+                earliest(&mut commits, *hash, Commit { producer, number: *number, sent_ms: *sent_ms });
                 inserted.insert(*hash);
             }
-            LedgerEntry::UnpublishedCommit { node, number, hash, commit_sent_ms: sent_ms, .. }
-            | LedgerEntry::CommitFailed { node, number, hash, unanswered_sent_ms: Some(sent_ms), .. } => {
-                commit(*hash, Commit { producer: node, number: *number, sent_ms: *sent_ms });
+            LedgerEntry::UnpublishedCommit { node, number, hash, commit_sent_ms: sent_ms, .. } => {
+                earliest(&mut commits, *hash, Commit { producer: node, number: *number, sent_ms: *sent_ms });
+            }
+            LedgerEntry::CommitFailed { node, number, hash, unanswered_sent_ms: Some(sent_ms), .. } => {
+                earliest(
+                    &mut unanswered,
+                    *hash,
+                    Commit { producer: node, number: *number, sent_ms: *sent_ms },
+                );
             }
             LedgerEntry::Seen { node, hash, t_ms, .. } => {
                 seen.insert(*hash, (node, *t_ms));
             }
             _ => {}
         }
+    }
+    for (hash, commit) in unanswered {
+        commits.entry(hash).or_insert(commit);
     }
     // Per producer and deposition: the zombies, in order.
     let mut zombies: BTreeMap<(&str, u64), Vec<String>> = BTreeMap::new();
@@ -254,6 +270,41 @@ mod tests {
         early.push(committed("seq-2", 15, 0, 6030));
         early.push(start_call("seq-2", 7040));
         assert_eq!(check(&early).len(), 1);
+    }
+
+    fn unanswered(number: u64, sent_ms: u64) -> LedgerEntry {
+        LedgerEntry::CommitFailed {
+            chain: "devnet".into(),
+            node: "seq-0".into(),
+            number,
+            hash: hash(number, 1),
+            parent: hash(number - 1, 0),
+            error: "client error (Connect)".into(),
+            t_ms: sent_ms + 50,
+            unanswered_sent_ms: Some(sent_ms),
+        }
+    }
+
+    #[test]
+    fn a_block_a_deposed_node_failed_to_commit_and_sealed_again_once_restarted_is_judged_by_its_accepted_commit()
+     {
+        // Seed 70: deposed seq-0 tries #11 while the coordinator is down (no answer), is started
+        // again, and seals the very same block on the same parent: accepted, published.
+        let deposed = || {
+            let mut entries = vec![start_call("seq-0", 990), started("seq-0", 0, 1000)];
+            entries.extend((1..=10).map(|n| committed("seq-0", n, 0, 1000 + n * 250)));
+            entries.extend([start_call("seq-1", 4990), started("seq-1", 10, 5000), unanswered(11, 5300)]);
+            entries
+        };
+        let mut entries = deposed();
+        entries.extend([start_call("seq-0", 5690), started("seq-0", 10, 5700)]);
+        entries.push(committed("seq-0", 11, 1, 5720));
+        entries.push(seen("seq-2", "seq-0", 11, 1, 5780));
+        assert_eq!(check(&entries), Vec::<String>::new());
+        // Without the accepted try, only a replay of the unanswered one can spread it: a zombie.
+        let mut replayed = deposed();
+        replayed.push(seen("seq-2", "seq-0", 11, 1, 5780));
+        assert_eq!(check(&replayed).len(), 1);
     }
 
     #[test]
