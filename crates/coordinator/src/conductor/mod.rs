@@ -193,15 +193,6 @@ impl ChainFence {
         &self.chain
     }
 
-    /// True when this replica may answer for the fence now (alone: always). A replica that may
-    /// not forwards op-node's calls to the one that may.
-    pub fn answers_here(&self) -> bool {
-        match &self.home {
-            Home::Local(_) => true,
-            Home::Replicated { acting_rx, .. } => acting_rx.borrow().is_some(),
-        }
-    }
-
     /// Where op-node's calls must go when this replica may not answer them: the replica that
     /// leads (its id and conductor endpoint), or why none can be named. None: answer here.
     pub fn forward_to(&self) -> Option<Result<(u64, String), String>> {
