@@ -326,11 +326,12 @@ impl ConductorRoutes {
         address: Option<IpAddr>,
         body: Bytes,
     ) -> Response<ApiBody> {
-        let id = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|request| request.get("id").cloned())
-            .unwrap_or_default();
+        // The request's id is read only for a refusal: a forwarded payload is not parsed here.
         let refuse = |why: String| {
+            let id = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|request| request.get("id").cloned())
+                .unwrap_or_default();
             let refusal = CommitRefusal::NotDurable(why);
             reply(
                 StatusCode::OK,
@@ -358,8 +359,15 @@ impl ConductorRoutes {
             headers.push((FORWARDED_FOR_HEADER, address.to_string()));
         }
         let limit = self.settings.max_payload_bytes + WRAPPING_BYTES;
-        match post_json(&self.http, format!("http://{addr}{path}"), &headers, body, FORWARD_TIMEOUT, limit)
-            .await
+        match post_json(
+            &self.http,
+            format!("http://{addr}{path}"),
+            &headers,
+            body.clone(),
+            FORWARD_TIMEOUT,
+            limit,
+        )
+        .await
         {
             Ok((status, bytes)) => reply(status, "application/json", bytes),
             Err(err) => refuse(format!("forwarding to the leader replica {leader} at {addr} failed: {err}")),
