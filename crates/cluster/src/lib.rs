@@ -36,13 +36,14 @@
 //! ## Durability
 //!
 //! openraft may only count what is on disk: the vote before it answers a vote request, log
-//! entries before it acknowledges an append. Every write is one redb transaction committed with
-//! `Durability::Immediate` (fsync) on the blocking pool before the append callback fires or
-//! `save_vote` returns. The state machine commits each applied batch the same way before `apply`
-//! returns, so after a crash it is never ahead of the log and never behind what it acknowledged;
-//! hence the committed index is not persisted (optional in openraft when the state machine is
-//! durable). A format version marker is stored; opening decodes every record, and any failure
-//! stops `Cluster::start` with [`ClusterError::CorruptStore`] naming the file and what to do.
+//! entries before it acknowledges an append. One writer thread commits them with
+//! `Durability::Immediate` (fsync), batching whatever is queued into one transaction, before the
+//! append callback fires or `save_vote` returns. The state machine commits each applied batch
+//! without an fsync: a crash can leave it behind the log (never ahead of it, never half-applied),
+//! and openraft applies the missing entries again from the log, which is only purged behind a
+//! durably saved snapshot. A format version marker is stored; opening decodes every record, and
+//! any failure stops `Cluster::start` with [`ClusterError::CorruptStore`] naming the file and
+//! what to do.
 //!
 //! ## Forming the cluster: initialize on every member
 //!

@@ -12,10 +12,21 @@
 //! | `sm_payloads` | `<chain>/<block hash>`              | a kept committed payload, verbatim  |
 //! | `snapshot`  | `current`                             | `{meta, data}` of the last snapshot |
 //!
-//! Every write is one redb transaction committed with [`Durability::Immediate`] (an fsync) on the
-//! blocking pool, and only then acknowledged to openraft: the append callback, `save_vote` and
-//! `apply` return after the commit. Because the state machine is durable before `apply` returns,
-//! the committed index is not persisted (openraft documents `save_committed` as optional then).
+//! The log and the vote are written by one thread ([`log_writer`]) in the order openraft asks:
+//! every write waiting when it wakes goes into one redb transaction committed with
+//! [`Durability::Immediate`] (one fsync), and only then is openraft told (the append callback,
+//! `save_vote`'s return). `append` itself only queues, so the Raft core goes on while the entries
+//! are written: a leader sends them to its followers meanwhile. Until they are on disk they are
+//! read from the log tail ([`log_tail`]), which also spares openraft's readers (replication,
+//! apply) a decode of each entry they read back.
+//!
+//! `apply` commits its batch *without* an fsync ([`Durability::None`]): the next durable commit
+//! of the log (or of a snapshot) carries it to disk, and redb reverts a crash to the last durable
+//! commit, state machine rows and `last_applied` together. After a crash the state machine may
+//! so come back behind the log, never ahead of it and never inconsistent, and openraft applies
+//! the missing entries again once it learns the committed index (the log is only purged behind
+//! a snapshot, which is saved durably). What a client was told is durable is the log on a
+//! majority, not this replica's applied rows. The committed index is not persisted.
 //!
 //! A commit changes one small `sm_fences` row and adds one `sm_payloads` row (and drops the
 //! rows the fence no longer keeps), so its cost does not grow with the payloads kept. Stores
@@ -51,7 +62,11 @@ use opc_wire::conductor::CommitRefusal;
 use std::collections::{BTreeMap, BTreeSet};
 
 mod fence_rows;
+mod log_tail;
+mod log_writer;
 use fence_rows::{FenceRows, load_fences};
+use log_tail::LogTail;
+use log_writer::LogWriter;
 
 /// File name of the store inside the data dir.
 pub const STORE_FILE: &str = "cluster.redb";
@@ -130,10 +145,18 @@ impl StoreDb {
         T: Send + 'static,
         F: FnOnce(&WriteTransaction) -> Result<T, DbError> + Send + 'static,
     {
+        self.write_with(Durability::Immediate, f).await
+    }
+
+    async fn write_with<T, F>(self: &Arc<Self>, durability: Durability, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> Result<T, DbError> + Send + 'static,
+    {
         let store = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let mut txn = store.db.begin_write()?;
-            txn.set_durability(Durability::Immediate);
+            txn.set_durability(durability);
             let out = f(&txn)?;
             txn.commit()?;
             Ok(out)
@@ -269,8 +292,15 @@ pub(crate) fn open(data_dir: &Path, retention: Retention) -> Result<OpenedStore,
         unsnapshotted_bytes: Arc::new(AtomicU64::new(0)),
     };
     let unsnapshotted_bytes = Arc::clone(&state_machine.unsnapshotted_bytes);
+    let tail: Arc<std::sync::Mutex<LogTail>> = Arc::default();
+    let flushed_tail = Arc::clone(&tail);
+    let on_flushed = Box::new(move |last, generation| {
+        flushed_tail.lock().unwrap_or_else(PoisonError::into_inner).flushed(last, generation);
+    });
+    let writer = LogWriter::spawn(Arc::clone(&db), on_flushed)
+        .map_err(|source| ClusterError::StoreIo { path: path.clone(), source })?;
     Ok(OpenedStore {
-        log_store: LogStore { db },
+        log_store: LogStore { db, tail, writer },
         state_machine,
         applied,
         pristine,
@@ -384,10 +414,22 @@ fn load(db: &Database, retention: Retention) -> Result<Loaded, DbError> {
 #[derive(Debug, Clone)]
 pub(crate) struct LogStore {
     db: Arc<StoreDb>,
+    /// The newest entries, decoded (see [`log_tail`]). Updated before the disk, so a reader never
+    /// finds the tail behind the file: an entry is readable from the moment `append` is called.
+    tail: Arc<std::sync::Mutex<LogTail>>,
+    /// Writes the log and the vote, in order, off the Raft core's task.
+    writer: LogWriter,
 }
 
 impl LogStore {
+    fn tail(&self) -> std::sync::MutexGuard<'_, LogTail> {
+        self.tail.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn read_range(&self, range: (Bound<u64>, Bound<u64>)) -> Result<Vec<Entry>, DbError> {
+        if let Some(entries) = self.tail().get(range) {
+            return Ok(entries);
+        }
         let txn = self.db.db.begin_read()?;
         let table = txn.open_table(LOG)?;
         let mut entries = Vec::new();
@@ -408,6 +450,8 @@ impl LogStore {
             }
             None => None,
         };
+        // Entries still on their way to disk are in the log already.
+        let last = self.tail().last_log_id().or(last);
         Ok(LogState { last_purged_log_id, last_log_id: last.or(last_purged_log_id) })
     }
 }
@@ -436,11 +480,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
         let to_err = |e: DbError| storage_error(ErrorSubject::Vote, ErrorVerb::Write, &e);
         let bytes = encode("vote", vote).map_err(to_err)?;
-        self.db
-            .write(move |txn| {
+        self.writer
+            .write(Box::new(move |txn| {
                 txn.open_table(META)?.insert(KEY_VOTE, bytes.as_slice())?;
                 Ok(())
-            })
+            }))
             .await
             .map_err(to_err)
     }
@@ -455,41 +499,40 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: Send,
     {
         let to_err = |e: DbError| storage_error(ErrorSubject::Logs, ErrorVerb::Write, &e);
+        let entries: Vec<Entry> = entries.into_iter().collect();
         let rows = entries
-            .into_iter()
-            .map(|entry| Ok((entry.log_id.index, encode("log entry", &entry)?)))
+            .iter()
+            .map(|entry| Ok((entry.log_id.index, encode("log entry", entry)?)))
             .collect::<Result<Vec<_>, DbError>>()
             .map_err(to_err)?;
-        let result = self
-            .db
-            .write(move |txn| {
-                let mut table = txn.open_table(LOG)?;
-                for (index, bytes) in &rows {
-                    table.insert(*index, bytes.as_slice())?;
-                }
-                Ok(())
-            })
-            .await;
-        // The entries are readable and on disk now (or the write failed): tell openraft either way.
-        match result {
-            Ok(()) => {
-                callback.log_io_completed(Ok(()));
-                Ok(())
+        let Some(last) = entries.last().map(|e| e.log_id.index) else {
+            callback.log_io_completed(Ok(()));
+            return Ok(());
+        };
+        let generation = {
+            let mut tail = self.tail();
+            tail.append(&entries);
+            tail.generation()
+        };
+        let write = Box::new(move |txn: &WriteTransaction| {
+            let mut table = txn.open_table(LOG)?;
+            for (index, bytes) in &rows {
+                table.insert(*index, bytes.as_slice())?;
             }
-            Err(e) => {
-                callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
-                Err(to_err(e))
-            }
-        }
+            Ok(())
+        });
+        // Readable from the tail at once; on disk when the writer calls `callback`.
+        self.writer.append(write, callback, last, generation).map_err(to_err)
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         tracing::debug!(from_index = log_id.index, "truncating conflicting log entries");
-        self.db
-            .write(move |txn| {
+        self.tail().truncate(log_id.index);
+        self.writer
+            .write(Box::new(move |txn| {
                 txn.open_table(LOG)?.retain_in(log_id.index.., |_, _| false)?;
                 Ok(())
-            })
+            }))
             .await
             .map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Delete, &e))
     }
@@ -498,14 +541,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         tracing::debug!(upto_index = log_id.index, "purging log entries covered by the snapshot");
         let to_err = |e: DbError| storage_error(ErrorSubject::Logs, ErrorVerb::Delete, &e);
         let bytes = encode("log id", &log_id).map_err(to_err)?;
-        self.db
-            .write(move |txn| {
+        self.tail().purge(log_id.index);
+        self.writer
+            .write(Box::new(move |txn| {
                 // Record the purge point first, in the same transaction, so the log never looks
                 // like it has a hole at its start.
                 txn.open_table(META)?.insert(KEY_LAST_PURGED, bytes.as_slice())?;
                 txn.open_table(LOG)?.retain_in(..=log_id.index, |_, _| false)?;
                 Ok(())
-            })
+            }))
             .await
             .map_err(to_err)
     }
@@ -705,7 +749,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         })()
         .map_err(to_err)?;
         self.db
-            .write(move |txn| {
+            .write_with(Durability::None, move |txn| {
                 let (rows, last_applied, membership, fence_rows) = &encoded;
                 let mut chains = txn.open_table(SM_CHAINS)?;
                 for (chain, state) in rows {

@@ -31,7 +31,7 @@ async fn a_reopened_store_holds_the_vote_the_log_and_the_applied_state()
 
     let dir = tempfile::tempdir()?;
     let log_id = |index| LogId::new(CommittedLeaderId::new(2, 1), index);
-    {
+    let closed = {
         let mut opened = open(dir.path(), Retention::default())?;
         assert!(opened.pristine);
         opened.log_store.save_vote(&Vote::new(2, 1)).await?;
@@ -62,7 +62,10 @@ async fn a_reopened_store_holds_the_vote_the_log_and_the_applied_state()
             .await?;
         opened.state_machine.apply(entries[..2].to_vec()).await?;
         opened.log_store.purge(log_id(1)).await?;
-    }
+        opened.closed_rx
+    };
+    // The log writer thread closes the file once every handle is gone.
+    let _ = closed.await;
 
     let mut opened = open(dir.path(), Retention::default())?;
     assert!(!opened.pristine);
