@@ -9,7 +9,7 @@
 //! | `sm_meta`   | `last_applied`, `last_membership`     | `LogId`, `StoredMembership`         |
 //! | `sm_chains` | chain name                            | the chain's opaque state            |
 //! | `sm_fences` | chain name                            | its fence without payloads, `FenceMeta` |
-//! | `sm_payloads` | `<chain>/<block hash>`              | a kept committed payload, verbatim  |
+//! | `sm_payloads` | `<chain>/<block hash>`              | where a kept payload is: `{log_index}` |
 //! | `snapshot`  | `current`                             | `{meta, data}` of the last snapshot |
 //!
 //! The log and the vote are written by one thread ([`log_writer`]) in the order openraft asks:
@@ -64,7 +64,7 @@ use std::collections::{BTreeMap, BTreeSet};
 mod fence_rows;
 mod log_tail;
 mod log_writer;
-use fence_rows::{FenceRows, load_fences};
+use fence_rows::{FenceRows, PayloadSources, load_fences};
 use log_tail::LogTail;
 use log_writer::LogWriter;
 
@@ -72,8 +72,12 @@ use log_writer::LogWriter;
 pub const STORE_FILE: &str = "cluster.redb";
 
 /// Layout version of the tables above. Bump it (and teach `open` to migrate) on any change a
-/// previous build could misread.
-pub const FORMAT_VERSION: u64 = 1;
+/// previous build could misread. Version 2: `sm_payloads` rows name the log entry of a payload
+/// instead of holding it; version 1 stores read as they are and are marked version 2 on opening.
+pub const FORMAT_VERSION: u64 = 2;
+
+/// The oldest layout this build reads.
+const OLDEST_READABLE_VERSION: u64 = 1;
 
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("raft_meta");
 const LOG: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("raft_log");
@@ -266,6 +270,8 @@ pub(crate) fn open(data_dir: &Path, retention: Retention) -> Result<OpenedStore,
     }
 
     let loaded = load(&db, retention).map_err(|e| corrupt(e.to_string()))?;
+    // Every older layout this build reads is also one it writes into (see FORMAT_VERSION).
+    mark_format_version(&db).map_err(|e| corrupt(format!("cannot record the format version: {e}")))?;
     let pristine = loaded.vote.is_none()
         && loaded.last_log_id.is_none()
         && loaded.last_purged.is_none()
@@ -309,6 +315,21 @@ pub(crate) fn open(data_dir: &Path, retention: Retention) -> Result<OpenedStore,
     })
 }
 
+fn mark_format_version(db: &Database) -> Result<(), DbError> {
+    let mut txn = db.begin_write()?;
+    txn.set_durability(Durability::Immediate);
+    {
+        let mut meta = txn.open_table(META)?;
+        let current = meta.get(KEY_FORMAT_VERSION)?.map(|v| v.value().to_vec());
+        let wanted = encode("format version", &FORMAT_VERSION)?;
+        if current.as_deref() != Some(wanted.as_slice()) {
+            meta.insert(KEY_FORMAT_VERSION, wanted.as_slice())?;
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}
+
 fn create_tables(db: &Database) -> Result<(), DbError> {
     let mut txn = db.begin_write()?;
     txn.set_durability(Durability::Immediate);
@@ -340,9 +361,10 @@ fn load(db: &Database, retention: Retention) -> Result<Loaded, DbError> {
         Some(v) => decode(|| "raft_meta/format_version".to_owned(), v.value())?,
         None => return Err(DbError::Invalid("raft_meta has no format_version".to_owned())),
     };
-    if version != FORMAT_VERSION {
+    if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(DbError::Invalid(format!(
-            "written in format version {version}, this build reads version {FORMAT_VERSION}"
+            "written in format version {version}, this build reads versions \
+             {OLDEST_READABLE_VERSION} to {FORMAT_VERSION}"
         )));
     }
     let vote: Option<Vote> =
@@ -354,6 +376,7 @@ fn load(db: &Database, retention: Retention) -> Result<Loaded, DbError> {
 
     let log = txn.open_table(LOG)?;
     let mut last_log_id = last_purged;
+    let mut log_payloads = BTreeMap::new();
     for row in log.iter()? {
         let (key, value) = row?;
         let index = key.value();
@@ -372,6 +395,9 @@ fn load(db: &Database, retention: Retention) -> Result<Loaded, DbError> {
             )));
         }
         last_log_id = Some(entry.log_id);
+        if let EntryPayload::Normal(Command::Commit { envelope, .. }) = entry.payload {
+            log_payloads.insert(index, envelope);
+        }
     }
 
     let sm_meta = txn.open_table(SM_META)?;
@@ -393,13 +419,21 @@ fn load(db: &Database, retention: Retention) -> Result<Loaded, DbError> {
         chains.insert(chain, state);
     }
 
-    let fences = load_fences(&txn, retention)?;
-
     let snapshot: Option<StoredSnapshot> = txn
         .open_table(SNAPSHOT)?
         .get(KEY_CURRENT_SNAPSHOT)?
         .map(|v| decode(|| "snapshot/current".to_owned(), v.value()))
         .transpose()?;
+
+    let snapshot_payloads = snapshot
+        .iter()
+        .flat_map(|s| &s.fences)
+        .flat_map(|(chain, fence)| {
+            fence.payloads.iter().map(|p| ((chain.clone(), p.head().block_hash), p.clone()))
+        })
+        .collect();
+    let sources = PayloadSources { log: log_payloads, snapshot: snapshot_payloads };
+    let fences = load_fences(&txn, retention, &sources)?;
 
     Ok(Loaded {
         vote,
@@ -599,7 +633,7 @@ impl StateMachineStore {
                 rows,
                 encode("log id", &new.meta.last_log_id)?,
                 encode("membership", &new.meta.last_membership)?,
-                FenceRows::diff(&BTreeMap::new(), &fences, &touched)?,
+                FenceRows::diff(&BTreeMap::new(), &fences, &touched, &BTreeMap::new())?,
             ))
         } else {
             None
@@ -692,6 +726,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let mut fences: BTreeMap<String, Fence> = BTreeMap::new();
         // The touched fences as they were before the batch, to write only what changed.
         let mut before: BTreeMap<String, Fence> = BTreeMap::new();
+        // The log entry of each payload this batch commits: its row names it (see `fence_rows`).
+        let mut committed_at = BTreeMap::new();
         let retention = self.retention;
         let mut fence_of = |chain: &str, fences: &mut BTreeMap<String, Fence>| -> Option<Fence> {
             if let Some(fence) = fences.remove(chain) {
@@ -719,8 +755,12 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     self.unsnapshotted_bytes.fetch_add(envelope.len_bytes() as u64, Ordering::Relaxed);
                     match fence_of(&chain, &mut fences) {
                         Some(mut fence) => {
-                            if let Err(refusal) = fence.commit(&node, envelope) {
-                                response = Applied::Refused(refusal);
+                            let hash = envelope.head().block_hash;
+                            match fence.commit(&node, envelope) {
+                                Ok(()) => {
+                                    committed_at.insert(hash, entry.log_id.index);
+                                }
+                                Err(refusal) => response = Applied::Refused(refusal),
                             }
                             fences.insert(chain, fence);
                         }
@@ -744,7 +784,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 rows.push((chain.clone(), encode("chain state", state)?));
             }
             let membership = membership.as_ref().map(|m| encode("membership", m)).transpose()?;
-            let fence_rows = FenceRows::diff(&before, &fences, &touched)?;
+            let fence_rows = FenceRows::diff(&before, &fences, &touched, &committed_at)?;
             Ok::<_, DbError>((rows, encode("log id", &Some(last_applied))?, membership, fence_rows))
         })()
         .map_err(to_err)?;
