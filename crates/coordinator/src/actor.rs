@@ -23,7 +23,9 @@ use crate::{
         Action, CommandError, Event, EventKind, FailoverEngine, FailoverSettings, HandoverTarget, Input,
         Member, Outcome, Severity, View,
     },
-    health::{ChainHealth, Every, ProbeReport, Reason, probe_phase, run_prober},
+    health::{
+        ChainHealth, Every, Pace, ProbeReport, ProbeSchedule, Reason, pace_of, probe_phase, run_prober,
+    },
     metrics as m,
     reconcile::NodeUrls,
     replication::Acting,
@@ -144,6 +146,7 @@ impl ChainHandle {
 #[derive(Debug, Clone)]
 struct Timings {
     probe_interval: Duration,
+    follower_probe_interval: Duration,
     probe_timeout: Duration,
     rpc_timeout: Duration,
     inspection: Option<Duration>,
@@ -232,6 +235,8 @@ pub struct ChainActor {
     fence_view: Option<FenceView>,
     /// `http://<conductor.listen>/<chain>/<node>`, in conductor mode: what ctl shows operators.
     conductor_endpoint: String,
+    /// Each node's probe pace, read by its prober.
+    paces: BTreeMap<String, watch::Sender<Pace>>,
 }
 
 /// Why a chain could not be started.
@@ -351,6 +356,7 @@ impl ChainActor {
             store,
             timings: Timings {
                 probe_interval: config.health.interval(),
+                follower_probe_interval: config.health.follower_interval(),
                 probe_timeout: config.health.probe_timeout(),
                 rpc_timeout: config.failover.rpc_timeout(),
                 inspection: config.inspection.enabled.then(|| config.inspection.interval()),
@@ -368,6 +374,7 @@ impl ChainActor {
             fence: fence.clone(),
             fence_view: None,
             conductor_endpoint: format!("http://{}/{name}/<node>", config.conductor.listen),
+            paces: BTreeMap::new(),
         };
         if acting.is_some() {
             actor.adopt_config().await;
@@ -390,11 +397,19 @@ impl ChainActor {
     pub async fn run(mut self, cancel: CancellationToken) {
         let (probes_tx, mut probes_rx) = mpsc::channel::<ProbeReport>(CHANNEL_CAPACITY);
         for (node, client) in &self.clients {
-            let interval = self.timings.probe_interval;
+            let fast = self.timings.probe_interval;
+            let (pace_tx, pace) = watch::channel(Pace::Fast);
+            self.paces.insert(node.clone(), pace_tx);
+            let schedule = ProbeSchedule {
+                phase: probe_phase(&self.name, node, fast),
+                fast,
+                calm: self.timings.follower_probe_interval,
+                pace,
+            };
             tokio::spawn(run_prober(
                 node.clone(),
                 client.clone(),
-                (probe_phase(&self.name, node, interval), interval),
+                schedule,
                 self.timings.probe_timeout,
                 probes_tx.clone(),
                 cancel.clone(),
@@ -433,6 +448,7 @@ impl ChainActor {
                 Some(round) = inspections_rx.recv() => self.on_inspection(round).await,
                 _ = ticker.tick() => self.step(Input::Tick).await,
             }
+            self.update_paces();
         }
         if let Some((_, reply)) = self.handover_reply.take() {
             let _ = reply.send(Err(CommandError::ShuttingDown));
@@ -545,6 +561,15 @@ impl ChainActor {
         // leader-count metric need it) but nothing is stopped or restarted because of it.
         let input = if self.timings.inspection.is_some() { Input::Inspected(active) } else { Input::Tick };
         self.step(input).await;
+    }
+
+    /// Sets each node's probe pace from the chain as it stands (see [`pace_of`]).
+    fn update_paces(&self) {
+        let conducted = self.fence.is_some();
+        for (node, pace_tx) in &self.paces {
+            let pace = pace_of(node, &self.state, &self.health, conducted);
+            pace_tx.send_if_modified(|current| std::mem::replace(current, pace) != pace);
+        }
     }
 
     /// Feeds one input to the engine and executes what it returns; a transition that persisted

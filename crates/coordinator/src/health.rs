@@ -25,7 +25,10 @@
 use crate::client::{CallError, NodeClient, Timed};
 use opc_wire::{BlockHeader, L2BlockRef, RollupConfig, SyncStatus, op_node_errors::AdminError};
 use std::{collections::BTreeMap, time::Duration};
-use tokio::{sync::mpsc, time::Instant};
+use tokio::{
+    sync::{mpsc, watch},
+    time::Instant,
+};
 use tokio_util::sync::CancellationToken;
 
 /// Thresholds of the verdicts.
@@ -393,19 +396,84 @@ pub fn probe_phase(chain: &str, node: &str, interval: Duration) -> Duration {
     Duration::from_nanos(hasher.finish() % nanos)
 }
 
-/// Probes one node every `interval` until `cancel`, the first probe after `phase` (see
-/// [`probe_phase`]), sending each result to `reports_tx`.
+/// How often a node is probed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// Every `health.interval_ms`: the leader, and every node of a chain that looks wrong.
+    Fast,
+    /// Every `health.follower_interval_ms`: a calm follower (see [`pace_of`]).
+    Calm,
+}
+
+/// The pace `node` should be probed at. Calm only when nothing about the chain needs fresh
+/// follower readings: the chain is in conductor mode (its leader's commits, not follower heads,
+/// prove it alive, and a fail-over replays to the committed head instead of trusting follower
+/// heads), steady under a leader that is healthy, and `node` is a healthy follower that is not
+/// fenced. Observe-mode chains stay fast: their liveness window rests on followers' heads.
+pub fn pace_of(node: &str, state: &crate::state::ChainState, health: &ChainHealth, conducted: bool) -> Pace {
+    let healthy = |name: &str| health.nodes.get(name).is_some_and(|n| n.healthy && n.reason == Reason::Ok);
+    let calm = conducted
+        && state.phase == crate::state::Phase::Steady
+        && state.leader.as_deref().is_some_and(|leader| leader != node && healthy(leader))
+        && healthy(node)
+        && !state.fenced.contains(node);
+    if calm { Pace::Calm } else { Pace::Fast }
+}
+
+/// A node's probe schedule: the first probe after `phase` (see [`probe_phase`]), then one every
+/// `fast` or `calm` as the actor sets the node's [`Pace`].
+#[derive(Debug, Clone)]
+pub struct ProbeSchedule {
+    /// Offset of the first probe.
+    pub phase: Duration,
+    /// Period at [`Pace::Fast`].
+    pub fast: Duration,
+    /// Period at [`Pace::Calm`].
+    pub calm: Duration,
+    /// The pace, set by the chain's actor.
+    pub pace: watch::Receiver<Pace>,
+}
+
+impl ProbeSchedule {
+    fn period(&self) -> Duration {
+        match *self.pace.borrow() {
+            Pace::Fast => self.fast,
+            Pace::Calm => self.calm,
+        }
+    }
+}
+
+/// Probes one node on `schedule` until `cancel`, sending each result to `reports_tx`. A probe that
+/// comes late delays the next one instead of bursting; a node turned fast is probed at once if
+/// its last probe is older than the fast period.
 pub async fn run_prober(
     node: String,
     client: NodeClient,
-    (phase, interval): (Duration, Duration),
+    mut schedule: ProbeSchedule,
     timeout: Duration,
     reports_tx: mpsc::Sender<ProbeReport>,
     cancel: CancellationToken,
 ) {
-    let mut every = Every::after(phase, interval);
+    let mut next = Instant::now() + schedule.phase;
+    let mut last_started: Option<Instant> = None;
     let mut ask_rollup = true;
-    while every.tick(&cancel).await {
+    loop {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            changed = schedule.pace.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                if let Some(last) = last_started {
+                    next = (last + schedule.period()).max(Instant::now());
+                }
+                continue;
+            }
+            () = tokio::time::sleep_until(next) => {}
+        }
+        let started = Instant::now();
+        last_started = Some(started);
         let rollup = async { if ask_rollup { Some(client.rollup_config(timeout).await) } else { None } };
         let (sync, geth, rollup) =
             tokio::join!(client.sync_status(timeout), client.latest_block(timeout), rollup);
@@ -419,6 +487,7 @@ pub async fn run_prober(
         if reports_tx.send(ProbeReport { node: node.clone(), probe }).await.is_err() {
             return;
         }
+        next = (started + schedule.period()).max(Instant::now());
     }
 }
 
@@ -565,5 +634,94 @@ mod tests {
         health.observe_probe("a", &testing::failed_probe(t0, CallError::Malformed("expected u64".into())));
         assert_eq!(health.nodes["a"].reason, Reason::OpNodeMalformed);
         assert!(health.nodes["a"].reachable, "a malformed reply is still an answer");
+    }
+
+    #[test]
+    fn only_a_healthy_follower_of_a_healthy_steady_conductor_chain_is_calm() {
+        use crate::state::{ChainState, Phase};
+        let now = Instant::now();
+        let mut health = ChainHealth::new(["a".to_owned(), "b".to_owned(), "c".to_owned()], settings());
+        for _ in 0..3 {
+            for node in ["a", "b", "c"] {
+                health.observe_probe(node, &probe_at(now, 5, 5));
+            }
+        }
+        let steady = ChainState { leader: Some("a".into()), phase: Phase::Steady, ..Default::default() };
+        assert_eq!(pace_of("a", &steady, &health, true), Pace::Fast, "the leader");
+        assert_eq!(pace_of("b", &steady, &health, true), Pace::Calm);
+        assert_eq!(pace_of("b", &steady, &health, false), Pace::Fast, "observe mode needs follower heads");
+
+        let catching_up =
+            ChainState { phase: Phase::CatchingUp { from: "a".into(), target: None }, ..steady.clone() };
+        assert_eq!(pace_of("b", &catching_up, &health, true), Pace::Fast, "a fail-over in progress");
+        let fenced = ChainState { fenced: ["b".to_owned()].into(), ..steady.clone() };
+        assert_eq!(pace_of("b", &fenced, &health, true), Pace::Fast);
+
+        // The leader's first failed probe turns every follower fast.
+        let err = CallError::Unreachable("connection refused".into());
+        health.observe_probe("a", &testing::failed_probe(now, err));
+        assert_eq!(pace_of("b", &steady, &health, true), Pace::Fast);
+        assert_eq!(pace_of("c", &steady, &health, true), Pace::Fast);
+    }
+
+    /// A loopback op-node + op-geth that answers every call with an error, and counts them.
+    async fn counting_node()
+    -> (NodeClient, std::sync::Arc<std::sync::atomic::AtomicUsize>, jsonrpsee::server::ServerHandle) {
+        use std::sync::{
+            Arc,
+            atomic::{AtomicUsize, Ordering},
+        };
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut module = jsonrpsee::RpcModule::new(Arc::clone(&calls));
+        module
+            .register_method("optimism_syncStatus", |_, calls, _| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(jsonrpsee::types::ErrorObjectOwned::owned(-32000, "test", None::<()>))
+            })
+            .expect("register");
+        let server = jsonrpsee::server::Server::builder().build("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", server.local_addr().expect("addr"));
+        let handle = server.start(module);
+        (NodeClient::new(&url, &url).expect("client"), calls, handle)
+    }
+
+    #[tokio::test]
+    async fn a_calm_node_waits_its_long_period_and_turning_fast_probes_it_at_once() {
+        use std::sync::atomic::Ordering;
+        let (client, calls, _server) = counting_node().await;
+        let (pace_tx, pace) = watch::channel(Pace::Calm);
+        let (reports_tx, mut reports_rx) = mpsc::channel(64);
+        let cancel = CancellationToken::new();
+        let schedule = ProbeSchedule {
+            phase: Duration::ZERO,
+            fast: Duration::from_millis(20),
+            calm: Duration::from_secs(600),
+            pace,
+        };
+        let prober = tokio::spawn(run_prober(
+            "a".into(),
+            client,
+            schedule,
+            Duration::from_secs(5),
+            reports_tx,
+            cancel.clone(),
+        ));
+        // The first probe goes out at its phase; the next one is ten minutes away.
+        reports_rx.recv().await.expect("the first probe");
+        let quiet = tokio::time::timeout(Duration::from_millis(300), reports_rx.recv()).await;
+        assert!(quiet.is_err(), "a calm node was probed again within 300 ms");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        // Turned fast, it is probed at once (its last probe is older than the fast period), then
+        // every fast period.
+        pace_tx.send_replace(Pace::Fast);
+        for _ in 0..5 {
+            tokio::time::timeout(Duration::from_secs(10), reports_rx.recv())
+                .await
+                .expect("a fast node is probed again")
+                .expect("the prober runs");
+        }
+        cancel.cancel();
+        prober.await.expect("the prober ends when cancelled");
     }
 }

@@ -954,3 +954,13 @@ fn a_bad_conductor_allow_names_the_key_and_the_fix() {
     let off = CONDUCTED.replace("conductor = true", "conductor = false");
     assert_reported(&errors_of(load(&off)), key, "set chains.main.conductor = true, or remove the key");
 }
+
+#[test]
+fn calm_followers_are_never_probed_more_often_than_the_others() {
+    let errors =
+        errors_of(load(&format!("[health]\ninterval_ms = 200\nfollower_interval_ms = 100\n{MINIMAL}")));
+    assert_reported(&errors, "health.follower_interval_ms", "must be at least health.interval_ms (200)");
+    let config = load(&format!("[health]\ninterval_ms = 200\nfollower_interval_ms = 200\n{MINIMAL}"))
+        .expect("equal turns calm probing off");
+    assert_eq!(config.health.follower_interval_ms, 200);
+}

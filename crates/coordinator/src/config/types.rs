@@ -135,6 +135,10 @@ impl Default for MetricsConfig {
 pub struct HealthConfig {
     /// Period between two probes of the same node.
     pub interval_ms: u64,
+    /// Period between two probes of a calm follower: a healthy follower of a healthy leader in a
+    /// chain in conductor mode (see [`crate::health::pace_of`]). Anything else is probed every
+    /// `interval_ms`, and a follower turns fast again at once when its chain looks wrong.
+    pub follower_interval_ms: u64,
     /// Deadline of each probe RPC, so one hung node cannot delay the verdict on the others.
     pub probe_timeout_ms: u64,
     /// Consecutive failed probes before a node is unhealthy; 2 rides out a single lost packet.
@@ -157,6 +161,7 @@ impl Default for HealthConfig {
     fn default() -> Self {
         Self {
             interval_ms: 100,
+            follower_interval_ms: 1000,
             probe_timeout_ms: 250,
             failure_threshold: 2,
             success_threshold: 3,
@@ -171,6 +176,11 @@ impl HealthConfig {
     /// Period between two probes of the same node.
     pub fn interval(&self) -> Duration {
         Duration::from_millis(self.interval_ms)
+    }
+
+    /// Period between two probes of a calm follower.
+    pub fn follower_interval(&self) -> Duration {
+        Duration::from_millis(self.follower_interval_ms)
     }
 
     /// Deadline of each probe RPC.

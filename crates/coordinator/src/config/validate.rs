@@ -82,6 +82,14 @@ impl Validator<'_> {
             );
         }
         self.check_conductor();
+        if config.health.follower_interval_ms < config.health.interval_ms {
+            let reason = format!(
+                "({}) must be at least health.interval_ms ({}): a calm follower is probed less often than \
+                 the others, never more",
+                config.health.follower_interval_ms, config.health.interval_ms
+            );
+            self.invalid("health.follower_interval_ms", reason);
+        }
         if config.rpc.jwt_on_reads && config.rpc.jwt_secret_file.is_none() {
             let reason = "true needs rpc.jwt_secret_file (the secret reads are checked against)";
             self.invalid("rpc.jwt_on_reads", reason.to_owned());
