@@ -237,6 +237,8 @@ pub struct ChainActor {
     conductor_endpoint: String,
     /// Each node's probe pace, read by its prober.
     paces: BTreeMap<String, watch::Sender<Pace>>,
+    /// Each node's probe metrics, registered when the probes start.
+    probe_metrics: BTreeMap<String, m::NodeProbeMetrics>,
 }
 
 /// Why a chain could not be started.
@@ -375,6 +377,7 @@ impl ChainActor {
             fence_view: None,
             conductor_endpoint: format!("http://{}/{name}/<node>", config.conductor.listen),
             paces: BTreeMap::new(),
+            probe_metrics: BTreeMap::new(),
         };
         if acting.is_some() {
             actor.adopt_config().await;
@@ -400,6 +403,7 @@ impl ChainActor {
             let fast = self.timings.probe_interval;
             let (pace_tx, pace) = watch::channel(Pace::Fast);
             self.paces.insert(node.clone(), pace_tx);
+            self.probe_metrics.insert(node.clone(), m::NodeProbeMetrics::new(&self.name, node));
             let schedule = ProbeSchedule {
                 phase: probe_phase(&self.name, node, fast),
                 fast,
@@ -706,8 +710,11 @@ impl ChainActor {
         m::publish_state(&self.name, self.members.iter().map(|member| member.name.as_str()), &self.state);
     }
 
-    fn publish_probe_metrics(&self, report: &ProbeReport) {
-        m::publish_probe(&self.name, report, self.health.nodes.get(&report.node));
+    fn publish_probe_metrics(&mut self, report: &ProbeReport) {
+        let node = self.health.nodes.get(&report.node);
+        if let Some(metrics) = self.probe_metrics.get_mut(&report.node) {
+            metrics.publish(report, node);
+        }
     }
 }
 

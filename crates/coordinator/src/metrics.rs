@@ -403,28 +403,63 @@ pub fn publish_state<'a>(chain: &str, nodes: impl Iterator<Item = &'a str>, stat
     metrics::gauge!(PAUSED, "chain" => chain).set(f64::from(u8::from(state.paused)));
 }
 
-/// One probe's latencies and the node's verdict, reason and head after it.
-pub fn publish_probe(chain: &str, report: &ProbeReport, health: Option<&NodeHealth>) {
-    let chain = chain.to_owned();
-    let node = report.node.clone();
-    metrics::histogram!(PROBE_DURATION_SECONDS, "chain" => chain.clone(), "node" => node.clone(), "service" => "op_node")
-        .record(seconds(report.probe.sync.latency));
-    metrics::histogram!(PROBE_DURATION_SECONDS, "chain" => chain.clone(), "node" => node.clone(), "service" => "op_geth")
-        .record(seconds(report.probe.geth.latency));
-    let Some(health) = health else { return };
-    let labels = [("chain", chain.clone()), ("node", node.clone())];
-    metrics::gauge!(NODE_HEALTHY, &labels).set(f64::from(u8::from(health.healthy)));
-    for reason in Reason::ALL {
-        let value = f64::from(u8::from(health.reason == reason));
-        metrics::gauge!(NODE_HEALTH_REASON, "chain" => chain.clone(), "node" => node.clone(), "reason" => reason.code())
-            .set(value);
+/// One node's probe metrics, registered once (see [`NodeProbeMetrics::publish`]): a coordinator
+/// of a thousand chains publishes tens of thousands of probes a second, and looking each series
+/// up by its labels every time would cost more than the probe.
+#[derive(Debug)]
+pub struct NodeProbeMetrics {
+    op_node_latency: metrics::Histogram,
+    op_geth_latency: metrics::Histogram,
+    healthy: metrics::Gauge,
+    reasons: Vec<(Reason, metrics::Gauge)>,
+    head_number: metrics::Gauge,
+    head_age: metrics::Gauge,
+    /// The reason last published: the reason gauges are written only when it changes.
+    published_reason: Option<Reason>,
+}
+
+impl NodeProbeMetrics {
+    /// Registers the series of `chain`'s `node` with the installed recorder.
+    pub fn new(chain: &str, node: &str) -> Self {
+        let (chain, node) = (chain.to_owned(), node.to_owned());
+        let labels = [("chain", chain.clone()), ("node", node.clone())];
+        let latency = |service: &'static str| metrics::histogram!(PROBE_DURATION_SECONDS, "chain" => chain.clone(), "node" => node.clone(), "service" => service);
+        let reasons = Reason::ALL
+            .into_iter()
+            .map(|reason| {
+                let gauge = metrics::gauge!(NODE_HEALTH_REASON, "chain" => chain.clone(), "node" => node.clone(), "reason" => reason.code());
+                (reason, gauge)
+            })
+            .collect();
+        Self {
+            op_node_latency: latency("op_node"),
+            op_geth_latency: latency("op_geth"),
+            healthy: metrics::gauge!(NODE_HEALTHY, &labels),
+            reasons,
+            head_number: metrics::gauge!(UNSAFE_HEAD_NUMBER, &labels),
+            head_age: metrics::gauge!(UNSAFE_HEAD_AGE_SECONDS, &labels),
+            published_reason: None,
+        }
     }
-    if let Some(head) = health.unsafe_head {
-        metrics::gauge!(UNSAFE_HEAD_NUMBER, &labels).set(head.number as f64);
-    }
-    if let Some(at) = health.head_advanced_at {
-        metrics::gauge!(UNSAFE_HEAD_AGE_SECONDS, &labels)
-            .set(seconds(report.probe.at.saturating_duration_since(at)));
+
+    /// One probe's latencies and the node's verdict, reason and head after it.
+    pub fn publish(&mut self, report: &ProbeReport, health: Option<&NodeHealth>) {
+        self.op_node_latency.record(seconds(report.probe.sync.latency));
+        self.op_geth_latency.record(seconds(report.probe.geth.latency));
+        let Some(health) = health else { return };
+        self.healthy.set(f64::from(u8::from(health.healthy)));
+        if self.published_reason != Some(health.reason) {
+            for (reason, gauge) in &self.reasons {
+                gauge.set(f64::from(u8::from(health.reason == *reason)));
+            }
+            self.published_reason = Some(health.reason);
+        }
+        if let Some(head) = health.unsafe_head {
+            self.head_number.set(head.number as f64);
+        }
+        if let Some(at) = health.head_advanced_at {
+            self.head_age.set(seconds(report.probe.at.saturating_duration_since(at)));
+        }
     }
 }
 
