@@ -137,6 +137,30 @@ async fn the_holder_commits_on_the_base_and_everyone_else_is_refused_with_why() 
 }
 
 #[tokio::test]
+async fn a_commit_whose_caller_gives_up_still_completes_and_the_next_one_goes_through() {
+    let endpoint = endpoint().await;
+    // op-node's call times out and the server drops the commit mid-way (here: after one poll,
+    // while the append is on the blocking pool). It used to lose the log with it, and every
+    // later commit of the chain was refused.
+    let dropped =
+        tokio::time::timeout(Duration::ZERO, endpoint.fence.commit("a", envelope(1, B256::ZERO, 0))).await;
+    assert!(dropped.is_err(), "the commit was cut off before it finished");
+    let a = client(&format!("{}/main/a", endpoint.url));
+    let next = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match a.commit_unsafe_payload(envelope(2, B256::with_last_byte(1), 0)).await {
+                Ok(()) => return,
+                // The cut-off commit may still be finishing.
+                Err(err) if err.to_string().contains("wrong parent") => tokio::task::yield_now().await,
+                Err(err) => panic!("the commit after a dropped one was refused: {err}"),
+            }
+        }
+    });
+    next.await.expect("block 2 commits on block 1");
+    assert_eq!(endpoint.fence.view().head.map(|head| head.number), Some(2));
+}
+
+#[tokio::test]
 async fn a_deposition_written_through_the_fence_refuses_the_next_commit() {
     let endpoint = endpoint().await;
     let a = client(&format!("{}/main/a", endpoint.url));

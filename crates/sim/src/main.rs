@@ -82,6 +82,17 @@ struct RunArgs {
     /// Key set of `optimism_syncStatus` replies: 2023, early-2024 or late-2024.
     #[arg(long, default_value = "late-2024", value_parser = parse_shape)]
     sync_status_shape: SyncStatusShape,
+    /// Every op-node commits its blocks to a conductor first, as op-node started with
+    /// `--conductor.enabled --conductor.rpc=http://ADDR/CHAIN/NODE` does: ADDR is the coordinator's
+    /// `conductor.listen`. With one address per coordinator replica (comma-separated), node i of
+    /// each chain uses address i mod n. Nodes then start stopped (the coordinator starts one), and
+    /// `--write-config` marks the chains `conductor = true`.
+    #[arg(long, value_name = "ADDR", value_delimiter = ',', env = "OP_SIM_CONDUCTOR")]
+    conductor: Vec<std::net::SocketAddr>,
+    /// About how large a block's payload envelope is, in bytes, when committed to a conductor
+    /// (0: the smallest, about 1.5 KB).
+    #[arg(long, default_value_t = 0)]
+    payload_bytes: usize,
     /// Write the `[chains.*]` blocks of a coordinator config for these nodes to FILE.
     #[arg(long, value_name = "FILE")]
     write_config: Option<PathBuf>,
@@ -134,6 +145,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             };
         }
     }
+    config.payload_bytes = args.payload_bytes;
+    let config = config.with_conductors(&args.conductor);
     let control = TcpListener::bind(args.control)
         .await
         .with_context(|| format!("cannot listen on --control {}", args.control))?;

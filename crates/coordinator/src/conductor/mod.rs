@@ -53,7 +53,7 @@ use opc_wire::conductor::{CommitRefusal, Envelope, PayloadHead};
 use std::{
     collections::VecDeque,
     path::Path,
-    sync::{Mutex, PoisonError},
+    sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
 use tokio::{sync::watch, time::Instant};
@@ -122,7 +122,7 @@ struct Locked {
 #[derive(Debug)]
 enum Home {
     /// A coordinator without `[cluster]`: the fence behind a lock, its log on disk.
-    Local(Box<tokio::sync::Mutex<Locked>>),
+    Local(Arc<tokio::sync::Mutex<Locked>>),
     /// A replica of a cluster: the fence in the replicated state machine.
     Replicated { cluster: Cluster, acting_rx: watch::Receiver<Acting> },
 }
@@ -164,7 +164,7 @@ impl ChainFence {
         view.follow(&fence);
         Ok(Self {
             chain: chain.to_owned(),
-            home: Home::Local(Box::new(tokio::sync::Mutex::new(Locked { fence, log: Some(log) }))),
+            home: Home::Local(Arc::new(tokio::sync::Mutex::new(Locked { fence, log: Some(log) }))),
             view: Mutex::new(view),
             recent: Mutex::default(),
             max_payload_bytes,
@@ -310,33 +310,17 @@ impl ChainFence {
 
     async fn commit_locally(
         &self,
-        locked: &tokio::sync::Mutex<Locked>,
+        locked: &Arc<tokio::sync::Mutex<Locked>>,
         node: &str,
         envelope: Envelope,
     ) -> Result<(), CommitRefusal> {
-        let mut locked = locked.lock().await;
-        locked.fence.admit(node, envelope.head())?;
-        let Some(mut log) = locked.log.take() else {
-            return Err(CommitRefusal::NotDurable(
-                "the conductor log was lost after an earlier failure".into(),
-            ));
-        };
-        // What the fence keeps once this payload is in, in case the log compacts now.
-        let mut after = locked.fence.clone();
-        after.accept(envelope.clone());
-        let kept: Vec<Envelope> = after.committed().cloned().collect();
-        let record = envelope;
-        let appended = tokio::task::spawn_blocking(move || {
-            let result = log.append(&record, &kept);
-            (log, result)
-        })
-        .await;
-        let (log, result) =
-            appended.map_err(|err| CommitRefusal::NotDurable(format!("append task: {err}")))?;
-        locked.log = Some(log);
-        result.map_err(|err| CommitRefusal::NotDurable(err.to_string()))?;
-        locked.fence = after;
-        self.with_view(|view| view.follow(&locked.fence));
+        // On a task of its own, so it runs to the end even when op-node gives up on the call and
+        // the server drops this future: cut off between taking the log and putting it back, or
+        // between the append and the fence update, it would leave the chain unable to commit, or
+        // the log and the fence disagreeing.
+        let task = tokio::spawn(commit_to_log(Arc::clone(locked), node.to_owned(), envelope));
+        let fence = task.await.map_err(|err| CommitRefusal::NotDurable(format!("commit task: {err}")))??;
+        self.with_view(|view| view.follow(&fence));
         Ok(())
     }
 
@@ -412,4 +396,32 @@ impl ChainFence {
     fn with_view(&self, change: impl FnOnce(&mut FenceView)) {
         change(&mut self.view.lock().unwrap_or_else(PoisonError::into_inner));
     }
+}
+
+/// Admits `envelope` from `node`, appends it to the log (on the blocking pool: an fsync) and only
+/// then to the fence; answers the fence as it is now.
+async fn commit_to_log(
+    locked: Arc<tokio::sync::Mutex<Locked>>,
+    node: String,
+    envelope: Envelope,
+) -> Result<Fence, CommitRefusal> {
+    let mut locked = locked.lock_owned().await;
+    locked.fence.admit(&node, envelope.head())?;
+    let Some(mut log) = locked.log.take() else {
+        return Err(CommitRefusal::NotDurable("the conductor log was lost after an earlier failure".into()));
+    };
+    // What the fence keeps once this payload is in, in case the log compacts now.
+    let mut after = locked.fence.clone();
+    after.accept(envelope.clone());
+    let kept: Vec<Envelope> = after.committed().cloned().collect();
+    let appended = tokio::task::spawn_blocking(move || {
+        let result = log.append(&envelope, &kept);
+        (log, result)
+    })
+    .await;
+    let (log, result) = appended.map_err(|err| CommitRefusal::NotDurable(format!("append task: {err}")))?;
+    locked.log = Some(log);
+    result.map_err(|err| CommitRefusal::NotDurable(err.to_string()))?;
+    locked.fence = after;
+    Ok(locked.fence.clone())
 }
