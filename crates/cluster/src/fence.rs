@@ -172,7 +172,8 @@ impl Fence {
         }
     }
 
-    /// Why `node` may not commit a payload with `head`, or Ok when it may.
+    /// Why `node` may not commit a payload with `head`, or Ok when it may. The holder committing
+    /// the committed head again is Ok (see [`Self::is_committed_head`]).
     pub fn admit(&self, node: &str, head: &PayloadHead) -> Result<(), CommitRefusal> {
         if !self.is_holder(node) && !planted_bug::admits_any_node() {
             return Err(CommitRefusal::NotLeader {
@@ -181,11 +182,19 @@ impl Fence {
             });
         }
         match self.base {
-            Some(expected) if expected != head.parent_hash => {
+            Some(expected) if expected != head.parent_hash && expected != head.block_hash => {
                 Err(CommitRefusal::WrongParent { expected, parent: head.parent_hash })
             }
             _ => Ok(()),
         }
+    }
+
+    /// True when `head` is the last committed payload: op-node retries a commit whose answer it
+    /// did not get in time (its client tries twice), and refusing the retry of a payload that is
+    /// already durable would make it drop a block the chain holds, then rebuild one at the same
+    /// height that no commit can follow. The retry is answered Ok and changes nothing.
+    pub fn is_committed_head(&self, head: &PayloadHead) -> bool {
+        self.base == Some(head.block_hash)
     }
 
     /// Admits `envelope` from `node` and records it, or says why not.
@@ -200,6 +209,9 @@ impl Fence {
     /// there, so the kept payloads always form one chain, even when read back from a log that
     /// still holds blocks a restart left behind.
     pub fn accept(&mut self, envelope: Envelope) {
+        if self.is_committed_head(envelope.head()) {
+            return;
+        }
         let parent = envelope.head().parent_hash;
         if self.committed.iter().any(|kept| kept.head().block_hash == parent) {
             self.truncate_after(parent);
@@ -315,6 +327,22 @@ mod tests {
     }
 
     const KEEP: Retention = Retention { payloads: 4, bytes: 1 << 20 };
+
+    #[test]
+    fn the_holder_committing_the_committed_head_again_is_answered_ok_and_changes_nothing() {
+        let mut fence = Fence::new(KEEP);
+        fence.apply_holding(&steady("a"));
+        fence.commit("a", envelope(1, hash(0))).expect("first");
+        fence.commit("a", envelope(2, hash(1))).expect("second");
+        // op-node's retry of block 2, whose first answer it did not get in time.
+        fence.commit("a", envelope(2, hash(1))).expect("the retry of the committed head");
+        assert_eq!(fence.committed().count(), 2);
+        assert_eq!(fence.base(), Some(hash(2)));
+        // Only the head, and only from the holder.
+        assert!(matches!(fence.commit("a", envelope(1, hash(0))), Err(CommitRefusal::WrongParent { .. })));
+        assert!(matches!(fence.commit("b", envelope(2, hash(1))), Err(CommitRefusal::NotLeader { .. })));
+        fence.commit("a", envelope(3, hash(2))).expect("the chain goes on");
+    }
 
     #[test]
     fn only_the_holder_commits_and_only_on_the_base() {

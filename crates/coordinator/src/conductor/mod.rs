@@ -407,6 +407,10 @@ async fn commit_to_log(
 ) -> Result<Fence, CommitRefusal> {
     let mut locked = locked.lock_owned().await;
     locked.fence.admit(&node, envelope.head())?;
+    if locked.fence.is_committed_head(envelope.head()) {
+        // A retry of what the log already holds.
+        return Ok(locked.fence.clone());
+    }
     let Some(mut log) = locked.log.take() else {
         return Err(CommitRefusal::NotDurable("the conductor log was lost after an earlier failure".into()));
     };
