@@ -94,9 +94,12 @@ event_kinds! {
     LeaderFenced = "leader_fenced",
     /// Conductor mode: the leader was deposed; its commits are refused, so it cannot publish.
     LeaderDeposed = "leader_deposed",
-    /// Conductor mode: committed payloads were posted to a candidate to bring it to the head.
+    /// Conductor mode: the leader sits behind the committed head and commits nothing (it lost a
+    /// block it committed): the committed payloads are replayed to it instead of a fail-over.
+    LeaderBehindCommits = "leader_behind_commits",
+    /// Conductor mode: committed payloads were posted to a node to bring it to the head.
     PayloadsReplayed = "payloads_replayed",
-    /// Conductor mode: posting committed payloads to a candidate failed; retried.
+    /// Conductor mode: posting committed payloads to a node failed; retried.
     ReplayFailed = "replay_failed",
     /// Conductor mode: a commit landed between the decision to depose and its write; the stopped
     /// hash follows the committed head.

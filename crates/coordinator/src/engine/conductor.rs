@@ -7,6 +7,7 @@
 //! | steady | leader healthy (or only stalled by probes) and committed within `commit_stall` (or started / adopted since) | nothing: the commit stream, not the probed head, says whether it produces |
 //! | steady | leader unreachable by probes, but it committed within `alive_window` | nothing: alive, only cut off from our probes; say so |
 //! | steady | it committed since its start, but not within `alive_window`, and op-node has been silent for `silence` (a whole probe deadline) | as unhealthy: its block is overdue and it does not answer (a hang), so the probe thresholds are not waited for |
+//! | steady | leader quiet past `alive_window`, its probed head a kept payload behind the committed head | `Replay(leader, from its head)`: it lost a block it committed (op-node gave up on the answer, dropped the block, and builds at that height again, refused as a wrong parent every time); no fail-over, and not held while the coordinator is late (a replay decides nothing) |
 //! | steady | leader unhealthy by timing, or unreachable or stalled with no commit within the window, while the coordinator is late | nothing (see `timing`): the missing commit may be its own slowness |
 //! | steady | leader unhealthy, or healthy but no commit for `commit_stall`, the fence's base known | persist the deposition: leader none, fenced += leader (stopped when it answers), stopped hash = the base, catching up. From this write on its commits are refused: it cannot publish, so no liveness window is waited |
 //! | steady | the same, the base unknown (nothing committed since start-up) | as without a conductor |
@@ -73,6 +74,25 @@ impl FailoverEngine {
         // op-node's back-off after a failed commit.
         let probes_fine =
             !gone_quiet && (node.healthy || matches!(node.reason, Reason::Ok | Reason::Stalled));
+        if quiet_for > timing.alive_window
+            && let Some(head) = node.unsafe_head.filter(|head| Some(head.hash) != fence.base)
+            && fence.can_replay_from(head.hash)
+        {
+            if self.replaying.is_none() && !self.replay_retry_at.is_some_and(|at| view.now < at) {
+                self.replaying = Some(leader.to_owned());
+                out.push(Action::Replay { node: leader.to_owned(), from: head.hash });
+                let detail = format!(
+                    "leader is at {} behind the committed head and commits nothing: it lost a block it \
+                     committed; replaying the committed payloads to it",
+                    head.number
+                );
+                Self::emit(out, Event::warn(EventKind::LeaderBehindCommits, Some(leader), detail));
+                return true;
+            }
+            if self.replaying.as_deref() == Some(leader) {
+                return true;
+            }
+        }
         if probes_fine && !stalled {
             self.failover_started_at = None;
             self.holding_on_timing = false;
@@ -348,6 +368,27 @@ mod tests {
         assert_eq!(chain.tick(), [event(EventKind::DecisionHeld, "a")]);
         chain.late(Duration::ZERO).at(1400).fail("a", refused()).head("b", 20);
         assert_eq!(chain.tick(), [persist(deposed("a", 20)), event(EventKind::LeaderDeposed, "a")]);
+    }
+
+    #[test]
+    fn a_leader_that_lost_a_block_it_committed_is_handed_the_committed_payloads_not_deposed() {
+        let mut chain = committing_at_20(true);
+        // a's commit of 21 was made durable, but its answer came too late: a dropped block 21
+        // and sits at 20, every rebuilt 21 refused as a wrong parent.
+        chain.at(500).committed(21).head("a", 20).head("b", 21).head("c", 21);
+        assert_eq!(chain.tick(), [], "within the alive window");
+        chain.at(1800).head("a", 20).head("b", 21).head("c", 21);
+        assert_eq!(chain.tick(), [replay("a", 20), event(EventKind::LeaderBehindCommits, "a")]);
+        assert_eq!(chain.tick(), [], "one replay at a time, and no deposition meanwhile");
+        let replayed = chain.handle(Input::Replayed { node: "a".into(), result: Ok(1) });
+        assert_eq!(replayed, [event(EventKind::PayloadsReplayed, "a")]);
+        chain.at(1900).committed(22).head("a", 22).head("b", 22).head("c", 22);
+        assert_eq!(chain.tick(), []);
+        // Also while the coordinator runs late: a replay decides nothing.
+        let mut late = committing_at_20(true);
+        late.at(500).committed(21);
+        late.at(1800).late(Duration::from_millis(400)).head("a", 20).head("b", 21).head("c", 21);
+        assert_eq!(late.tick(), [replay("a", 20), event(EventKind::LeaderBehindCommits, "a")]);
     }
 
     #[test]
