@@ -78,7 +78,7 @@ impl FailoverEngine {
             && let Some(head) = node.unsafe_head.filter(|head| Some(head.hash) != fence.base)
             && fence.can_replay_from(head.hash)
         {
-            if self.replaying.is_none() && !self.replay_retry_at.is_some_and(|at| view.now < at) {
+            if self.replaying.is_none() && self.replay_retry_at.is_none_or(|at| view.now >= at) {
                 self.replaying = Some(leader.to_owned());
                 out.push(Action::Replay { node: leader.to_owned(), from: head.hash });
                 let detail = format!(
