@@ -74,7 +74,14 @@ impl FailoverEngine {
         // op-node's back-off after a failed commit.
         let probes_fine =
             !gone_quiet && (node.healthy || matches!(node.reason, Reason::Ok | Reason::Stalled));
+        // Its head as op-node reported it after the last commit: a reading from before it would
+        // show an older head of a leader that is fine.
+        let read_after_commit = match (node.last_answer_at, fence.last_commit_at) {
+            (Some(answered), Some(committed)) => answered > committed,
+            _ => false,
+        };
         if quiet_for > timing.alive_window
+            && read_after_commit
             && let Some(head) = node.unsafe_head.filter(|head| Some(head.hash) != fence.base)
             && fence.can_replay_from(head.hash)
         {
@@ -384,6 +391,12 @@ mod tests {
         assert_eq!(replayed, [event(EventKind::PayloadsReplayed, "a")]);
         chain.at(1900).committed(22).head("a", 22).head("b", 22).head("c", 22);
         assert_eq!(chain.tick(), []);
+        // A head read before the last commit is no evidence.
+        let mut stale = committing_at_20(true);
+        stale.at(400).head("a", 20).head("b", 20).head("c", 20);
+        stale.at(500).committed(21);
+        stale.at(1800).fail("a", timeout()).head("b", 21).head("c", 21);
+        assert!(!stale.tick().iter().any(|step| matches!(step, Step::Replay(..))));
         // Also while the coordinator runs late: a replay decides nothing.
         let mut late = committing_at_20(true);
         late.at(500).committed(21);

@@ -16,7 +16,7 @@ impl FailoverEngine {
             .collect();
         let all_inspected = view.health.nodes.values().all(|node| node.active.is_some() || !node.reachable);
         if !actives.is_empty() && (observed && all_inspected || waited >= self.settings.convergence_wait) {
-            self.adopt_most_advanced(view, &actives, out);
+            self.adopt_most_advanced(view, &actives, "at start-up", out);
             return;
         }
         if waited < self.settings.convergence_wait {
@@ -25,9 +25,15 @@ impl FailoverEngine {
         self.elect_at_own_head(view, out, "no active sequencer at start-up");
     }
 
-    /// Keeps the most advanced of the active sequencers found at start-up (inspection stops the
-    /// others).
-    fn adopt_most_advanced(&mut self, view: &View<'_>, actives: &[&str], out: &mut Vec<Action>) {
+    /// Keeps the most advanced of the active sequencers found (`found`: when, for the event;
+    /// inspection stops the others).
+    pub(super) fn adopt_most_advanced(
+        &mut self,
+        view: &View<'_>,
+        actives: &[&str],
+        found: &str,
+        out: &mut Vec<Action>,
+    ) {
         let Some(keep) = view
             .members
             .iter()
@@ -45,7 +51,7 @@ impl FailoverEngine {
         self.leader_since = Some(view.now);
         self.stop_answer = None;
         let detail = if others.is_empty() {
-            format!("adopted {keep}, the active sequencer found at start-up")
+            format!("adopted {keep}, the active sequencer found {found}")
         } else {
             format!(
                 "adopted {keep}, the most advanced of the active sequencers; inspection stops {}",

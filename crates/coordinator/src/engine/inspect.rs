@@ -16,6 +16,22 @@ impl FailoverEngine {
         if view.state.paused || view.state.phase == Phase::Discovering {
             return;
         }
+        // Leaderless with nothing stopped (a start-up that could not tell who sequences, its
+        // probes and inspections late on a busy host): an active node is the chain's sequencer,
+        // not an intruder. Stopping it would halt a healthy chain; adopt it, as discovery does.
+        // Not in conductor mode, where no node sequences without the fence.
+        if view.state.phase == Phase::Leaderless && view.state.stopped_hash.is_none() && !self.conducted(view)
+        {
+            let actives: Vec<&str> = active
+                .iter()
+                .filter(|(name, is_active)| **is_active && !view.state.fenced.contains(*name))
+                .map(|(name, _)| name.as_str())
+                .collect();
+            if !actives.is_empty() {
+                self.adopt_most_advanced(view, &actives, "by inspection while leaderless", out);
+                return;
+            }
+        }
         let allowed: Option<&str> = match &view.state.phase {
             Phase::Steady => view.state.leader.as_deref(),
             Phase::Starting { target, .. } => Some(target),
@@ -95,6 +111,28 @@ mod tests {
             chain.stopped("c", Inspection, Err(rpc(AdminError::NotRunning))),
             [event(EventKind::InspectionStopped, "c")]
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn leaderless_with_nothing_stopped_an_active_node_is_adopted_not_stopped() {
+        // A start-up on a busy host: nobody answered in time, so the chain went leaderless
+        // without a stopped hash; then inspection finds a sequencing.
+        let leaderless = ChainState { phase: Phase::Leaderless, ..ChainState::default() };
+        let mut chain = Chain::new(ABC, leaderless.clone());
+        chain.head("a", 10).head("b", 9).head("c", 9);
+        let adopted = ChainState { leader: Some("a".into()), phase: Phase::Steady, ..leaderless.clone() };
+        assert_eq!(
+            chain.inspected(&[("a", true), ("b", false), ("c", false)]),
+            [persist(adopted), event(EventKind::Adopted, "a")]
+        );
+        // After a stop the stopped hash rules: an active node there is stopped, as before.
+        let mut stopped = Chain::new(ABC, ChainState { stopped_hash: Some(hash(10)), ..leaderless.clone() });
+        stopped.head("a", 10).head("b", 10).head("c", 10);
+        assert_eq!(stopped.inspected(&[("a", true), ("b", false), ("c", false)]), inspection_stops(&["a"]));
+        // A fenced node (a deposed leader) is never adopted.
+        let mut fenced = Chain::new(ABC, ChainState { fenced: ["a".to_owned()].into(), ..leaderless });
+        fenced.head("a", 10).head("b", 10).head("c", 10);
+        assert_eq!(fenced.inspected(&[("a", true), ("b", false), ("c", false)]), inspection_stops(&["a"]));
     }
 
     #[tokio::test(start_paused = true)]

@@ -67,6 +67,9 @@
 //! active node other than the leader (steady), the target (starting) or the node being stopped
 //! (stopping) is stopped; a healthy leader found inactive is restarted at its own head, unless
 //! another node was found active in the same round. Nothing while paused or discovering.
+//! Leaderless with no stopped hash (nothing was stopped: a start-up that could not tell who
+//! sequences), outside conductor mode, the most advanced active node that is not fenced is
+//! adopted as leader instead of stopped: it is the chain's sequencer, not an intruder.
 //!
 //! Operator commands: a hand-over (`transfer`) is refused for an unknown, ineligible or current
 //! target, while a call is in flight, and outside steady or leaderless; it persists stopping with
