@@ -423,7 +423,7 @@ impl ChainActor {
         let (inspections_tx, mut inspections_rx) = mpsc::channel::<InspectionRound>(16);
         tokio::spawn(run_inspector(
             self.clients.clone(),
-            self.timings.inspection,
+            (self.name.clone(), self.timings.inspection),
             self.timings.rpc_timeout,
             inspections_tx,
             cancel.clone(),
@@ -740,14 +740,18 @@ struct InspectionRound {
 /// The first round runs at once: start-up discovery needs it.
 async fn run_inspector(
     clients: BTreeMap<String, NodeClient>,
-    interval: Option<Duration>,
+    (chain, interval): (String, Option<Duration>),
     timeout: Duration,
     rounds_tx: mpsc::Sender<InspectionRound>,
     cancel: CancellationToken,
 ) {
     // Even with inspection disabled, discovery needs one round (and then every 10 s to keep the
-    // leader-count metric honest).
-    let mut every = Every::new(interval.unwrap_or(Duration::from_secs(10)));
+    // leader-count metric honest). Rounds are spread over the period like probes (see
+    // `probe_phase`): a coordinator of many chains never asks every node at one instant.
+    let period = interval.unwrap_or(Duration::from_secs(10));
+    // The first round within half a second even when rounds are rare: discovery waits for it.
+    let spread = period.min(Duration::from_millis(500));
+    let mut every = Every::after(probe_phase(&chain, "inspection", spread), period);
     while every.tick(&cancel).await {
         let started_at = Instant::now();
         let calls = clients

@@ -361,11 +361,6 @@ pub(crate) struct Every {
 }
 
 impl Every {
-    /// Ticks every `period`, the first at once.
-    pub(crate) fn new(period: Duration) -> Self {
-        Self::after(Duration::ZERO, period)
-    }
-
     /// Ticks every `period`, the first after `first`.
     pub(crate) fn after(first: Duration, period: Duration) -> Self {
         let mut ticker = tokio::time::interval_at(Instant::now() + first, period);
