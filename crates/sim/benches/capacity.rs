@@ -30,7 +30,10 @@
 use anyhow::{Context as _, bail};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use op_sim::api::{ChainInvariants, SimControlApiClient as _, SimNodeInfo};
-use opc_test_support::wait_for;
+use opc_test_support::{
+    proc_stats::{clock_ticks, cores, sample_proc},
+    wait_for,
+};
 use opc_wire::{
     BlockNumberOrTag,
     api::{EthApiClient as _, OptimismApiClient as _},
@@ -126,59 +129,6 @@ fn parse_options() -> anyhow::Result<Options> {
     Ok(options)
 }
 
-/// CPU time and memory of one process, read from `/proc`.
-#[derive(Debug, Clone, Copy)]
-struct ProcSample {
-    at: Instant,
-    /// utime + stime, in clock ticks.
-    cpu_ticks: u64,
-    rss_kib: u64,
-}
-
-fn sample_proc(pid: &str) -> anyhow::Result<ProcSample> {
-    let at = Instant::now();
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("reading /proc/{pid}/stat"))?;
-    // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
-    let rest = stat.rsplit_once(')').map(|(_, rest)| rest).context("malformed /proc/PID/stat")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // `rest` starts at field 3 (state); utime and stime are fields 14 and 15.
-    let field = |n: usize| -> anyhow::Result<u64> {
-        fields.get(n - 3).context("short /proc/PID/stat")?.parse().context("bad /proc/PID/stat number")
-    };
-    let cpu_ticks = field(14)? + field(15)?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("reading /proc/{pid}/status"))?;
-    let kib = |key: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(key))
-            .and_then(|value| value.split_whitespace().next())
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(0)
-    };
-    Ok(ProcSample { at, cpu_ticks, rss_kib: kib("VmRSS:") })
-}
-
-/// Clock ticks per second of `/proc/PID/stat` times.
-fn clock_ticks() -> f64 {
-    let reported = std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .filter(|output| output.status.success())
-        .and_then(|output| String::from_utf8(output.stdout).ok())
-        .and_then(|text| text.trim().parse::<u32>().ok())
-        .filter(|ticks| *ticks > 0);
-    match reported {
-        Some(ticks) => f64::from(ticks),
-        None => {
-            eprintln!("warning: `getconf CLK_TCK` failed; assuming 100 ticks per second");
-            100.0
-        }
-    }
-}
-
 /// CPU use over a window sampled every second.
 #[derive(Debug, Default, Clone, Copy)]
 struct CpuWindow {
@@ -216,11 +166,6 @@ async fn measure(pid: &str, seconds: u64, ticks: f64) -> anyhow::Result<CpuWindo
             * 60.0,
         bench_cores: cores(&bench_first, &bench_last, ticks),
     })
-}
-
-fn cores(from: &ProcSample, to: &ProcSample, ticks: f64) -> f64 {
-    let wall = to.at.duration_since(from.at).as_secs_f64();
-    if wall <= 0.0 { 0.0 } else { to.cpu_ticks.saturating_sub(from.cpu_ticks) as f64 / ticks / wall }
 }
 
 /// One probe result.

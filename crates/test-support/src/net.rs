@@ -39,7 +39,13 @@ pub fn free_addr() -> String {
 /// `GET path` at `addr` over a plain TCP connection, within [`crate::WAIT`]: the status code and
 /// the body (the raw HTTP/1.1 exchange a probe or a scrape makes, no client library in between).
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    exchange(addr, &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")).await
+    get_within(addr, path, crate::WAIT).await
+}
+
+/// [`http_get`] with a deadline of `timeout` instead of [`crate::WAIT`].
+async fn get_within(addr: std::net::SocketAddr, path: &str, timeout: std::time::Duration) -> (u16, String) {
+    exchange(addr, &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"), timeout)
+        .await
 }
 
 /// `POST path` of the JSON `body` at `addr`, as [`http_get`]: the status code and the body of any
@@ -50,10 +56,10 @@ pub async fn http_post_json(addr: std::net::SocketAddr, path: &str, body: &str) 
          Connection: close\r\n\r\n{body}",
         body.len()
     );
-    exchange(addr, &request).await
+    exchange(addr, &request, crate::WAIT).await
 }
 
-async fn exchange(addr: std::net::SocketAddr, request: &str) -> (u16, String) {
+async fn exchange(addr: std::net::SocketAddr, request: &str, timeout: std::time::Duration) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -62,8 +68,7 @@ async fn exchange(addr: std::net::SocketAddr, request: &str) -> (u16, String) {
         stream.read_to_end(&mut raw).await.expect("read response");
         String::from_utf8(raw).expect("UTF-8 response")
     };
-    let response =
-        tokio::time::timeout(crate::WAIT, exchange).await.expect("HTTP answer within the deadline");
+    let response = tokio::time::timeout(timeout, exchange).await.expect("HTTP answer within the deadline");
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((response.as_str(), ""));
     assert!(!head.to_ascii_lowercase().contains("transfer-encoding: chunked"), "unexpected chunking: {head}");
     let code = head.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
@@ -73,7 +78,13 @@ async fn exchange(addr: std::net::SocketAddr, request: &str) -> (u16, String) {
 /// `GET /metrics` at `addr` (what a Prometheus scrape sends); the body. Panics on anything but a
 /// `200` answer.
 pub async fn scrape_metrics(addr: std::net::SocketAddr) -> String {
-    let (code, body) = http_get(addr, "/metrics").await;
+    scrape_metrics_within(addr, crate::WAIT).await
+}
+
+/// [`scrape_metrics`] within `timeout`: a coordinator of a thousand chains exports tens of
+/// megabytes.
+pub async fn scrape_metrics_within(addr: std::net::SocketAddr, timeout: std::time::Duration) -> String {
+    let (code, body) = get_within(addr, "/metrics", timeout).await;
     assert_eq!(code, 200, "GET /metrics: {body}");
     body
 }
