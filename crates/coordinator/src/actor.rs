@@ -570,8 +570,16 @@ impl ChainActor {
     /// Sets each node's probe pace from the chain as it stands (see [`pace_of`]).
     fn update_paces(&self) {
         let conducted = self.fence.is_some();
+        // Committing on schedule: a commit within the alive window.
+        let committing =
+            match (self.fence.as_ref().and_then(|f| f.last_commit_at()), self.engine.conductor_timing()) {
+                (Some(at), Some(timing)) => {
+                    Instant::now().saturating_duration_since(at) <= timing.alive_window
+                }
+                _ => false,
+            };
         for (node, pace_tx) in &self.paces {
-            let pace = pace_of(node, &self.state, &self.health, conducted);
+            let pace = pace_of(node, &self.state, &self.health, (conducted, committing));
             pace_tx.send_if_modified(|current| std::mem::replace(current, pace) != pace);
         }
     }

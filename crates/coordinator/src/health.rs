@@ -56,8 +56,9 @@ pub struct Probe {
     pub at: Instant,
     /// `optimism_syncStatus`.
     pub sync: Timed<SyncStatus>,
-    /// `eth_getBlockByNumber("latest")`.
-    pub geth: Timed<BlockHeader>,
+    /// `eth_getBlockByNumber("latest")`; `None` when not asked: a leader in conductor mode that
+    /// commits on schedule proves its op-geth builds blocks, so only its op-node is probed.
+    pub geth: Option<Timed<BlockHeader>>,
     /// `optimism_rollupConfig`, asked on the first probe and again after the node was unreachable
     /// (it may have come back as another chain's node); `None` when not asked.
     pub rollup: Option<Timed<RollupConfig>>,
@@ -218,7 +219,9 @@ impl ChainHealth {
         // A refused connection fails in about 0 ms: that is no latency of the node, so a call
         // that got no answer leaves none (`-` in status), not a misleading `0ms`.
         node.op_node_latency = probe.sync.answered().then_some(probe.sync.latency);
-        node.op_geth_latency = probe.geth.answered().then_some(probe.geth.latency);
+        if let Some(geth) = &probe.geth {
+            node.op_geth_latency = geth.answered().then_some(geth.latency);
+        }
         let was_reachable = node.reachable;
         node.reachable = !matches!(&probe.sync.result, Err(err) if err.is_unreachable());
         if node.reachable {
@@ -242,7 +245,7 @@ impl ChainHealth {
             node.unsafe_head = Some(status.unsafe_l2);
             node.safe_head = Some(status.safe_l2);
         }
-        if let Ok(block) = &probe.geth.result {
+        if let Some(Ok(block)) = probe.geth.as_ref().map(|geth| &geth.result) {
             node.execution_head = Some(block.number.to::<u64>());
         }
         let (reason, detail) = evaluate(node, probe, best, leader_since, &settings);
@@ -281,13 +284,15 @@ fn evaluate(
             return (reason, format!("op-node optimism_syncStatus: {err}"));
         }
     };
-    let block = match &probe.geth.result {
-        Ok(block) => block,
-        Err(err) => {
+    // Not asked this time: the last answer stands (`observe_probe` keeps it).
+    let execution = match probe.geth.as_ref().map(|geth| &geth.result) {
+        Some(Ok(block)) => Some(block.number.to::<u64>()),
+        Some(Err(err)) => {
             let reason =
                 call_reason(err, Reason::OpGethUnreachable, Reason::OpGethTimeout, Reason::OpGethMalformed);
             return (reason, format!("op-geth eth_getBlockByNumber(latest): {err}"));
         }
+        None => node.execution_head,
     };
     if status.is_uninitialised() {
         return (
@@ -305,8 +310,9 @@ fn evaluate(
         );
     }
     let head = status.unsafe_l2.number;
-    let execution = block.number.to::<u64>();
-    if head > execution + settings.max_execution_lag_blocks {
+    if let Some(execution) = execution
+        && head > execution + settings.max_execution_lag_blocks
+    {
         return (
             Reason::ExecutionLag,
             format!(
@@ -341,6 +347,7 @@ fn evaluate(
             ),
         );
     }
+    let execution = execution.map_or_else(|| "-".to_owned(), |number| number.to_string());
     (Reason::Ok, format!("unsafe head {head}, op-geth {execution}"))
 }
 
@@ -396,6 +403,9 @@ pub fn probe_phase(chain: &str, node: &str, interval: Duration) -> Duration {
 pub enum Pace {
     /// Every `health.interval_ms`: the leader, and every node of a chain that looks wrong.
     Fast,
+    /// Every `health.interval_ms`, op-node only: a leader in conductor mode that commits on
+    /// schedule (its commits prove its op-geth builds blocks).
+    Committing,
     /// Every `health.follower_interval_ms`: a calm follower (see [`pace_of`]).
     Calm,
 }
@@ -405,8 +415,19 @@ pub enum Pace {
 /// prove it alive, and a fail-over replays to the committed head instead of trusting follower
 /// heads), steady under a leader that is healthy, and `node` is a healthy follower that is not
 /// fenced. Observe-mode chains stay fast: their liveness window rests on followers' heads.
-pub fn pace_of(node: &str, state: &crate::state::ChainState, health: &ChainHealth, conducted: bool) -> Pace {
+///
+/// The leader is always probed fast; while it commits on schedule (`committing`: a commit within
+/// the alive window), its op-node only.
+pub fn pace_of(
+    node: &str,
+    state: &crate::state::ChainState,
+    health: &ChainHealth,
+    (conducted, committing): (bool, bool),
+) -> Pace {
     let healthy = |name: &str| health.nodes.get(name).is_some_and(|n| n.healthy && n.reason == Reason::Ok);
+    if conducted && committing && state.leader.as_deref() == Some(node) && healthy(node) {
+        return Pace::Committing;
+    }
     let calm = conducted
         && state.phase == crate::state::Phase::Steady
         && state.leader.as_deref().is_some_and(|leader| leader != node && healthy(leader))
@@ -432,7 +453,7 @@ pub struct ProbeSchedule {
 impl ProbeSchedule {
     fn period(&self) -> Duration {
         match *self.pace.borrow() {
-            Pace::Fast => self.fast,
+            Pace::Fast | Pace::Committing => self.fast,
             Pace::Calm => self.calm,
         }
     }
@@ -470,15 +491,17 @@ pub async fn run_prober(
         let started = Instant::now();
         last_started = Some(started);
         let rollup = async { if ask_rollup { Some(client.rollup_config(timeout).await) } else { None } };
-        let (sync, geth, rollup) =
-            tokio::join!(client.sync_status(timeout), client.latest_block(timeout), rollup);
+        let ask_geth = *schedule.pace.borrow() != Pace::Committing;
+        let geth = async { if ask_geth { Some(client.latest_block(timeout).await) } else { None } };
+        let (sync, geth, rollup) = tokio::join!(client.sync_status(timeout), geth, rollup);
         // Ask again after the node was unreachable, and while the question itself went unanswered;
         // a node that answered (even with an error: an old op-node) is not asked every probe.
         let unreachable = matches!(&sync.result, Err(err) if err.is_unreachable());
         ask_rollup = unreachable
             || rollup.as_ref().is_some_and(|asked| matches!(&asked.result, Err(err) if err.is_unreachable()));
         let probe = Probe { at: Instant::now(), sync, geth, rollup };
-        tracing::debug!(node = %node, ok = probe.sync.result.is_ok() && probe.geth.result.is_ok(), "probe");
+        let geth_ok = probe.geth.as_ref().is_none_or(|geth| geth.result.is_ok());
+        tracing::debug!(node = %node, ok = probe.sync.result.is_ok() && geth_ok, "probe");
         if reports_tx.send(ProbeReport { node: node.clone(), probe }).await.is_err() {
             return;
         }
@@ -642,21 +665,32 @@ mod tests {
             }
         }
         let steady = ChainState { leader: Some("a".into()), phase: Phase::Steady, ..Default::default() };
-        assert_eq!(pace_of("a", &steady, &health, true), Pace::Fast, "the leader");
-        assert_eq!(pace_of("b", &steady, &health, true), Pace::Calm);
-        assert_eq!(pace_of("b", &steady, &health, false), Pace::Fast, "observe mode needs follower heads");
+        assert_eq!(pace_of("a", &steady, &health, (true, false)), Pace::Fast, "the leader");
+        assert_eq!(pace_of("a", &steady, &health, (true, true)), Pace::Committing, "committing on schedule");
+        assert_eq!(pace_of("a", &steady, &health, (false, true)), Pace::Fast);
+        // A probe without op-geth keeps the last execution head and judges the rest.
+        let mut op_node_only = probe_at(now, 6, 6);
+        op_node_only.geth = None;
+        health.observe_probe("a", &op_node_only);
+        assert_eq!((health.nodes["a"].reason, health.nodes["a"].execution_head), (Reason::Ok, Some(5)));
+        assert_eq!(pace_of("b", &steady, &health, (true, false)), Pace::Calm);
+        assert_eq!(
+            pace_of("b", &steady, &health, (false, false)),
+            Pace::Fast,
+            "observe mode needs follower heads"
+        );
 
         let catching_up =
             ChainState { phase: Phase::CatchingUp { from: "a".into(), target: None }, ..steady.clone() };
-        assert_eq!(pace_of("b", &catching_up, &health, true), Pace::Fast, "a fail-over in progress");
+        assert_eq!(pace_of("b", &catching_up, &health, (true, false)), Pace::Fast, "a fail-over in progress");
         let fenced = ChainState { fenced: ["b".to_owned()].into(), ..steady.clone() };
-        assert_eq!(pace_of("b", &fenced, &health, true), Pace::Fast);
+        assert_eq!(pace_of("b", &fenced, &health, (true, false)), Pace::Fast);
 
         // The leader's first failed probe turns every follower fast.
         let err = CallError::Unreachable("connection refused".into());
         health.observe_probe("a", &testing::failed_probe(now, err));
-        assert_eq!(pace_of("b", &steady, &health, true), Pace::Fast);
-        assert_eq!(pace_of("c", &steady, &health, true), Pace::Fast);
+        assert_eq!(pace_of("b", &steady, &health, (true, false)), Pace::Fast);
+        assert_eq!(pace_of("c", &steady, &health, (true, false)), Pace::Fast);
     }
 
     /// A loopback op-node + op-geth that answers every call with an error, and counts them.

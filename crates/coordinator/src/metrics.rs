@@ -445,7 +445,9 @@ impl NodeProbeMetrics {
     /// One probe's latencies and the node's verdict, reason and head after it.
     pub fn publish(&mut self, report: &ProbeReport, health: Option<&NodeHealth>) {
         self.op_node_latency.record(seconds(report.probe.sync.latency));
-        self.op_geth_latency.record(seconds(report.probe.geth.latency));
+        if let Some(geth) = &report.probe.geth {
+            self.op_geth_latency.record(seconds(geth.latency));
+        }
         let Some(health) = health else { return };
         self.healthy.set(f64::from(u8::from(health.healthy)));
         if self.published_reason != Some(health.reason) {

@@ -19,10 +19,10 @@ pub(crate) fn probe(at: Instant, head_number: u64, head_hash: B256, geth_number:
             result: Ok(SyncStatus { unsafe_l2, ..Default::default() }),
             latency: Duration::from_millis(2),
         },
-        geth: Timed {
+        geth: Some(Timed {
             result: Ok(BlockHeader { number: U64::from(geth_number), ..Default::default() }),
             latency: Duration::from_millis(2),
-        },
+        }),
         rollup: None,
     }
 }
@@ -32,7 +32,7 @@ pub(crate) fn failed_probe(at: Instant, err: CallError) -> Probe {
     Probe {
         at,
         sync: Timed { result: Err(err), latency: Duration::from_millis(250) },
-        geth: Timed { result: Ok(BlockHeader::default()), latency: Duration::from_millis(2) },
+        geth: Some(Timed { result: Ok(BlockHeader::default()), latency: Duration::from_millis(2) }),
         rollup: None,
     }
 }

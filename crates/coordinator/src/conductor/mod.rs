@@ -298,6 +298,11 @@ impl ChainFence {
         result
     }
 
+    /// When this replica last accepted a commit (cheaper than [`Self::view`]).
+    pub fn last_commit_at(&self) -> Option<Instant> {
+        self.view.lock().unwrap_or_else(PoisonError::into_inner).last_commit_at
+    }
+
     /// Commits accepted over the last 10 s (through this replica).
     pub fn recent_commits(&self) -> u64 {
         let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);

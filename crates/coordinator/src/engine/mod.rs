@@ -509,6 +509,11 @@ impl FailoverEngine {
         self.settings = settings;
     }
 
+    /// The chain's conductor-mode timings, when it is conducted.
+    pub fn conductor_timing(&self) -> Option<conductor::ConductorTiming> {
+        self.settings.conductor
+    }
+
     /// True while a fail-over call is in flight.
     pub fn is_busy(&self) -> bool {
         self.pending.is_some()

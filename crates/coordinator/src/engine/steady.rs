@@ -280,7 +280,7 @@ mod tests {
         chain.head("a", 13).head("c", 11);
         chain.probe("b", {
             let mut probe = probe(chain.now, 13, 13, 13);
-            probe.geth.result = Err(CallError::Malformed("garbage".into()));
+            probe.geth.as_mut().expect("asked").result = Err(CallError::Malformed("garbage".into()));
             probe
         });
         chain.at(1600).fail("a", unreachable());

@@ -83,7 +83,7 @@ mod tests {
     /// that answers, so it is stopped, not waited out as one cut off.
     fn geth_timeout(chain: &Chain) -> Probe {
         let mut probe = testing::probe(chain.now, 10, hash(10), 10);
-        probe.geth.result = Err(timeout());
+        probe.geth.as_mut().expect("asked").result = Err(timeout());
         probe
     }
 
