@@ -169,17 +169,19 @@ async fn replicas(dir: &std::path::Path, cancel: &CancellationToken) -> (String,
         clusters.push(cluster);
         acting.push(acting_rx);
     }
+    // The first leader may lose an election still settling: retry on whoever acts then.
     let deadline = Instant::now() + Duration::from_secs(30);
-    let leader = loop {
-        if let Some(at) = acting.iter().position(|rx| rx.borrow().is_some()) {
-            break at;
-        }
-        assert!(Instant::now() < deadline, "no replica acts after 30 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
     let state = steady();
     let value = serde_json::to_value(&state).expect("state");
-    clusters[leader].put(CHAIN, value, Some(holding_of(&state))).await.expect("holder committed");
+    let leader = loop {
+        if let Some(at) = acting.iter().position(|rx| rx.borrow().is_some())
+            && clusters[at].put(CHAIN, value.clone(), Some(holding_of(&state))).await.is_ok()
+        {
+            break at;
+        }
+        assert!(Instant::now() < deadline, "no replica took the holder's state after 30 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let follower = (leader + 1) % 3;
     (urls[leader].clone(), urls[follower].clone(), clusters)
 }

@@ -579,7 +579,13 @@ impl ChainActor {
                 _ => false,
             };
         for (node, pace_tx) in &self.paces {
-            let pace = pace_of(node, &self.state, &self.health, (conducted, committing));
+            // A replica that does not act decides nothing on its picture: every node is calm
+            // until it acts (then each is probed at once).
+            let pace = if self.acting.is_none() {
+                Pace::Calm
+            } else {
+                pace_of(node, &self.state, &self.health, (conducted, committing))
+            };
             pace_tx.send_if_modified(|current| std::mem::replace(current, pace) != pace);
         }
     }
