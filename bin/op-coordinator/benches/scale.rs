@@ -18,10 +18,10 @@
 //! |---|---|---|
 //! | 1 | op-sim, N chains x 3 nodes, 1 s blocks, `--shared-port`, a child process | its control API lists 3N nodes and the coordinator config is written |
 //! | 2 | the coordinator(s), default settings, child processes | - |
-//! | 3 | start-up | every chain has a steady leader (the acting replica's `coordinator_status`) that is the chain's only active node and sealed a block in the last 2 block times (op-sim's ground truth) |
+//! | 3 | start-up | every chain has a steady leader (the acting replica's `coordinator_status`) that is the chain's only active node and sealed a block in the last 2 block times (op-sim's ground truth); at the deadline (60 s + 150 ms a chain) the row goes on with what there is and says which chains were not ready |
 //! | 4 | warm-up (`--warmup-seconds`) | - |
 //! | 5 | the measured window (`--seconds`) | - |
-//! | 6 | K leader crashes, one after another, on K different chains while all others run | each: another node sealed, then the healed chain has one leader, steady, nobody fenced |
+//! | 6 | K leader crashes, one after another, on K different ready chains while all others run | each: another node sealed, then the healed chain has one leader, steady, nobody fenced (60 s each; a trial that times out is noted under the table) |
 //!
 //! Setups: `single` (one coordinator, observe mode: op-sim's first node of each chain starts
 //! sequencing and the coordinator adopts it), `conductor` (one coordinator in conductor mode: every
@@ -35,7 +35,7 @@
 //!
 //! | column | from | definition |
 //! |---|---|---|
-//! | start-up s | bench clock | op-sim spawned -> step 3 done |
+//! | start-up s | bench clock | op-sim spawned -> step 3 done (`> N`: not every chain was ready at the deadline) |
 //! | coordinator cores | `/proc/PID/stat` at the window's two ends | CPU seconds / wall seconds; cluster: the acting replica / the sum of the three |
 //! | coordinator RSS MiB | `/proc/PID/status` `VmHWM` at the window's end | peak resident memory since start; cluster: the acting replica / the sum |
 //! | op-sim cores | `/proc/PID/stat` | as for the coordinator |
@@ -43,19 +43,22 @@
 //! | probe p99 ms | coordinator metrics: the same histogram's buckets | increase between the scrapes, summed over chains, nodes, services (and replicas), p99 interpolated in its bucket as Prometheus' `histogram_quantile` does |
 //! | missed slots | `sim_invariants` at the window's ends | increase of `missed_slots` summed over chains |
 //! | wrong fail-overs | op-sim's ledger | changes of the producing node (a block by another node than the chain's previous block) on chains where the bench injected no fault; start-up (op-sim start -> window) / after (window and crashes) |
-//! | fail-over ms | op-sim's ledger, `op_chaos::harness::handover_gap` | per crash: the crashed leader's last block -> the first block by another node, minus the block time; p50 / p99 by nearest rank (with 5 crashes p99 is the max) |
+//! | fail-over ms | op-sim's ledger, `op_chaos::harness::handover_gap` | per crash: the crashed leader's last block -> the first block by another node, minus the block time; p50 / p99 by nearest rank (with 5 crashes p99 is the max); (n) crashes measured |
 //! | commits/s | coordinator metrics: `op_coordinator_conductor_commits_total{result="accepted"}` | increase between the scrapes / their interval, all chains (cluster: summed; only the leader accepts) |
 //! | commit p99 ms | coordinator metrics: `op_coordinator_conductor_commit_duration_seconds`; ledger: `block.t_ms - commit_sent_ms` | the coordinator's time to admit and make a commit durable / op-node's round trip of the accepted try (forwarding included), over the window's blocks |
 //! | load 1m | `/proc/loadavg` | the machine's 1-minute load at the window's start |
 //!
-//! The machine is shared: every figure is what it was, nothing is asserted.
+//! Under the table: each wrong fail-over (the first ten of a row), trials that timed out, and why
+//! a start-up was incomplete. Each row's config, data and logs stay in
+//! `target/tmp/scale-SETUP-CHAINS/` until the row runs again. The machine is shared: every figure
+//! is what it was, nothing is asserted.
 
 use anyhow::{Context as _, bail};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use op_chaos::harness::{NODES, Percentiles, fault_params, handover_gap};
 use op_sim::{
     Routing, SimConfig, Simulator,
-    api::{ChainInvariants, FaultKind, LedgerEntry, SimControlApiClient as _, SimNodeInfo},
+    api::{ChainInvariants, FaultKind, LedgerEntry, SimControlApiClient as _},
 };
 use opc_test_support::{
     LoggedChild, ReplicaProcess, admin_client_with_timeout,
@@ -268,6 +271,8 @@ struct Row {
     setup: Option<Setup>,
     chains: usize,
     startup_s: f64,
+    /// Not every chain was ready at the start-up deadline; the row measured what there was.
+    startup_incomplete: bool,
     load_1m: String,
     /// The acting coordinator's cores, and all coordinators' together.
     leader_cores: f64,
@@ -281,7 +286,9 @@ struct Row {
     wrong_at_startup: usize,
     wrong_after: usize,
     failover_ms: Option<Percentiles>,
+    /// Crashes measured, of those asked.
     failovers: usize,
+    failovers_asked: usize,
     commits_per_s: Option<f64>,
     commit_p99_ms: Option<f64>,
     commit_round_trip_p99_ms: Option<u64>,
@@ -307,7 +314,7 @@ impl Row {
         vec![
             setup,
             self.chains.to_string(),
-            format!("{:.0}", self.startup_s),
+            format!("{}{:.0}", if self.startup_incomplete { "> " } else { "" }, self.startup_s),
             pair(format!("{:.2}", self.leader_cores), format!("{:.2}", self.all_cores)),
             pair(format!("{:.0}", self.leader_peak_mib), format!("{:.0}", self.all_peak_mib)),
             format!("{:.2}", self.sim_cores),
@@ -353,7 +360,7 @@ fn print_table(rows: &[Row]) {
         // head (what was awaited and last observed).
         let error = row.error.as_ref().map(|error| error.lines().take(8).collect::<Vec<_>>().join("\n  "));
         for note in row.notes.iter().chain(&error) {
-            println!("\n- {} chains, {setup}: {note}", row.chains);
+            println!("\n- {} chains, {setup}: {}", row.chains, note.replace('\n', "\n  "));
         }
     }
 }
@@ -431,7 +438,6 @@ struct Member {
     pid: String,
     admin: HttpClient,
     metrics: SocketAddr,
-    log: PathBuf,
 }
 
 /// The coordinator processes of a row (one, or three replicas); killed on drop.
@@ -468,7 +474,6 @@ impl Coordinators {
                 pid: child.id().to_string(),
                 admin: admin_client_with_timeout(&rpc, ADMIN_TIMEOUT),
                 metrics: parse(&metrics[0]),
-                log,
             };
             return Self { members: vec![member], _single: Some(child), _replicas: Vec::new() };
         }
@@ -495,7 +500,6 @@ impl Coordinators {
                 pid: child.id().to_string(),
                 admin: admin_client_with_timeout(&replica.api_addr, ADMIN_TIMEOUT),
                 metrics: parse(metrics),
-                log: replica.log.clone(),
             });
             replica.child = Some(child);
         }
@@ -517,14 +521,6 @@ impl Coordinators {
             }
         }
         Err(format!("no replica acts ({})", seen.join("; ")))
-    }
-
-    fn log_tails(&self) -> String {
-        let mut out = String::new();
-        for member in &self.members {
-            let _ = writeln!(out, "--- {} ---\n{}", member.log.display(), tail(&member.log, 20));
-        }
-        out
     }
 
     /// One scrape of every member: when it was sent, and what it said.
@@ -608,28 +604,25 @@ impl LedgerTail {
     }
 
     /// Reads the ledger every [`LEDGER_POLL`], keeping the entries of `chain` in `entries`, until
-    /// `found` finds what it looks for in them; panics after [`TRIAL_STEP`] with what it observed.
+    /// `found` finds what it looks for in them, or [`TRIAL_STEP`] passes (the error says what it
+    /// observed last).
     async fn wait_for_chain<T>(
         &mut self,
         what: &str,
         chain: &str,
         entries: &mut Vec<LedgerEntry>,
-        context: impl FnOnce() -> String,
         mut found: impl FnMut(&[LedgerEntry]) -> (Option<T>, String),
-    ) -> T {
+    ) -> Result<T, String> {
         wait_for(what)
             .timeout(TRIAL_STEP)
             .poll(LEDGER_POLL)
-            .until_or(
-                async || match self.read().await {
-                    Ok(read) => {
-                        entries.extend(read.into_iter().filter(|entry| entry.chain() == chain));
-                        found(entries)
-                    }
-                    Err(err) => (None, err),
-                },
-                context,
-            )
+            .try_until(async || match self.read().await {
+                Ok(read) => {
+                    entries.extend(read.into_iter().filter(|entry| entry.chain() == chain));
+                    found(entries)
+                }
+                Err(err) => (None, err),
+            })
             .await
     }
 
@@ -655,10 +648,18 @@ fn chain_name(index: usize, chains: usize) -> String {
     if chains == 1 { "devnet".to_owned() } else { format!("chain-{index}") }
 }
 
-/// Why the chains are not all ready (empty when they are): each chain needs a steady leader in
-/// the coordinator's status that is its only active node and sealed a block in the last two
-/// block times (the newest block of any chain being "now").
-fn not_ready(statuses: &[ChainStatus], nodes: &[SimNodeInfo], invariants: &[ChainInvariants]) -> Vec<String> {
+/// The acting coordinator, and the chains that are not ready, each with why: a chain is ready
+/// when the acting coordinator's status shows a steady leader that is its only active node and
+/// sealed a block in the last two block times (the newest block of any chain being "now").
+async fn not_ready(
+    sim: &SimProcess,
+    coordinators: &Coordinators,
+) -> Result<(usize, Vec<(String, String)>), String> {
+    let leader = coordinators.acting().await?;
+    let statuses =
+        coordinators.members[leader].admin.status(None).await.map_err(|err| format!("status: {err}"))?;
+    let nodes = sim.control.nodes().await.map_err(|err| format!("sim_nodes: {err}"))?;
+    let invariants = sim.control.invariants().await.map_err(|err| format!("sim_invariants: {err}"))?;
     let mut active: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for node in nodes.iter().filter(|node| node.active) {
         active.entry(node.chain.as_str()).or_default().push(node.name.as_str());
@@ -667,25 +668,29 @@ fn not_ready(statuses: &[ChainStatus], nodes: &[SimNodeInfo], invariants: &[Chai
     let statuses: HashMap<&str, &ChainStatus> =
         statuses.iter().map(|status| (status.chain.as_str(), status)).collect();
     let mut problems = Vec::new();
-    for chain in invariants {
-        let name = chain.chain.as_str();
-        let actives = active.get(name).cloned().unwrap_or_default();
-        let Some(status) = statuses.get(name) else {
-            problems.push(format!("{name}: not in the coordinator's status"));
+    for chain in &invariants {
+        let name = chain.chain.clone();
+        let actives = active.get(name.as_str()).cloned().unwrap_or_default();
+        let Some(status) = statuses.get(name.as_str()) else {
+            problems.push((name, "not in the coordinator's status".to_owned()));
             continue;
         };
         let idle_ms = chain.last_block_ms.map_or(newest_ms, |last| newest_ms.saturating_sub(last));
-        let steady = status.phase == "steady" && status.leader.is_some();
-        if !steady || actives != [status.leader.as_deref().unwrap_or_default()] || idle_ms > 2 * BLOCK_TIME_MS
+        let leader = status.leader.as_deref();
+        if status.phase != "steady"
+            || leader.is_none()
+            || actives != [leader.unwrap_or_default()]
+            || idle_ms > 2 * BLOCK_TIME_MS
         {
-            problems.push(format!(
-                "{name}: phase {}, leader {}, active {actives:?}, last block {idle_ms} ms before the newest",
+            let problem = format!(
+                "phase {}, leader {}, active {actives:?}, last block {idle_ms} ms before the newest",
                 status.phase,
-                status.leader.as_deref().unwrap_or("none")
-            ));
+                leader.unwrap_or("none")
+            );
+            problems.push((name, problem));
         }
     }
-    problems
+    Ok((leader, problems))
 }
 
 async fn measure_row(options: Arc<Options>, setup: Setup, chains: usize, ticks: f64) -> Row {
@@ -694,13 +699,19 @@ async fn measure_row(options: Arc<Options>, setup: Setup, chains: usize, ticks: 
     std::fs::create_dir_all(&dir).expect("create the row's directory");
     let mut row = Row { setup: Some(setup), chains, ..Row::default() };
     let started = Instant::now();
-    let mut run = Run::start(&options, setup, chains, &dir).await;
+    let (mut run, ready) = Run::start(&options, setup, chains, &dir).await;
     row.startup_s = started.elapsed().as_secs_f64();
     eprintln!("  started in {:.1} s (logs in {})", row.startup_s, dir.display());
+    if let Err(timed_out) = ready {
+        eprintln!("  start-up incomplete, measuring anyway: {timed_out}");
+        row.startup_incomplete = true;
+        row.notes.push(format!("start-up incomplete (logs in {}): {timed_out}", dir.display()));
+    }
     tokio::time::sleep(Duration::from_secs(options.warmup_seconds)).await;
     run.window(&mut row, options.seconds, ticks).await;
     let started = Instant::now();
-    let faulted = run.crashes(&mut row, options.crashes.min(chains)).await;
+    row.failovers_asked = options.crashes.min(chains);
+    let faulted = run.crashes(&mut row).await;
     eprintln!("  {} crashes in {:.1} s", row.failovers, started.elapsed().as_secs_f64());
     let wrong = run.ledger.wrong_failovers(&faulted);
     row.wrong_at_startup = wrong.iter().filter(|change| change.stage == Stage::StartUp).count();
@@ -726,8 +737,9 @@ struct Run {
 }
 
 impl Run {
-    /// Starts op-sim and the coordinator(s); returns once every chain is ready (see [`not_ready`]).
-    async fn start(options: &Options, setup: Setup, chains: usize, dir: &Path) -> Self {
+    /// Starts op-sim and the coordinator(s); returns once every chain is ready (see
+    /// [`not_ready`]), or at the deadline with why not: the row then measures what there is.
+    async fn start(options: &Options, setup: Setup, chains: usize, dir: &Path) -> (Self, Result<(), String>) {
         let conductors: Vec<String> = match setup {
             Setup::Single => Vec::new(),
             Setup::Conductor | Setup::Cluster => (0..setup.coordinators()).map(|_| free_addr()).collect(),
@@ -737,40 +749,40 @@ impl Run {
         let mut ledger = LedgerTail::new(sim.control.clone());
         let what = "every chain to have a steady leader that is its only active node and sealed a block in \
                     the last 2 block times";
-        let leader = wait_for(what)
+        let ready = wait_for(what)
             .timeout(START_BASE + START_PER_CHAIN * chains as u32)
             .poll(READY_POLL)
-            .until_or(
-                async || {
-                    // Read as it grows, so the window's start does not read a start-up's worth.
-                    if let Err(err) = ledger.read().await {
-                        return (None, err);
+            .try_until(async || {
+                // Read as it grows, so the window's start does not read a start-up's worth.
+                if let Err(err) = ledger.read().await {
+                    return (None, err);
+                }
+                match not_ready(&sim, &coordinators).await {
+                    Ok((leader, problems)) if problems.is_empty() => (Some(leader), String::new()),
+                    Ok((_, problems)) => {
+                        let some: Vec<String> = problems
+                            .iter()
+                            .take(5)
+                            .map(|(chain, problem)| format!("{chain}: {problem}"))
+                            .collect();
+                        (
+                            None,
+                            format!(
+                                "{} of {chains} chains not ready, e.g.\n{}",
+                                problems.len(),
+                                some.join("\n")
+                            ),
+                        )
                     }
-                    let leader = match coordinators.acting().await {
-                        Ok(leader) => leader,
-                        Err(err) => return (None, err),
-                    };
-                    let observed = async {
-                        let admin = &coordinators.members[leader].admin;
-                        let statuses = admin.status(None).await.map_err(|err| format!("status: {err}"))?;
-                        let nodes = sim.control.nodes().await.map_err(|err| format!("sim_nodes: {err}"))?;
-                        let report =
-                            sim.control.invariants().await.map_err(|err| format!("sim_invariants: {err}"))?;
-                        Ok::<_, String>(not_ready(&statuses, &nodes, &report))
-                    };
-                    match observed.await {
-                        Ok(problems) if problems.is_empty() => (Some(leader), String::new()),
-                        Ok(problems) => {
-                            let some = problems[..problems.len().min(5)].join("\n");
-                            (None, format!("{} of {chains} chains not ready, e.g.\n{some}", problems.len()))
-                        }
-                        Err(err) => (None, err),
-                    }
-                },
-                || coordinators.log_tails() + &sim.child.log_tail(10),
-            )
+                    Err(err) => (None, err),
+                }
+            })
             .await;
-        Self { sim, coordinators, ledger, leader }
+        let leader = match &ready {
+            Ok(leader) => *leader,
+            Err(_) => coordinators.acting().await.unwrap_or(0),
+        };
+        (Self { sim, coordinators, ledger, leader }, ready.map(|_| ()))
     }
 
     /// The measured window: every process sampled at its two ends, between two scrapes of every
@@ -779,15 +791,20 @@ impl Run {
         let (sim, coordinators) = (&self.sim, &self.coordinators);
         self.ledger.read().await.expect("the ledger before the window");
         self.ledger.stage = Stage::Window;
-        if let Ok(now) = coordinators.acting().await
-            && now != self.leader
-        {
-            row.notes.push(format!(
-                "the acting replica changed from {} to {} after start-up",
-                self.leader + 1,
-                now + 1
-            ));
-            self.leader = now;
+        match coordinators.acting().await {
+            Ok(now) if now != self.leader => {
+                row.notes.push(format!(
+                    "the acting replica changed from {} to {now_id}",
+                    self.leader + 1,
+                    now_id = now + 1
+                ));
+                self.leader = now;
+            }
+            Ok(_) => {}
+            Err(err) => row.notes.push(format!(
+                "at the window's start {err}: replica {} counts as the leader",
+                self.leader + 1
+            )),
         }
         let invariants_before = sim.control.invariants().await.expect("sim_invariants");
         let scrapes_before = coordinators.scrape().await;
@@ -818,18 +835,35 @@ impl Run {
         }
     }
 
-    /// `trials` leader crashes, one after another, on chains spread over the range, each landing
-    /// at another point of its slot; returns the chains faulted.
-    async fn crashes(&mut self, row: &mut Row, trials: usize) -> BTreeSet<String> {
+    /// `failovers_asked` leader crashes, one after another, on ready chains spread over the range (see
+    /// [`not_ready`]), each landing at another point of its slot; returns the chains faulted.
+    async fn crashes(&mut self, row: &mut Row) -> BTreeSet<String> {
         self.ledger.stage = Stage::Crashes;
-        let chains = row.chains;
+        let not_ready: BTreeSet<String> = match not_ready(&self.sim, &self.coordinators).await {
+            Ok((_, problems)) => problems.into_iter().map(|(chain, _)| chain).collect(),
+            Err(err) => {
+                row.notes.push(format!("no crash: which chains are ready is unknown ({err})"));
+                return BTreeSet::new();
+            }
+        };
+        let ready: Vec<String> = (0..row.chains)
+            .map(|index| chain_name(index, row.chains))
+            .filter(|chain| !not_ready.contains(chain))
+            .collect();
+        let trials = row.failovers_asked.min(ready.len());
+        if trials < row.failovers_asked {
+            row.notes.push(format!("{} chains ready for a crash, {trials} crashes", ready.len()));
+        }
         let mut faulted = BTreeSet::new();
         let mut failover_ms = Vec::new();
         for trial in 0..trials {
-            let chain = chain_name(trial * chains / trials, chains);
+            let chain = &ready[trial * ready.len() / trials];
             faulted.insert(chain.clone());
             let phase_ms = BLOCK_TIME_MS * (2 * trial as u64 + 1) / (2 * trials as u64);
-            failover_ms.push(self.crash_leader(&chain, phase_ms).await);
+            match self.crash_leader(chain, phase_ms).await {
+                Ok(ms) => failover_ms.push(ms),
+                Err(err) => row.notes.push(format!("crash on {chain}: {err}")),
+            }
         }
         row.failovers = failover_ms.len();
         row.failover_ms = Percentiles::of(&failover_ms);
@@ -838,30 +872,29 @@ impl Run {
 
     /// Crashes the leader of `chain` `phase_ms` after one of its blocks, waits for another node to
     /// seal, heals it and waits for the chain to settle; returns the fail-over time (the gap in
-    /// the ledger minus the block time).
-    async fn crash_leader(&mut self, chain: &str, phase_ms: u64) -> u64 {
+    /// the ledger minus the block time), or the wait that timed out.
+    async fn crash_leader(&mut self, chain: &str, phase_ms: u64) -> Result<u64, String> {
         let Self { sim, coordinators, ledger, leader } = self;
         let admin = &coordinators.members[*leader].admin;
-        let context = || coordinators.log_tails();
         let mut entries = Vec::new();
         let what = format!("{chain}'s leader to seal a block before the crash");
         let crashed = ledger
-            .wait_for_chain(&what, chain, &mut entries, &context, |entries| {
+            .wait_for_chain(&what, chain, &mut entries, |entries| {
                 let sealed = entries.iter().rev().find_map(|entry| match entry {
                     LedgerEntry::Block { producer, .. } => Some(producer.clone()),
                     _ => None,
                 });
                 (sealed, format!("{} entries of {chain} read", entries.len()))
             })
-            .await;
+            .await?;
         tokio::time::sleep(Duration::from_millis(phase_ms)).await;
         let node = format!("{chain}/{crashed}");
         let params = Some(fault_params(FaultKind::Crash, false));
         let crash = sim.control.fault(node.clone(), FaultKind::Crash, params).await;
-        crash.unwrap_or_else(|err| panic!("sim_fault crash {node}: {err}"));
+        crash.map_err(|err| format!("sim_fault crash {node}: {err}"))?;
         let what = format!("another node of {chain} to seal after {crashed} crashed");
         let gap = ledger
-            .wait_for_chain(&what, chain, &mut entries, &context, |entries| {
+            .wait_for_chain(&what, chain, &mut entries, |entries| {
                 let fault_at_ms = entries.iter().find_map(|entry| match entry {
                     LedgerEntry::Fault { node, t_ms, .. } if *node == crashed => Some(*t_ms),
                     _ => None,
@@ -870,50 +903,42 @@ impl Run {
                 (gap, format!("fault recorded at {fault_at_ms:?} ms"))
             })
             .await;
+        // Healed whatever happened, so a failed trial leaves no crashed node behind.
         let heal = sim.control.heal(node.clone(), Some(FaultKind::Crash)).await;
-        heal.unwrap_or_else(|err| panic!("sim_heal {node}: {err}"));
+        let gap = gap?;
+        heal.map_err(|err| format!("sim_heal {node}: {err}"))?;
         let what = format!(
             "{chain} to settle after the heal: one active node, the coordinator's steady leader, nobody fenced"
         );
         wait_for(&what)
             .timeout(TRIAL_STEP)
             .poll(Duration::from_millis(200))
-            .until_or(
-                async || {
-                    let status = admin.status(Some(chain.to_owned())).await.map_err(|err| err.to_string());
-                    let nodes = sim.control.nodes().await.map_err(|err| err.to_string());
-                    let (status, nodes) = match (status, nodes) {
-                        (Ok(mut status), Ok(nodes)) if !status.is_empty() => (status.remove(0), nodes),
-                        (status, nodes) => {
-                            return (
-                                None,
-                                format!("status {status:?}, sim_nodes {:?}", nodes.map(|n| n.len())),
-                            );
-                        }
-                    };
-                    let active: Vec<String> = nodes
-                        .into_iter()
-                        .filter(|node| node.chain == chain && node.active)
-                        .map(|node| node.name)
-                        .collect();
-                    let fenced: Vec<&str> = status
-                        .nodes
-                        .iter()
-                        .filter(|node| node.fenced)
-                        .map(|node| node.name.as_str())
-                        .collect();
-                    let one_leader = status.leader.as_ref().is_some_and(|leader| active == [leader.clone()]);
-                    let settled = status.phase == "steady" && fenced.is_empty() && one_leader;
-                    let observed = format!(
-                        "phase {}, leader {:?}, active {active:?}, fenced {fenced:?}",
-                        status.phase, status.leader
-                    );
-                    (settled.then_some(()), observed)
-                },
-                &context,
-            )
-            .await;
-        gap.downtime_ms().saturating_sub(BLOCK_TIME_MS)
+            .try_until(async || {
+                let status = admin.status(Some(chain.to_owned())).await.map_err(|err| err.to_string());
+                let nodes = sim.control.nodes().await.map_err(|err| err.to_string());
+                let (status, nodes) = match (status, nodes) {
+                    (Ok(mut status), Ok(nodes)) if !status.is_empty() => (status.remove(0), nodes),
+                    (status, nodes) => {
+                        return (None, format!("status {status:?}, sim_nodes {:?}", nodes.map(|n| n.len())));
+                    }
+                };
+                let active: Vec<String> = nodes
+                    .into_iter()
+                    .filter(|node| node.chain == chain && node.active)
+                    .map(|node| node.name)
+                    .collect();
+                let fenced: Vec<&str> =
+                    status.nodes.iter().filter(|node| node.fenced).map(|node| node.name.as_str()).collect();
+                let one_leader = status.leader.as_ref().is_some_and(|leader| active == [leader.clone()]);
+                let settled = status.phase == "steady" && fenced.is_empty() && one_leader;
+                let observed = format!(
+                    "phase {}, leader {:?}, active {active:?}, fenced {fenced:?}",
+                    status.phase, status.leader
+                );
+                (settled.then_some(()), observed)
+            })
+            .await?;
+        Ok(gap.downtime_ms().saturating_sub(BLOCK_TIME_MS))
     }
 }
 

@@ -51,17 +51,29 @@ impl Wait<'_> {
     /// Like [`Wait::until`]; a timeout also shows `context()` (log tails, ground truth).
     pub async fn until_or<T>(
         self,
-        mut probe: impl AsyncFnMut() -> (Option<T>, String),
+        probe: impl AsyncFnMut() -> (Option<T>, String),
         context: impl FnOnce() -> String,
     ) -> T {
+        match self.try_until(probe).await {
+            Ok(value) => value,
+            Err(timed_out) => panic!("{timed_out}\n{}", context()),
+        }
+    }
+
+    /// Like [`Wait::until`], but a timeout is returned (what the panic would say) instead of
+    /// panicking: for a bench that goes on with what it has.
+    pub async fn try_until<T>(
+        self,
+        mut probe: impl AsyncFnMut() -> (Option<T>, String),
+    ) -> Result<T, String> {
         let deadline = Instant::now() + self.timeout;
         loop {
             let (found, observed) = probe().await;
             if let Some(value) = found {
-                return value;
+                return Ok(value);
             }
             if Instant::now() >= deadline {
-                self.timed_out(&observed, &context());
+                return Err(self.timed_out(&observed));
             }
             tokio::time::sleep(self.poll).await;
         }
@@ -76,17 +88,15 @@ impl Wait<'_> {
                 return value;
             }
             if Instant::now() >= deadline {
-                self.timed_out(&observed, "");
+                panic!("{}\n", self.timed_out(&observed));
             }
             std::thread::sleep(self.poll);
         }
     }
 
-    fn timed_out(&self, observed: &str, context: &str) -> ! {
-        panic!(
-            "timed out after {:?} waiting for {}; last observed:\n{observed}\n{context}",
-            self.timeout, self.what
-        )
+    /// What a wait that timed out says.
+    fn timed_out(&self, observed: &str) -> String {
+        format!("timed out after {:?} waiting for {}; last observed:\n{observed}", self.timeout, self.what)
     }
 }
 
