@@ -39,9 +39,8 @@
 //! entries before it acknowledges an append. One writer thread commits them with
 //! `Durability::Immediate` (fsync), batching whatever is queued into one transaction, before the
 //! append callback fires or `save_vote` returns. The state machine commits each applied batch
-//! without an fsync: a crash can leave it behind the log (never ahead of it, never half-applied),
-//! and openraft applies the missing entries again from the log, which is only purged behind a
-//! durably saved snapshot. A format version marker is stored; opening decodes every record, and
+//! the same way before `apply` returns, so after a crash it is never ahead of the log and never
+//! behind what it acknowledged. A format version marker is stored; opening decodes every record, and
 //! any failure stops `Cluster::start` with [`ClusterError::CorruptStore`] naming the file and
 //! what to do.
 //!

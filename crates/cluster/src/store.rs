@@ -20,13 +20,11 @@
 //! read from the log tail ([`log_tail`]), which also spares openraft's readers (replication,
 //! apply) a decode of each entry they read back.
 //!
-//! `apply` commits its batch *without* an fsync ([`Durability::None`]): the next durable commit
-//! of the log (or of a snapshot) carries it to disk, and redb reverts a crash to the last durable
-//! commit, state machine rows and `last_applied` together. After a crash the state machine may
-//! so come back behind the log, never ahead of it and never inconsistent, and openraft applies
-//! the missing entries again once it learns the committed index (the log is only purged behind
-//! a snapshot, which is saved durably). What a client was told is durable is the log on a
-//! majority, not this replica's applied rows. The committed index is not persisted.
+//! `apply` commits each batch the same way (`Durability::Immediate`) before it returns, so after a
+//! crash the state machine is never behind what it acknowledged, and a replica restarted from its
+//! data dir answers with the state it had (openraft documents `save_committed` as optional then;
+//! the committed index is not persisted). The batch is small: a kept payload's row names the log
+//! entry that holds it (see `fence_rows`).
 //!
 //! A commit changes one small `sm_fences` row and adds one `sm_payloads` row (and drops the
 //! rows the fence no longer keeps), so its cost does not grow with the payloads kept. Stores
@@ -149,18 +147,10 @@ impl StoreDb {
         T: Send + 'static,
         F: FnOnce(&WriteTransaction) -> Result<T, DbError> + Send + 'static,
     {
-        self.write_with(Durability::Immediate, f).await
-    }
-
-    async fn write_with<T, F>(self: &Arc<Self>, durability: Durability, f: F) -> Result<T, DbError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&WriteTransaction) -> Result<T, DbError> + Send + 'static,
-    {
         let store = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let mut txn = store.db.begin_write()?;
-            txn.set_durability(durability);
+            txn.set_durability(Durability::Immediate);
             let out = f(&txn)?;
             txn.commit()?;
             Ok(out)
@@ -789,7 +779,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         })()
         .map_err(to_err)?;
         self.db
-            .write_with(Durability::None, move |txn| {
+            .write(move |txn| {
                 let (rows, last_applied, membership, fence_rows) = &encoded;
                 let mut chains = txn.open_table(SM_CHAINS)?;
                 for (chain, state) in rows {

@@ -157,11 +157,27 @@ pub async fn run_leader_lease(
                 lease = None;
                 publish_acting(&acting_tx, &status, None);
             }
-            _ = status_rx.changed() => {}
+            () = role_change(&mut status_rx, &status) => {}
             () = tokio::time::sleep(wait) => {}
         }
     }
     acting_tx.send_replace(None);
+}
+
+/// Resolves when the role, the term or the leader differ from `seen`. The status changes far
+/// more often than that (every heartbeat acknowledged moves `millis_since_quorum_ack`): waking on
+/// each change made the leader confirm again at once, and each confirmation is a heartbeat round
+/// that changes the status again, a loop that kept two cores busy for ten chains.
+async fn role_change(status_rx: &mut watch::Receiver<ClusterStatus>, seen: &ClusterStatus) {
+    let key =
+        |status: &ClusterStatus| (status.role, status.term, status.leader.as_ref().map(|leader| leader.id));
+    let seen = key(seen);
+    while status_rx.changed().await.is_ok() {
+        if key(&status_rx.borrow_and_update()) != seen {
+            return;
+        }
+    }
+    std::future::pending().await
 }
 
 async fn sleep_until_or_never(deadline: Option<Instant>) {
