@@ -284,7 +284,9 @@ fn evaluate(
             return (reason, format!("op-node optimism_syncStatus: {err}"));
         }
     };
-    // Not asked this time: the last answer stands (`observe_probe` keeps it).
+    // Not asked this time (a leader whose commits prove its op-geth builds blocks): no execution
+    // lag is judged. Its last answer is older than this op-node head, and comparing the two would
+    // call a leader that commits every block lagging.
     let execution = match probe.geth.as_ref().map(|geth| &geth.result) {
         Some(Ok(block)) => Some(block.number.to::<u64>()),
         Some(Err(err)) => {
@@ -292,7 +294,7 @@ fn evaluate(
                 call_reason(err, Reason::OpGethUnreachable, Reason::OpGethTimeout, Reason::OpGethMalformed);
             return (reason, format!("op-geth eth_getBlockByNumber(latest): {err}"));
         }
-        None => node.execution_head,
+        None => None,
     };
     if status.is_uninitialised() {
         return (
@@ -668,8 +670,9 @@ mod tests {
         assert_eq!(pace_of("a", &steady, &health, (true, false)), Pace::Fast, "the leader");
         assert_eq!(pace_of("a", &steady, &health, (true, true)), Pace::Committing, "committing on schedule");
         assert_eq!(pace_of("a", &steady, &health, (false, true)), Pace::Fast);
-        // A probe without op-geth keeps the last execution head and judges the rest.
-        let mut op_node_only = probe_at(now, 6, 6);
+        // A probe without op-geth keeps the last execution head (for status) and judges no
+        // execution lag on it, however far op-node's head moved since.
+        let mut op_node_only = probe_at(now, 60, 60);
         op_node_only.geth = None;
         health.observe_probe("a", &op_node_only);
         assert_eq!((health.nodes["a"].reason, health.nodes["a"].execution_head), (Reason::Ok, Some(5)));

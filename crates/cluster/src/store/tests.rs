@@ -17,6 +17,26 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, tempfile::TempDir> fo
     }
 }
 
+/// Writes `entries` to the log rows as the log writer does (appending through the trait needs
+/// openraft's flush callback).
+async fn write_log(opened: &OpenedStore, entries: &[Entry]) -> Result<(), DbError> {
+    let rows: Vec<(u64, Vec<u8>)> = entries
+        .iter()
+        .map(|e| Ok((e.log_id.index, encode("log entry", e)?)))
+        .collect::<Result<_, DbError>>()?;
+    opened
+        .log_store
+        .writer
+        .write(Box::new(move |txn| {
+            let mut table = txn.open_table(LOG)?;
+            for (index, bytes) in &rows {
+                table.insert(*index, bytes.as_slice())?;
+            }
+            Ok(())
+        }))
+        .await
+}
+
 #[test]
 fn the_redb_store_passes_openraft_storage_suite() {
     if let Err(e) = Suite::test_all(TempStoreBuilder) {
@@ -44,22 +64,7 @@ async fn a_reopened_store_holds_the_vote_the_log_and_the_applied_state()
             }),
         };
         let entries = [put(1, "a"), put(2, "b"), put(3, "a")];
-        // Appending through the trait needs openraft's callback; write the rows the same way.
-        let rows: Vec<(u64, Vec<u8>)> = entries
-            .iter()
-            .map(|e| Ok((e.log_id.index, encode("log entry", e)?)))
-            .collect::<Result<_, DbError>>()?;
-        opened
-            .log_store
-            .db
-            .write(move |txn| {
-                let mut table = txn.open_table(LOG)?;
-                for (index, bytes) in &rows {
-                    table.insert(*index, bytes.as_slice())?;
-                }
-                Ok(())
-            })
-            .await?;
+        write_log(&opened, &entries).await?;
         opened.state_machine.apply(entries[..2].to_vec()).await?;
         opened.log_store.purge(log_id(1)).await?;
         opened.closed_rx
@@ -120,26 +125,12 @@ mod payload_rows {
         entries
     }
 
-    /// Writes `entries` to the log as the log writer does, then applies them.
+    /// Writes `entries` to the log, then applies them.
     async fn append_and_apply(
         opened: &mut OpenedStore,
         entries: Vec<Entry>,
     ) -> Result<(), Box<dyn std::error::Error>> {
-        let rows: Vec<(u64, Vec<u8>)> = entries
-            .iter()
-            .map(|e| Ok((e.log_id.index, encode("log entry", e)?)))
-            .collect::<Result<_, DbError>>()?;
-        opened
-            .log_store
-            .writer
-            .write(Box::new(move |txn| {
-                let mut table = txn.open_table(LOG)?;
-                for (index, bytes) in &rows {
-                    table.insert(*index, bytes.as_slice())?;
-                }
-                Ok(())
-            }))
-            .await?;
+        write_log(opened, &entries).await?;
         let applied = opened.state_machine.apply(entries).await?;
         assert!(applied.iter().all(|a| *a == crate::types::Applied::Done), "{applied:?}");
         Ok(())
