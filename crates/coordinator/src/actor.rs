@@ -579,9 +579,11 @@ impl ChainActor {
                 _ => false,
             };
         for (node, pace_tx) in &self.paces {
-            // A replica that does not act decides nothing on its picture: every node is calm
-            // until it acts (then each is probed at once).
-            let pace = if self.acting.is_none() {
+            // A replica that does not act decides nothing on its picture: in conductor mode every
+            // node is calm until it acts (then each is probed at once). Not in observe mode: a
+            // replica that takes over there may judge the liveness window on the heads it read
+            // while observing, and a calm reading is too old for a fast chain's window.
+            let pace = if self.acting.is_none() && conducted {
                 Pace::Calm
             } else {
                 pace_of(node, &self.state, &self.health, (conducted, committing))

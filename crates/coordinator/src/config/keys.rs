@@ -315,7 +315,7 @@ pub const KEYS: &[KeyDoc] = &[
     },
     KeyDoc {
         path: "health.follower_interval_ms",
-        description: "Period between two probes of a calm follower: a healthy follower of a healthy leader in a chain in conductor mode, where the commit stream, not follower heads, proves the leader alive. Every other node is probed every `health.interval_ms`, and a chain's followers turn fast again the moment its leader, a follower or the phase looks wrong. A replica of a cluster that does not act (decides nothing) probes every node at this period, and all fast the moment it acts. At least `health.interval_ms`; equal turns calm probing off.",
+        description: "Period between two probes of a calm follower: a healthy follower of a healthy leader in a chain in conductor mode, where the commit stream, not follower heads, proves the leader alive. Every other node is probed every `health.interval_ms`, and a chain's followers turn fast again the moment its leader, a follower or the phase looks wrong. A replica of a cluster that does not act (decides nothing) probes every node of a conductor-mode chain at this period, and all fast the moment it acts. At least `health.interval_ms`; equal turns calm probing off.",
         required: false,
         binding: Binding::Global(u64_slot!(Milliseconds, 10, 600_000, health.follower_interval_ms)),
     },

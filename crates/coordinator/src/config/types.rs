@@ -138,7 +138,7 @@ pub struct HealthConfig {
     /// Period between two probes of a calm follower: a healthy follower of a healthy leader in a
     /// chain in conductor mode (see [`crate::health::pace_of`]). Anything else is probed every
     /// `interval_ms`, and a follower turns fast again at once when its chain looks wrong. A
-    /// replica that does not act probes every node at this period.
+    /// replica that does not act probes every node of a conductor-mode chain at this period.
     pub follower_interval_ms: u64,
     /// Deadline of each probe RPC, so one hung node cannot delay the verdict on the others.
     pub probe_timeout_ms: u64,
