@@ -16,16 +16,14 @@
 
 use crate::{
     block_time::{BlockTimeGate, Change},
-    client::{CallError, NodeClient, Timed},
+    client::{CallError, NodeClient},
     conductor::{ChainFence, FenceView},
     config::{ChainConfig, Config, settings::ChainTuning},
     engine::{
         Action, CommandError, Event, EventKind, FailoverEngine, FailoverSettings, HandoverTarget, Input,
         Member, Outcome, Severity, View,
     },
-    health::{
-        ChainHealth, Every, Pace, ProbeReport, ProbeSchedule, Reason, pace_of, probe_phase, run_prober,
-    },
+    health::{ChainHealth, Pace, ProbeReport, ProbeSchedule, Reason, pace_of, probe_phase, run_prober},
     metrics as m,
     reconcile::NodeUrls,
     replication::Acting,
@@ -73,7 +71,9 @@ macro_rules! view_of {
 // After the macro, so the actor's child modules can use it.
 mod calls;
 mod commands;
+mod inspector;
 mod stored_names;
+use inspector::{InspectionRound, run_inspector};
 
 /// Bound of every internal channel; probes beyond it wait (they are periodic anyway).
 const CHANNEL_CAPACITY: usize = 1024;
@@ -741,43 +741,6 @@ struct Executed {
     persisted: bool,
     /// A persist failed: the actions after it were not taken.
     persist_failed: bool,
-}
-
-/// One `admin_sequencerActive` sweep of every node.
-#[derive(Debug)]
-struct InspectionRound {
-    /// When the first question was sent: answers describe the world from then on.
-    started_at: Instant,
-    /// Per node.
-    answers: BTreeMap<String, Timed<bool>>,
-}
-
-/// Every `interval`, asks every node `admin_sequencerActive` concurrently and sends the round.
-/// The first round runs at once: start-up discovery needs it.
-async fn run_inspector(
-    clients: BTreeMap<String, NodeClient>,
-    (chain, interval): (String, Option<Duration>),
-    timeout: Duration,
-    rounds_tx: mpsc::Sender<InspectionRound>,
-    cancel: CancellationToken,
-) {
-    // Even with inspection disabled, discovery needs one round (and then every 10 s to keep the
-    // leader-count metric honest). Rounds are spread over the period like probes (see
-    // `probe_phase`): a coordinator of many chains never asks every node at one instant.
-    let period = interval.unwrap_or(Duration::from_secs(10));
-    // The first round within half a second even when rounds are rare: discovery waits for it.
-    let spread = period.min(Duration::from_millis(500));
-    let mut every = Every::after(probe_phase(&chain, "inspection", spread), period);
-    while every.tick(&cancel).await {
-        let started_at = Instant::now();
-        let calls = clients
-            .iter()
-            .map(|(name, client)| async move { (name.clone(), client.sequencer_active(timeout).await) });
-        let answers = futures::future::join_all(calls).await.into_iter().collect();
-        if rounds_tx.send(InspectionRound { started_at, answers }).await.is_err() {
-            return;
-        }
-    }
 }
 
 /// Wall-clock unix milliseconds, for the engine's view and the timeline.

@@ -1,4 +1,5 @@
 //! Unit tests of `store.rs`.
+use openraft::storage::{RaftLogReader as _, RaftLogStorage as _};
 use openraft::testing::{StoreBuilder, Suite};
 
 use super::*;
