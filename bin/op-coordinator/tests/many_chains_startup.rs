@@ -92,9 +92,6 @@ async fn start_many(conducted: bool) -> BTreeMap<String, Vec<(String, bool)>> {
         )
         .await;
     eprintln!("every chain steady under a leader after {:?}", started.elapsed());
-    if let Some(copy) = std::env::var_os("OPC_TEST_KEEP_LOG") {
-        let _ = std::fs::copy(dir.path().join("coordinator.log"), copy);
-    }
     let settled = changes(&sim);
     let sealed = |sim: &op_sim::Simulator| -> Vec<u64> {
         sim.invariants().iter().map(|chain| chain.blocks_sealed).collect()
