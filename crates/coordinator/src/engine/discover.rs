@@ -80,11 +80,18 @@ impl FailoverEngine {
             view.health.nodes.values().filter_map(|node| node.head_advanced_at).max().is_some_and(|at| {
                 view.now.saturating_duration_since(at) <= self.settings.chain_liveness_window
             });
-        if unseen && moving {
+        // "Heads stood still" is timing evidence: a coordinator short of CPU reads old heads.
+        let late = if unseen && !moving { self.timing_unreliable(view) } else { None };
+        if unseen && (moving || late.is_some()) {
+            let seen = match late {
+                Some(late) => format!("heads look still, but {late}"),
+                None => {
+                    format!("heads advanced within {} ms", self.settings.chain_liveness_window.as_millis())
+                }
+            };
             let detail = format!(
-                "{why}, but heads advanced within {} ms and not every node could be asked whether \
-                 it sequences: not electing while one may be active",
-                self.settings.chain_liveness_window.as_millis()
+                "{why}, but {seen}; not every node could be asked whether it sequences: not electing \
+                 while one may be active"
             );
             self.announce(out, view.now, EventKind::HiddenSequencer, None, detail);
             return;
@@ -200,6 +207,24 @@ mod tests {
         assert_eq!(
             chain.at(3501).tick(),
             [persist(electing), event(EventKind::Electing, "b"), start("b", 12)]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn discovery_does_not_take_still_heads_for_a_stopped_chain_while_the_coordinator_is_late() {
+        // a's activity is unknown (its admin_sequencerActive timed out) and no head moved for the
+        // window, but the coordinator's own timers ran late: the heads it holds may be old ones.
+        let mut chain = Chain::new(ABC, ChainState::default());
+        chain.fail("a", timeout()).head("b", 10).head("c", 10);
+        chain.active("b", Ok(false)).active("c", Ok(false));
+        chain.late(std::time::Duration::from_millis(400));
+        assert_eq!(chain.at(3501).tick(), [chain_event(EventKind::HiddenSequencer)]);
+        // On time again, still heads are evidence that nobody sequences.
+        chain.late(std::time::Duration::ZERO);
+        let electing = ChainState { stopped_hash: Some(hash(10)), ..electing_b_at_12() };
+        assert_eq!(
+            chain.at(3600).tick(),
+            [persist(electing), event(EventKind::Electing, "b"), start("b", 10)]
         );
     }
 
