@@ -23,7 +23,9 @@ use crate::{
         Action, CommandError, Event, EventKind, FailoverEngine, FailoverSettings, HandoverTarget, Input,
         Member, Outcome, Severity, View,
     },
-    health::{ChainHealth, Pace, ProbeReport, ProbeSchedule, Reason, pace_of, probe_phase, run_prober},
+    health::{
+        ChainHealth, Commits, Pace, ProbeReport, ProbeSchedule, Reason, pace_of, probe_phase, run_prober,
+    },
     metrics as m,
     reconcile::NodeUrls,
     replication::Acting,
@@ -73,7 +75,7 @@ mod calls;
 mod commands;
 mod inspector;
 mod stored_names;
-use inspector::{InspectionRound, run_inspector};
+use inspector::{InspectionRound, InspectionSchedule, run_inspector};
 
 /// Bound of every internal channel; probes beyond it wait (they are periodic anyway).
 const CHANNEL_CAPACITY: usize = 1024;
@@ -237,6 +239,8 @@ pub struct ChainActor {
     conductor_endpoint: String,
     /// Each node's probe pace, read by its prober.
     paces: BTreeMap<String, watch::Sender<Pace>>,
+    /// The inspector's pace: calm while every node is probed calmly or committing.
+    inspection_pace: watch::Sender<Pace>,
     /// Each node's probe metrics, registered when the probes start.
     probe_metrics: BTreeMap<String, m::NodeProbeMetrics>,
 }
@@ -377,6 +381,7 @@ impl ChainActor {
             fence_view: None,
             conductor_endpoint: format!("http://{}/{name}/<node>", config.conductor.listen),
             paces: BTreeMap::new(),
+            inspection_pace: watch::Sender::new(Pace::Fast),
             probe_metrics: BTreeMap::new(),
         };
         if acting.is_some() {
@@ -423,7 +428,14 @@ impl ChainActor {
         let (inspections_tx, mut inspections_rx) = mpsc::channel::<InspectionRound>(16);
         tokio::spawn(run_inspector(
             self.clients.clone(),
-            (self.name.clone(), self.timings.inspection),
+            (
+                self.name.clone(),
+                InspectionSchedule {
+                    fast: self.timings.inspection,
+                    calm: self.timings.follower_probe_interval,
+                    pace: self.inspection_pace.subscribe(),
+                },
+            ),
             self.timings.rpc_timeout,
             inspections_tx,
             cancel.clone(),
@@ -570,14 +582,16 @@ impl ChainActor {
     /// Sets each node's probe pace from the chain as it stands (see [`pace_of`]).
     fn update_paces(&self) {
         let conducted = self.fence.is_some();
-        // Committing on schedule: a commit within the alive window.
-        let committing =
+        let commits =
             match (self.fence.as_ref().and_then(|f| f.last_commit_at()), self.engine.conductor_timing()) {
-                (Some(at), Some(timing)) => {
-                    Instant::now().saturating_duration_since(at) <= timing.alive_window
-                }
-                _ => false,
+                (Some(at), Some(timing)) => match Instant::now().saturating_duration_since(at) {
+                    quiet if quiet <= timing.commit_due => Commits::Recent,
+                    quiet if quiet <= timing.alive_window => Commits::Due,
+                    _ => Commits::Missing,
+                },
+                _ => Commits::Missing,
             };
+        let mut all_calm = true;
         for (node, pace_tx) in &self.paces {
             // A replica that does not act decides nothing on its picture: in conductor mode every
             // node is calm until it acts (then each is probed at once). Not in observe mode: a
@@ -586,10 +600,15 @@ impl ChainActor {
             let pace = if self.acting.is_none() && conducted {
                 Pace::Calm
             } else {
-                pace_of(node, &self.state, &self.health, (conducted, committing))
+                pace_of(node, &self.state, &self.health, (conducted, commits))
             };
             pace_tx.send_if_modified(|current| std::mem::replace(current, pace) != pace);
+            all_calm &= pace != Pace::Fast;
         }
+        // Nothing looks wrong and every block is committed: a second sequencer could not publish
+        // (the fence refuses it), so it is looked for at the calm period.
+        let inspection = if all_calm && conducted { Pace::Calm } else { Pace::Fast };
+        self.inspection_pace.send_if_modified(|current| std::mem::replace(current, inspection) != inspection);
     }
 
     /// Feeds one input to the engine and executes what it returns; a transition that persisted

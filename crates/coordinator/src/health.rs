@@ -362,31 +362,6 @@ pub struct ProbeReport {
     pub probe: Probe,
 }
 
-/// A period for the coordinator's loops: a tick that comes late delays the next one instead of
-/// bursting, and cancellation wins over a due tick.
-#[derive(Debug)]
-pub(crate) struct Every {
-    ticker: tokio::time::Interval,
-}
-
-impl Every {
-    /// Ticks every `period`, the first after `first`.
-    pub(crate) fn after(first: Duration, period: Duration) -> Self {
-        let mut ticker = tokio::time::interval_at(Instant::now() + first, period);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        Self { ticker }
-    }
-
-    /// Waits for the next tick; false once `cancel` fired.
-    pub(crate) async fn tick(&mut self, cancel: &CancellationToken) -> bool {
-        tokio::select! {
-            biased;
-            () = cancel.cancelled() => false,
-            _ = self.ticker.tick() => true,
-        }
-    }
-}
-
 /// Where in the probe interval the probes of `chain`'s `node` fall: spread over the interval by a
 /// hash of both names, the same at every start. A coordinator of many chains then never probes
 /// every node at one instant: such a burst (at start-up, above all) would make its own lateness
@@ -405,11 +380,33 @@ pub fn probe_phase(chain: &str, node: &str, interval: Duration) -> Duration {
 pub enum Pace {
     /// Every `health.interval_ms`: the leader, and every node of a chain that looks wrong.
     Fast,
-    /// Every `health.interval_ms`, op-node only: a leader in conductor mode that commits on
-    /// schedule (its commits prove its op-geth builds blocks).
+    /// Every `health.follower_interval_ms`, op-node only: a leader in conductor mode that
+    /// committed recently (its commits prove it alive and its op-geth building blocks).
     Committing,
+    /// Every `health.interval_ms`, op-node only: a leader in conductor mode whose next commit is
+    /// due, so that its reading is fresh if the commit does not come.
+    CommitDue,
     /// Every `health.follower_interval_ms`: a calm follower (see [`pace_of`]).
     Calm,
+}
+
+impl Pace {
+    /// True when op-geth is left out of the probe.
+    fn op_node_only(self) -> bool {
+        matches!(self, Self::Committing | Self::CommitDue)
+    }
+}
+
+/// Where a conducted leader is in its commit schedule, from its last commit and
+/// [`ConductorTiming`](crate::engine::ConductorTiming).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commits {
+    /// Committed within `commit_due`.
+    Recent,
+    /// Committed within the alive window, but its next commit is due.
+    Due,
+    /// Nothing within the alive window, or the chain is not conducted: no evidence from commits.
+    Missing,
 }
 
 /// The pace `node` should be probed at. Calm only when nothing about the chain needs fresh
@@ -418,17 +415,21 @@ pub enum Pace {
 /// heads), steady under a leader that is healthy, and `node` is a healthy follower that is not
 /// fenced. Observe-mode chains stay fast: their liveness window rests on followers' heads.
 ///
-/// The leader is always probed fast; while it commits on schedule (`committing`: a commit within
-/// the alive window), its op-node only.
+/// A healthy leader in conductor mode is probed on its op-node only while it commits: calmly
+/// right after a commit, every interval once the next one is due. Otherwise it is probed fast.
 pub fn pace_of(
     node: &str,
     state: &crate::state::ChainState,
     health: &ChainHealth,
-    (conducted, committing): (bool, bool),
+    (conducted, commits): (bool, Commits),
 ) -> Pace {
     let healthy = |name: &str| health.nodes.get(name).is_some_and(|n| n.healthy && n.reason == Reason::Ok);
-    if conducted && committing && state.leader.as_deref() == Some(node) && healthy(node) {
-        return Pace::Committing;
+    if conducted && state.leader.as_deref() == Some(node) && healthy(node) {
+        match commits {
+            Commits::Recent => return Pace::Committing,
+            Commits::Due => return Pace::CommitDue,
+            Commits::Missing => {}
+        }
     }
     let calm = conducted
         && state.phase == crate::state::Phase::Steady
@@ -455,8 +456,8 @@ pub struct ProbeSchedule {
 impl ProbeSchedule {
     fn period(&self) -> Duration {
         match *self.pace.borrow() {
-            Pace::Fast | Pace::Committing => self.fast,
-            Pace::Calm => self.calm,
+            Pace::Fast | Pace::CommitDue => self.fast,
+            Pace::Committing | Pace::Calm => self.calm,
         }
     }
 }
@@ -493,7 +494,7 @@ pub async fn run_prober(
         let started = Instant::now();
         last_started = Some(started);
         let rollup = async { if ask_rollup { Some(client.rollup_config(timeout).await) } else { None } };
-        let ask_geth = *schedule.pace.borrow() != Pace::Committing;
+        let ask_geth = !schedule.pace.borrow().op_node_only();
         let geth = async { if ask_geth { Some(client.latest_block(timeout).await) } else { None } };
         let (sync, geth, rollup) = tokio::join!(client.sync_status(timeout), geth, rollup);
         // Ask again after the node was unreachable, and while the question itself went unanswered;
@@ -667,60 +668,48 @@ mod tests {
             }
         }
         let steady = ChainState { leader: Some("a".into()), phase: Phase::Steady, ..Default::default() };
-        assert_eq!(pace_of("a", &steady, &health, (true, false)), Pace::Fast, "the leader");
-        assert_eq!(pace_of("a", &steady, &health, (true, true)), Pace::Committing, "committing on schedule");
-        assert_eq!(pace_of("a", &steady, &health, (false, true)), Pace::Fast);
+        assert_eq!(pace_of("a", &steady, &health, (true, Commits::Missing)), Pace::Fast, "the leader");
+        assert_eq!(
+            pace_of("a", &steady, &health, (true, Commits::Recent)),
+            Pace::Committing,
+            "just committed"
+        );
+        assert_eq!(pace_of("a", &steady, &health, (true, Commits::Due)), Pace::CommitDue, "a commit due");
+        assert_eq!(pace_of("a", &steady, &health, (false, Commits::Recent)), Pace::Fast);
         // A probe without op-geth keeps the last execution head (for status) and judges no
         // execution lag on it, however far op-node's head moved since.
         let mut op_node_only = probe_at(now, 60, 60);
         op_node_only.geth = None;
         health.observe_probe("a", &op_node_only);
         assert_eq!((health.nodes["a"].reason, health.nodes["a"].execution_head), (Reason::Ok, Some(5)));
-        assert_eq!(pace_of("b", &steady, &health, (true, false)), Pace::Calm);
+        assert_eq!(pace_of("b", &steady, &health, (true, Commits::Missing)), Pace::Calm);
         assert_eq!(
-            pace_of("b", &steady, &health, (false, false)),
+            pace_of("b", &steady, &health, (false, Commits::Missing)),
             Pace::Fast,
             "observe mode needs follower heads"
         );
 
         let catching_up =
             ChainState { phase: Phase::CatchingUp { from: "a".into(), target: None }, ..steady.clone() };
-        assert_eq!(pace_of("b", &catching_up, &health, (true, false)), Pace::Fast, "a fail-over in progress");
+        assert_eq!(
+            pace_of("b", &catching_up, &health, (true, Commits::Missing)),
+            Pace::Fast,
+            "a fail-over in progress"
+        );
         let fenced = ChainState { fenced: ["b".to_owned()].into(), ..steady.clone() };
-        assert_eq!(pace_of("b", &fenced, &health, (true, false)), Pace::Fast);
+        assert_eq!(pace_of("b", &fenced, &health, (true, Commits::Missing)), Pace::Fast);
 
         // The leader's first failed probe turns every follower fast.
         let err = CallError::Unreachable("connection refused".into());
         health.observe_probe("a", &testing::failed_probe(now, err));
-        assert_eq!(pace_of("b", &steady, &health, (true, false)), Pace::Fast);
-        assert_eq!(pace_of("c", &steady, &health, (true, false)), Pace::Fast);
-    }
-
-    /// A loopback op-node + op-geth that answers every call with an error, and counts them.
-    async fn counting_node()
-    -> (NodeClient, std::sync::Arc<std::sync::atomic::AtomicUsize>, jsonrpsee::server::ServerHandle) {
-        use std::sync::{
-            Arc,
-            atomic::{AtomicUsize, Ordering},
-        };
-        let calls = Arc::new(AtomicUsize::new(0));
-        let mut module = jsonrpsee::RpcModule::new(Arc::clone(&calls));
-        module
-            .register_method("optimism_syncStatus", |_, calls, _| {
-                calls.fetch_add(1, Ordering::SeqCst);
-                Err::<(), _>(jsonrpsee::types::ErrorObjectOwned::owned(-32000, "test", None::<()>))
-            })
-            .expect("register");
-        let server = jsonrpsee::server::Server::builder().build("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", server.local_addr().expect("addr"));
-        let handle = server.start(module);
-        (NodeClient::new(&url, &url).expect("client"), calls, handle)
+        assert_eq!(pace_of("b", &steady, &health, (true, Commits::Missing)), Pace::Fast);
+        assert_eq!(pace_of("c", &steady, &health, (true, Commits::Missing)), Pace::Fast);
     }
 
     #[tokio::test]
     async fn a_calm_node_waits_its_long_period_and_turning_fast_probes_it_at_once() {
         use std::sync::atomic::Ordering;
-        let (client, calls, _server) = counting_node().await;
+        let (client, calls, _server) = testing::counting_node("optimism_syncStatus").await;
         let (pace_tx, pace) = watch::channel(Pace::Calm);
         let (reports_tx, mut reports_rx) = mpsc::channel(64);
         let cancel = CancellationToken::new();
@@ -753,6 +742,44 @@ mod tests {
                 .expect("a fast node is probed again")
                 .expect("the prober runs");
         }
+        cancel.cancel();
+        prober.await.expect("the prober ends when cancelled");
+    }
+
+    #[tokio::test]
+    async fn a_committing_leader_is_probed_on_op_node_only_calmly_then_fast_once_a_commit_is_due() {
+        let (client, _calls, _server) = testing::counting_node("optimism_syncStatus").await;
+        let (pace_tx, pace) = watch::channel(Pace::Committing);
+        let (reports_tx, mut reports_rx) = mpsc::channel(64);
+        let cancel = CancellationToken::new();
+        let schedule = ProbeSchedule {
+            phase: Duration::ZERO,
+            fast: Duration::from_millis(20),
+            calm: Duration::from_secs(600),
+            pace,
+        };
+        let prober = tokio::spawn(run_prober(
+            "a".into(),
+            client,
+            schedule,
+            Duration::from_secs(5),
+            reports_tx,
+            cancel.clone(),
+        ));
+        let next = async |rx: &mut mpsc::Receiver<ProbeReport>| {
+            tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("a probe").expect("running")
+        };
+        assert!(next(&mut reports_rx).await.probe.geth.is_none(), "op-node only");
+        let quiet = tokio::time::timeout(Duration::from_millis(300), reports_rx.recv()).await;
+        assert!(quiet.is_err(), "just committed: probed calmly");
+        pace_tx.send_replace(Pace::CommitDue);
+        for _ in 0..3 {
+            assert!(next(&mut reports_rx).await.probe.geth.is_none(), "a commit due: fast, op-node only");
+        }
+        pace_tx.send_replace(Pace::Fast);
+        // A probe already in flight may still be op-node only; the next ones ask op-geth too.
+        next(&mut reports_rx).await;
+        assert!(next(&mut reports_rx).await.probe.geth.is_some(), "no commits: both");
         cancel.cancel();
         prober.await.expect("the prober ends when cancelled");
     }

@@ -36,3 +36,30 @@ pub(crate) fn failed_probe(at: Instant, err: CallError) -> Probe {
         rollup: None,
     }
 }
+
+/// A loopback op-node + op-geth that answers `method` with an error (every other call with
+/// "method not found"), counting the calls of `method`.
+pub(crate) async fn counting_node(
+    method: &'static str,
+) -> (
+    crate::client::NodeClient,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    jsonrpsee::server::ServerHandle,
+) {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut module = jsonrpsee::RpcModule::new(Arc::clone(&calls));
+    module
+        .register_method(method, |_, calls, _| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<(), _>(jsonrpsee::types::ErrorObjectOwned::owned(-32000, "test", None::<()>))
+        })
+        .expect("register");
+    let server = jsonrpsee::server::Server::builder().build("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", server.local_addr().expect("addr"));
+    let handle = server.start(module);
+    (crate::client::NodeClient::new(&url, &url).expect("client"), calls, handle)
+}

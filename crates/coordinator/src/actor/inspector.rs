@@ -2,10 +2,13 @@
 
 use crate::{
     client::{NodeClient, Timed},
-    health::{Every, probe_phase},
+    health::{Pace, probe_phase},
 };
 use std::{collections::BTreeMap, time::Duration};
-use tokio::{sync::mpsc, time::Instant};
+use tokio::{
+    sync::{mpsc, watch},
+    time::Instant,
+};
 use tokio_util::sync::CancellationToken;
 
 /// One `admin_sequencerActive` sweep of every node.
@@ -17,23 +20,57 @@ pub(super) struct InspectionRound {
     pub(super) answers: BTreeMap<String, Timed<bool>>,
 }
 
-/// Every `interval`, asks every node `admin_sequencerActive` concurrently and sends the round.
+/// How often the inspector asks: `fast`, or `calm` while its chain's pace is [`Pace::Calm`].
+pub(super) struct InspectionSchedule {
+    /// `inspection.interval_ms`; None when inspection is off (a round every 10 s, for
+    /// discovery and the leader-count metric).
+    pub(super) fast: Option<Duration>,
+    /// The period of a calm chain: never shorter than `fast`.
+    pub(super) calm: Duration,
+    /// Set by the chain's actor.
+    pub(super) pace: watch::Receiver<Pace>,
+}
+
+impl InspectionSchedule {
+    fn period(&self) -> Duration {
+        let fast = self.fast.unwrap_or(Duration::from_secs(10));
+        if *self.pace.borrow() == Pace::Calm { self.calm.max(fast) } else { fast }
+    }
+}
+
+/// Asks every node `admin_sequencerActive` concurrently, once per period of `schedule`, and sends
+/// each round. A chain that turns fast is asked at once if its last round is older than the fast
+/// period.
 pub(super) async fn run_inspector(
     clients: BTreeMap<String, NodeClient>,
-    (chain, interval): (String, Option<Duration>),
+    (chain, mut schedule): (String, InspectionSchedule),
     timeout: Duration,
     rounds_tx: mpsc::Sender<InspectionRound>,
     cancel: CancellationToken,
 ) {
-    // Even with inspection disabled, discovery needs one round (and then every 10 s to keep the
-    // leader-count metric honest). Rounds are spread over the period like probes (see
-    // `probe_phase`): a coordinator of many chains never asks every node at one instant.
-    let period = interval.unwrap_or(Duration::from_secs(10));
-    // The first round within half a second even when rounds are rare: discovery waits for it.
-    let spread = period.min(Duration::from_millis(500));
-    let mut every = Every::after(probe_phase(&chain, "inspection", spread), period);
-    while every.tick(&cancel).await {
+    // Rounds are spread over the period like probes (see `probe_phase`): a coordinator of many
+    // chains never asks every node at one instant. The first within half a second even when
+    // rounds are rare: discovery waits for it.
+    let spread = schedule.period().min(Duration::from_millis(500));
+    let mut next = Instant::now() + probe_phase(&chain, "inspection", spread);
+    let mut last_started: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            changed = schedule.pace.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                if let Some(last) = last_started {
+                    next = (last + schedule.period()).max(Instant::now());
+                }
+                continue;
+            }
+            () = tokio::time::sleep_until(next) => {}
+        }
         let started_at = Instant::now();
+        last_started = Some(started_at);
         let calls = clients
             .iter()
             .map(|(name, client)| async move { (name.clone(), client.sequencer_active(timeout).await) });
@@ -41,5 +78,48 @@ pub(super) async fn run_inspector(
         if rounds_tx.send(InspectionRound { started_at, answers }).await.is_err() {
             return;
         }
+        next = (started_at + schedule.period()).max(Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing;
+    use std::sync::atomic::Ordering;
+
+    #[tokio::test]
+    async fn a_calm_chain_is_inspected_at_the_calm_period_and_at_once_when_it_turns_fast() {
+        let (client, calls, _server) = testing::counting_node("admin_sequencerActive").await;
+        let (pace_tx, pace) = watch::channel(Pace::Calm);
+        let (rounds_tx, mut rounds_rx) = mpsc::channel(16);
+        let cancel = CancellationToken::new();
+        let schedule = InspectionSchedule {
+            fast: Some(Duration::from_millis(20)),
+            calm: Duration::from_secs(600),
+            pace,
+        };
+        let clients = BTreeMap::from([("a".to_owned(), client)]);
+        let inspector = tokio::spawn(run_inspector(
+            clients,
+            ("chain".into(), schedule),
+            Duration::from_secs(5),
+            rounds_tx,
+            cancel.clone(),
+        ));
+        let next = async |rx: &mut mpsc::Receiver<InspectionRound>| {
+            tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("a round").expect("running")
+        };
+        // The first round comes within half a second, whatever the period.
+        next(&mut rounds_rx).await;
+        let quiet = tokio::time::timeout(Duration::from_millis(300), rounds_rx.recv()).await;
+        assert!(quiet.is_err(), "a calm chain was inspected again within 300 ms");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        pace_tx.send_replace(Pace::Fast);
+        for _ in 0..3 {
+            next(&mut rounds_rx).await;
+        }
+        cancel.cancel();
+        inspector.await.expect("the inspector ends when cancelled");
     }
 }

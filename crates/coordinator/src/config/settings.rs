@@ -176,14 +176,19 @@ impl ChainTuning {
     ///   effect) is taken as hung without waiting for `failure_threshold` timeouts;
     /// - commit stall `commit_stall_blocks x bt`, but never under `1 s + bt`: op-node backs off a
     ///   second after a failed commit (a coordinator restart, a refused payload), so a live leader
-    ///   can be that quiet.
+    ///   can be that quiet;
+    /// - commit due `bt - 2p` (0 for a chain of two probe intervals or less): until then the
+    ///   leader's last commit proves it alive and it is probed calmly; from then on every `p`, one
+    ///   interval for the actor to notice and one for the first reading, so that it has answered
+    ///   several times within `silence` when the alive window ends.
     fn conductor_timing(&self, block_time: Duration) -> Option<ConductorTiming> {
         let blocks = self.commit_stall_blocks?;
         let margin = self.probe_interval + Duration::from_millis(50);
         let alive_window = block_time + margin;
         let commit_stall = block_time.saturating_mul(blocks).max(COMMIT_RETRY_BACKOFF + block_time);
         let silence = margin.max(self.probe_timeout);
-        Some(ConductorTiming { alive_window, commit_stall, silence })
+        let commit_due = block_time.saturating_sub(self.probe_interval.saturating_mul(2));
+        Some(ConductorTiming { alive_window, commit_stall, silence, commit_due })
     }
 
     /// How late the coordinator's own timers may run before a timeout or a stall deposes no
@@ -280,6 +285,21 @@ mod tests {
             config.failover.operator_handover_timeout(Duration::from_secs(3)),
             Duration::from_millis(3000 + 4 * 1000 + 5000)
         );
+    }
+
+    #[test]
+    fn a_conducted_leader_is_read_every_interval_from_two_intervals_before_its_commit_is_due() {
+        let tuning = ChainTuning { commit_stall_blocks: Some(2), ..ChainTuning::new(&Config::default()) };
+        let timing = |ms| tuning.conductor_timing(Duration::from_millis(ms)).expect("conducted");
+        let one_second = timing(1000);
+        assert_eq!(one_second.commit_due, Duration::from_millis(800));
+        assert_eq!(one_second.alive_window, Duration::from_millis(1150));
+        assert!(
+            one_second.alive_window - one_second.silence > one_second.commit_due,
+            "read before it counts"
+        );
+        assert_eq!(timing(200).commit_due, Duration::ZERO, "a fast chain's leader is read every interval");
+        assert_eq!(ChainTuning::new(&Config::default()).conductor_timing(Duration::from_secs(1)), None);
     }
 
     #[test]

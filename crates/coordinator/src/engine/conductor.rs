@@ -35,6 +35,10 @@ pub struct ConductorTiming {
     /// op-node has not answered for this long is taken as failed at once (a hang), without
     /// waiting for its probes to time out `failure_threshold` times.
     pub silence: Duration,
+    /// A leader whose last commit is younger is probed calmly (its commits prove it alive);
+    /// older, its next commit is due and it is probed every interval, so that its reading is
+    /// fresh when `alive_window` ends.
+    pub commit_due: Duration,
 }
 
 impl FailoverEngine {

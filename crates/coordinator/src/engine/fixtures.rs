@@ -286,6 +286,7 @@ impl Chain {
             alive_window: Duration::from_millis(1250),
             commit_stall: Duration::from_millis(2000),
             silence: Duration::from_millis(250),
+            commit_due: Duration::from_millis(800),
         };
         self.engine =
             FailoverEngine::new(FailoverSettings { conductor: Some(timing), ..failover_settings() }, self.t0);
