@@ -29,7 +29,7 @@ use crate::{
     metrics as m,
     reconcile::NodeUrls,
     replication::Acting,
-    self_lag::LagWatch,
+    self_lag::{Backpressure, LagWatch},
     state::{ChainState, PersistHealth, StateStore},
     timeline::{self, EVENT_HISTORY, TimelineFile},
 };
@@ -414,6 +414,7 @@ impl ChainActor {
                 fast,
                 calm: self.timings.follower_probe_interval,
                 pace,
+                backpressure: self.backpressure(),
             };
             tokio::spawn(run_prober(
                 node.clone(),
@@ -434,6 +435,7 @@ impl ChainActor {
                     fast: self.timings.inspection,
                     calm: self.timings.follower_probe_interval,
                     pace: self.inspection_pace.subscribe(),
+                    backpressure: self.backpressure(),
                 },
             ),
             self.timings.rpc_timeout,
@@ -580,6 +582,11 @@ impl ChainActor {
     }
 
     /// Sets each node's probe pace from the chain as it stands (see [`pace_of`]).
+    /// What slows this chain's probes while the coordinator runs late.
+    fn backpressure(&self) -> Backpressure {
+        Backpressure::new(self.lag.clone(), self.settings.max_self_lag)
+    }
+
     fn update_paces(&self) {
         let conducted = self.fence.is_some();
         let commits =

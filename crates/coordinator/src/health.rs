@@ -22,7 +22,10 @@
 //! | `lagging`               | a non-leader is more than `max_candidate_lag_blocks` behind     |
 //! | `ok`                    | none of the above                                               |
 
-use crate::client::{CallError, NodeClient, Timed};
+use crate::{
+    client::{CallError, NodeClient, Timed},
+    self_lag::Backpressure,
+};
 use opc_wire::{BlockHeader, L2BlockRef, RollupConfig, SyncStatus, op_node_errors::AdminError};
 use std::{collections::BTreeMap, time::Duration};
 use tokio::{
@@ -451,14 +454,17 @@ pub struct ProbeSchedule {
     pub calm: Duration,
     /// The pace, set by the chain's actor.
     pub pace: watch::Receiver<Pace>,
+    /// Slows every pace to `calm` while the coordinator runs late.
+    pub backpressure: Backpressure,
 }
 
 impl ProbeSchedule {
     fn period(&self) -> Duration {
-        match *self.pace.borrow() {
+        let period = match *self.pace.borrow() {
             Pace::Fast | Pace::CommitDue => self.fast,
             Pace::Committing | Pace::Calm => self.calm,
-        }
+        };
+        self.backpressure.stretch(period, self.calm)
     }
 }
 
@@ -515,6 +521,7 @@ pub async fn run_prober(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::self_lag::LagWatch;
     use crate::testing;
     use alloy_primitives::B256;
 
@@ -718,6 +725,7 @@ mod tests {
             fast: Duration::from_millis(20),
             calm: Duration::from_secs(600),
             pace,
+            backpressure: Backpressure::new(LagWatch::new(), Duration::from_millis(125)),
         };
         let prober = tokio::spawn(run_prober(
             "a".into(),
@@ -757,6 +765,7 @@ mod tests {
             fast: Duration::from_millis(20),
             calm: Duration::from_secs(600),
             pace,
+            backpressure: Backpressure::new(LagWatch::new(), Duration::from_millis(125)),
         };
         let prober = tokio::spawn(run_prober(
             "a".into(),
@@ -780,6 +789,37 @@ mod tests {
         // A probe already in flight may still be op-node only; the next ones ask op-geth too.
         next(&mut reports_rx).await;
         assert!(next(&mut reports_rx).await.probe.geth.is_some(), "no commits: both");
+        cancel.cancel();
+        prober.await.expect("the prober ends when cancelled");
+    }
+
+    #[tokio::test]
+    async fn while_the_coordinator_runs_late_a_fast_node_is_probed_at_the_calm_period() {
+        let (client, calls, _server) = testing::counting_node("optimism_syncStatus").await;
+        let (_pace_tx, pace) = watch::channel(Pace::Fast);
+        let (reports_tx, mut reports_rx) = mpsc::channel(64);
+        let cancel = CancellationToken::new();
+        let lag = LagWatch::new();
+        lag.record(Instant::now(), Duration::from_millis(400));
+        let schedule = ProbeSchedule {
+            phase: Duration::ZERO,
+            fast: Duration::from_millis(20),
+            calm: Duration::from_secs(600),
+            pace,
+            backpressure: Backpressure::new(lag, Duration::from_millis(125)),
+        };
+        let prober = tokio::spawn(run_prober(
+            "a".into(),
+            client,
+            schedule,
+            Duration::from_secs(5),
+            reports_tx,
+            cancel.clone(),
+        ));
+        reports_rx.recv().await.expect("the first probe");
+        let quiet = tokio::time::timeout(Duration::from_millis(300), reports_rx.recv()).await;
+        assert!(quiet.is_err(), "a late coordinator probed a fast node again within 300 ms");
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
         cancel.cancel();
         prober.await.expect("the prober ends when cancelled");
     }

@@ -115,7 +115,7 @@ impl LagWatch {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).read(now, span)
     }
 
-    fn record(&self, at: Instant, lateness: Duration) -> Duration {
+    pub(crate) fn record(&self, at: Instant, lateness: Duration) -> Duration {
         let mut history = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         history.record(at, lateness);
         history.read(at, MEMORY).worst
@@ -147,6 +147,40 @@ impl LagWatch {
 impl Default for LagWatch {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// How the coordinator sheds its own load while it runs late: every node is probed (and every
+/// chain inspected) at no more than the calm rate. Decisions that rest on timing are held while
+/// it is late anyway (`engine/timing.rs`), so fast probes would only deepen the backlog that
+/// makes it late: a start-up of a thousand chains that probes every node fast never catches
+/// up. Evidence that does not depend on timing (a refused connection) still arrives, at the calm
+/// rate.
+#[derive(Debug, Clone)]
+pub struct Backpressure {
+    lag: LagWatch,
+    /// Lateness above this slows probing: the engine's `max_self_lag`.
+    limit: Duration,
+}
+
+/// How far back the lateness that slows probing looks: a few calm periods' gaps, so that the
+/// coordinator does not turn fast again the moment its backlog clears for an instant.
+pub const BACKPRESSURE_SPAN: Duration = Duration::from_secs(2);
+
+impl Backpressure {
+    /// Slows probing while `lag` says the coordinator ran later than `limit`.
+    pub fn new(lag: LagWatch, limit: Duration) -> Self {
+        Self { lag, limit }
+    }
+
+    /// `period`, or `calm` if that is longer and the coordinator ran late within
+    /// [`BACKPRESSURE_SPAN`].
+    pub fn stretch(&self, period: Duration, calm: Duration) -> Duration {
+        if calm > period && self.lag.read(Instant::now(), BACKPRESSURE_SPAN).worst > self.limit {
+            calm
+        } else {
+            period
+        }
     }
 }
 

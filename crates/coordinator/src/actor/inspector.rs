@@ -3,6 +3,7 @@
 use crate::{
     client::{NodeClient, Timed},
     health::{Pace, probe_phase},
+    self_lag::Backpressure,
 };
 use std::{collections::BTreeMap, time::Duration};
 use tokio::{
@@ -29,12 +30,18 @@ pub(super) struct InspectionSchedule {
     pub(super) calm: Duration,
     /// Set by the chain's actor.
     pub(super) pace: watch::Receiver<Pace>,
+    /// Slows a fast chain to `calm` while the coordinator runs late.
+    pub(super) backpressure: Backpressure,
 }
 
 impl InspectionSchedule {
     fn period(&self) -> Duration {
         let fast = self.fast.unwrap_or(Duration::from_secs(10));
-        if *self.pace.borrow() == Pace::Calm { self.calm.max(fast) } else { fast }
+        if *self.pace.borrow() == Pace::Calm {
+            self.calm.max(fast)
+        } else {
+            self.backpressure.stretch(fast, self.calm)
+        }
     }
 }
 
@@ -98,6 +105,7 @@ mod tests {
             fast: Some(Duration::from_millis(20)),
             calm: Duration::from_secs(600),
             pace,
+            backpressure: Backpressure::new(crate::self_lag::LagWatch::new(), Duration::from_millis(125)),
         };
         let clients = BTreeMap::from([("a".to_owned(), client)]);
         let inspector = tokio::spawn(run_inspector(
