@@ -160,6 +160,9 @@ async fn a_commit_whose_caller_gives_up_still_completes_and_the_next_one_goes_th
     });
     next.await.expect("block 2 commits on block 1");
     assert_eq!(endpoint.fence.view().head.map(|head| head.number), Some(2));
+    // A commit given up on is no longer counted as in flight (the engine reads one as a sign
+    // of life of its sender).
+    assert!(endpoint.fence.view().in_flight.is_empty(), "{:?}", endpoint.fence.view().in_flight);
 }
 
 #[tokio::test]

@@ -51,7 +51,7 @@ use opc_cluster::{
 };
 use opc_wire::conductor::{CommitRefusal, Envelope, PayloadHead};
 use std::{
-    collections::VecDeque,
+    collections::{BTreeMap, VecDeque},
     path::Path,
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
@@ -89,6 +89,48 @@ pub struct FenceView {
     pub accepted: u64,
     /// Commits refused since start-up (through this replica).
     pub refused: u64,
+    /// Commits this replica is still making durable (or refusing), by the node that sent them.
+    pub in_flight: BTreeMap<String, InFlight>,
+}
+
+/// A node's commits that arrived and are not answered yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InFlight {
+    /// How many.
+    pub count: u32,
+    /// When the newest arrived: op-node built that block and asked us by then, so it was alive.
+    pub newest: Instant,
+}
+
+/// Counts a commit in flight from its arrival until it is answered or its caller gives up.
+struct Arrival<'a> {
+    fence: &'a ChainFence,
+    node: &'a str,
+}
+
+impl<'a> Arrival<'a> {
+    fn new(fence: &'a ChainFence, node: &'a str) -> Self {
+        let now = Instant::now();
+        fence.with_view(|view| {
+            let entry = view.in_flight.entry(node.to_owned()).or_insert(InFlight { count: 0, newest: now });
+            entry.count += 1;
+            entry.newest = now;
+        });
+        Self { fence, node }
+    }
+}
+
+impl Drop for Arrival<'_> {
+    fn drop(&mut self) {
+        self.fence.with_view(|view| {
+            if let Some(entry) = view.in_flight.get_mut(self.node) {
+                entry.count -= 1;
+                if entry.count == 0 {
+                    view.in_flight.remove(self.node);
+                }
+            }
+        });
+    }
 }
 
 impl FenceView {
@@ -272,6 +314,7 @@ impl ChainFence {
 
     /// `conductor_commitUnsafePayload` from `node`: answered once durable, or refused with why.
     pub async fn commit(&self, node: &str, envelope: Envelope) -> Result<(), CommitRefusal> {
+        let _arrival = Arrival::new(self, node);
         let result = if envelope.len_bytes() > self.max_payload_bytes {
             Err(CommitRefusal::TooLarge { bytes: envelope.len_bytes(), limit: self.max_payload_bytes })
         } else {

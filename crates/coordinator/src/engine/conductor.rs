@@ -4,7 +4,7 @@
 //!
 //! | phase | condition | actions |
 //! |---|---|---|
-//! | steady | leader healthy (or only stalled by probes) and committed within `commit_stall` (or started / adopted since) | nothing: the commit stream, not the probed head, says whether it produces |
+//! | steady | leader healthy (or only stalled by probes) and committed within `commit_stall` (or started / adopted since) | nothing: the commit stream, not the probed head, says whether it produces; a commit of the leader's that arrived and is still being made durable counts as one |
 //! | steady | leader unreachable by probes, but it committed within `alive_window` | nothing: alive, only cut off from our probes; say so |
 //! | steady | it committed since its start, but not within `alive_window`, and op-node has been silent for `silence` (a whole probe deadline) | as unhealthy: its block is overdue and it does not answer (a hang), so the probe thresholds are not waited for |
 //! | steady | leader quiet past `alive_window`, its probed head a kept payload behind the committed head | `Replay(leader, from its head)`: it lost a block it committed (op-node gave up on the answer, dropped the block, and builds at that height again, refused as a wrong parent every time); no fail-over, and not held while the coordinator is late (a replay decides nothing) |
@@ -53,13 +53,20 @@ impl FailoverEngine {
         let (Some(timing), Some(fence)) = (self.settings.conductor, view.conductor) else { return false };
         let Some(node) = view.node(leader) else { return true };
         let since = |at: Option<Instant>| at.map(|at| view.now.saturating_duration_since(at));
-        // The last sign of life: a commit, or the start (or adoption) of this leader.
-        let quiet_for =
-            [since(fence.last_commit_at), since(self.started_leader_at), since(self.leader_since)]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or_default();
+        // The last sign of life: a commit, one still being made durable (its block was built and
+        // sent: a coordinator slow to take it does not make the leader quiet), or the start (or
+        // adoption) of this leader.
+        let arrived = fence.in_flight.get(leader).map(|in_flight| in_flight.newest);
+        let quiet_for = [
+            since(fence.last_commit_at),
+            since(arrived),
+            since(self.started_leader_at),
+            since(self.leader_since),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or_default();
         let stalled = quiet_for > timing.commit_stall;
         // Its block is overdue and op-node has gone silent: a hang, whatever the probes in flight
         // will say once they time out.
@@ -307,6 +314,22 @@ mod tests {
         let mut plain = committing_at_20(false);
         plain.at(1300).fail("a", refused()).head("b", 20).head("c", 20);
         assert!(!plain.tick().iter().any(|step| matches!(step, Step::Persist(_))));
+    }
+
+    #[test]
+    fn a_leader_whose_commit_arrived_and_is_still_being_made_durable_is_not_quiet() {
+        // a sent its next block at 1000; a busy coordinator has not made it durable by 1300, and
+        // a's op-node has not answered the probes since (they wait behind the same backlog).
+        let mut chain = committing_at_20(true);
+        let arrived = chain.t0 + std::time::Duration::from_millis(1000);
+        let in_flight = crate::conductor::InFlight { count: 1, newest: arrived };
+        chain.fence.as_mut().expect("conducted").in_flight.insert("a".into(), in_flight);
+        chain.at(1300).head("b", 20).head("c", 20);
+        assert_eq!(chain.tick(), [], "its block is on its way");
+        // Answered (or given up on) and nothing committed: quiet since 0 again.
+        chain.fence.as_mut().expect("conducted").in_flight.clear();
+        chain.at(1310).head("b", 20).head("c", 20);
+        assert_eq!(chain.tick(), [persist(deposed("a", 20)), event(EventKind::LeaderDeposed, "a")]);
     }
 
     #[test]
