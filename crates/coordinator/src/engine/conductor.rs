@@ -8,7 +8,7 @@
 //! | steady | leader unreachable by probes, but it committed within `alive_window` | nothing: alive, only cut off from our probes; say so |
 //! | steady | it committed since its start, but not within `alive_window`, and op-node has been silent for `silence` (a whole probe deadline) | as unhealthy: its block is overdue and it does not answer (a hang), so the probe thresholds are not waited for |
 //! | steady | leader quiet past `alive_window`, its probed head a kept payload behind the committed head | `Replay(leader, from its head)`: it lost a block it committed (op-node gave up on the answer, dropped the block, and builds at that height again, refused as a wrong parent every time); no fail-over, and not held while the coordinator is late (a replay decides nothing) |
-//! | steady | leader unhealthy by timing, or unreachable or stalled with no commit within the window, while the coordinator is late | nothing (see `timing`): the missing commit may be its own slowness |
+//! | steady | leader unhealthy by timing, or unreachable (not by a refused connection) or stalled with no commit within the window, while the coordinator is late | nothing (see `timing`): the missing commit may be its own slowness; a leader whose op-node refuses the connection has crashed and is deposed as on time |
 //! | steady | leader unhealthy, or healthy but no commit for `commit_stall`, the fence's base known | persist the deposition: leader none, fenced += leader (stopped when it answers), stopped hash = the base, catching up. From this write on its commits are refused: it cannot publish, so no liveness window is waited |
 //! | steady | the same, the base unknown (nothing committed since start-up) | as without a conductor |
 //! | catching up, leaderless | the fence is frozen (nobody holds it) at a base other than the stopped hash | persist the base as the stopped hash (a commit landed between the decision and its write) |
@@ -131,8 +131,12 @@ impl FailoverEngine {
             return true;
         }
         // A commit that did not come within a window is timing evidence too (an unreachable
-        // leader's, or a stall's): not believed while the coordinator itself runs late.
+        // leader's, or a stall's): not believed while the coordinator itself runs late. Unless
+        // the leader's op-node refused the connection: its process is gone, it commits nothing
+        // whatever our lateness, and a crash is handled while the coordinator is late.
+        let crashed = !node.reachable && node.reason == Reason::OpNodeUnreachable;
         if (stalled || !node.reachable || gone_quiet)
+            && !crashed
             && let Some(why) = self.timing_unreliable(view)
         {
             let detail = format!("leader committed nothing for {} ms, but {why}", quiet_for.as_millis());
@@ -317,6 +321,14 @@ mod tests {
     }
 
     #[test]
+    fn a_crashed_leader_that_stopped_committing_is_deposed_while_the_coordinator_is_late() {
+        let mut chain = committing_at_20(true);
+        chain.late(std::time::Duration::from_millis(400));
+        chain.at(1300).fail("a", refused()).head("b", 20).head("c", 20);
+        assert_eq!(chain.tick(), [persist(deposed("a", 20)), event(EventKind::LeaderDeposed, "a")]);
+    }
+
+    #[test]
     fn a_leader_whose_commit_arrived_and_is_still_being_made_durable_is_not_quiet() {
         // a sent its next block at 1000; a busy coordinator has not made it durable by 1300, and
         // a's op-node has not answered the probes since (they wait behind the same backlog).
@@ -395,12 +407,13 @@ mod tests {
     }
 
     #[test]
-    fn an_unreachable_leader_whose_commit_is_late_is_kept_while_the_coordinator_is_late() {
-        // The missing commit is timing evidence: the coordinator may have read it late itself.
+    fn a_leader_timing_out_whose_commit_is_late_is_kept_while_the_coordinator_is_late() {
+        // The missing commit and the timeouts are timing evidence: the coordinator may have read
+        // both late itself. (A refused connection is not: see the crash test above.)
         let mut chain = committing_at_20(true);
-        chain.at(1300).late(Duration::from_millis(400)).fail("a", refused()).head("b", 20);
+        chain.at(1300).late(Duration::from_millis(400)).fail("a", timeout()).head("b", 20);
         assert_eq!(chain.tick(), [event(EventKind::DecisionHeld, "a")]);
-        chain.late(Duration::ZERO).at(1400).fail("a", refused()).head("b", 20);
+        chain.late(Duration::ZERO).at(1400).fail("a", timeout()).head("b", 20);
         assert_eq!(chain.tick(), [persist(deposed("a", 20)), event(EventKind::LeaderDeposed, "a")]);
     }
 
