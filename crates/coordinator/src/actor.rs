@@ -581,12 +581,14 @@ impl ChainActor {
         self.step(input).await;
     }
 
-    /// Sets each node's probe pace from the chain as it stands (see [`pace_of`]).
-    /// What slows this chain's probes while the coordinator runs late.
+    /// What slows this chain's probes while the coordinator runs late: by a whole probe
+    /// deadline, twice the lateness that holds decisions, in a sustained way. A hiccup (a
+    /// start-up, a short burst) only holds decisions; a backlog also sheds the load.
     fn backpressure(&self) -> Backpressure {
-        Backpressure::new(self.lag.clone(), self.settings.max_self_lag)
+        Backpressure::new(self.lag.clone(), self.timings.probe_timeout)
     }
 
+    /// Sets each node's probe pace from the chain as it stands (see [`pace_of`]).
     fn update_paces(&self) {
         let conducted = self.fence.is_some();
         let commits =

@@ -800,7 +800,10 @@ mod tests {
         let (reports_tx, mut reports_rx) = mpsc::channel(64);
         let cancel = CancellationToken::new();
         let lag = LagWatch::new();
-        lag.record(Instant::now(), Duration::from_millis(400));
+        let now = Instant::now();
+        // Late in two buckets: a backlog (one late bucket is a hiccup, and slows nothing).
+        lag.record(now.checked_sub(Duration::from_millis(600)).unwrap_or(now), Duration::from_millis(400));
+        lag.record(now, Duration::from_millis(400));
         let schedule = ProbeSchedule {
             phase: Duration::ZERO,
             fast: Duration::from_millis(20),

@@ -266,6 +266,9 @@ struct Exporter {
 
 static EXPORTER: OnceLock<Exporter> = OnceLock::new();
 
+/// How often unscraped histogram observations are folded into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// Installs the Prometheus recorder once per process, describes every metric and sets the build
 /// info, and returns its handle; later calls (more coordinators in one test process) share it.
 pub fn install() -> PrometheusHandle {
@@ -282,6 +285,19 @@ fn exporter() -> &'static Exporter {
             // Another recorder is installed (e.g. by an embedding program): keep a private one.
             Err(_) => PrometheusBuilder::new().build_recorder().handle(),
         };
+        // Histograms keep every observation until they are drained: by a scrape, or by upkeep.
+        // Unscraped (no Prometheus yet, metrics off), 1,000 chains' probe timings would grow
+        // the heap without bound; one thread drains them every few seconds instead.
+        let upkeep = handle.clone();
+        let spawned = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                upkeep.run_upkeep();
+            }
+        });
+        if let Err(err) = spawned {
+            tracing::warn!(%err, "cannot start the metrics upkeep thread: histograms are drained only by scrapes");
+        }
         describe();
         metrics::gauge!(BUILD_INFO, "version" => VERSION, "commit" => COMMIT).set(1.0);
         let process = metrics_process::Collector::default();

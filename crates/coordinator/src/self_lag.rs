@@ -98,6 +98,17 @@ impl LagHistory {
             .unwrap_or_default();
         SelfLag { worst, measured_at: self.measured_at }
     }
+
+    /// How many buckets overlapping the last `span` before `now` saw lateness above `limit`.
+    fn buckets_over(&self, now: Instant, span: Duration, limit: Duration) -> usize {
+        let from = now.checked_sub(span);
+        self.buckets
+            .iter()
+            .rev()
+            .take_while(|(start, _)| from.is_none_or(|from| *start + BUCKET > from))
+            .filter(|(_, worst)| *worst > limit)
+            .count()
+    }
 }
 
 /// The shared history one monitor task writes and every chain actor reads.
@@ -113,6 +124,12 @@ impl LagWatch {
     /// The coordinator's lateness over the last `span` (see [`LagHistory::read`]).
     pub fn read(&self, now: Instant, span: Duration) -> SelfLag {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).read(now, span)
+    }
+
+    /// True when the coordinator ran later than `limit` in at least [`SUSTAINED`] of the
+    /// [`BUCKET`]s of the last `span`: a backlog, not a hiccup.
+    fn sustained(&self, now: Instant, span: Duration, limit: Duration) -> bool {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).buckets_over(now, span, limit) >= SUSTAINED
     }
 
     pub(crate) fn record(&self, at: Instant, lateness: Duration) -> Duration {
@@ -150,7 +167,8 @@ impl Default for LagWatch {
     }
 }
 
-/// How the coordinator sheds its own load while it runs late: every node is probed (and every
+/// How the coordinator sheds its own load while it runs late, again and again (a backlog, not a
+/// hiccup): every node is probed (and every
 /// chain inspected) at no more than the calm rate. Decisions that rest on timing are held while
 /// it is late anyway (`engine/timing.rs`), so fast probes would only deepen the backlog that
 /// makes it late: a start-up of a thousand chains that probes every node fast never catches
@@ -159,7 +177,7 @@ impl Default for LagWatch {
 #[derive(Debug, Clone)]
 pub struct Backpressure {
     lag: LagWatch,
-    /// Lateness above this slows probing: the engine's `max_self_lag`.
+    /// Lateness above this, sustained, slows probing.
     limit: Duration,
 }
 
@@ -167,16 +185,20 @@ pub struct Backpressure {
 /// coordinator does not turn fast again the moment its backlog clears for an instant.
 pub const BACKPRESSURE_SPAN: Duration = Duration::from_secs(2);
 
+/// How many late [`BUCKET`]s within [`BACKPRESSURE_SPAN`] make a backlog: one is a hiccup (a
+/// start-up, a burst of work), which holds decisions but need not slow the probes.
+pub const SUSTAINED: usize = 2;
+
 impl Backpressure {
     /// Slows probing while `lag` says the coordinator ran later than `limit`.
     pub fn new(lag: LagWatch, limit: Duration) -> Self {
         Self { lag, limit }
     }
 
-    /// `period`, or `calm` if that is longer and the coordinator ran late within
-    /// [`BACKPRESSURE_SPAN`].
+    /// `period`, or `calm` if that is longer and the coordinator ran late in a sustained way
+    /// within [`BACKPRESSURE_SPAN`].
     pub fn stretch(&self, period: Duration, calm: Duration) -> Duration {
-        if calm > period && self.lag.read(Instant::now(), BACKPRESSURE_SPAN).worst > self.limit {
+        if calm > period && self.lag.sustained(Instant::now(), BACKPRESSURE_SPAN, self.limit) {
             calm
         } else {
             period
@@ -208,6 +230,20 @@ mod tests {
         assert_eq!(history.read(t0 + ms(2000), ms(500)).measured_at, t0 + ms(2000));
         // A bucket is taken whole: a span that ends inside it still sees its worst.
         assert_eq!(history.read(t0 + ms(100), ms(50)).worst, ms(300));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_late_bucket_is_a_hiccup_and_two_are_a_backlog_that_slows_probing() {
+        let watch = LagWatch::new();
+        let t0 = Instant::now();
+        let backpressure = Backpressure::new(watch.clone(), ms(100));
+        watch.record(t0, ms(300));
+        assert_eq!(backpressure.stretch(ms(20), ms(1000)), ms(20), "a hiccup");
+        tokio::time::advance(BUCKET).await;
+        watch.record(Instant::now(), ms(300));
+        assert_eq!(backpressure.stretch(ms(20), ms(1000)), ms(1000), "a backlog");
+        tokio::time::advance(BACKPRESSURE_SPAN + BUCKET).await;
+        assert_eq!(backpressure.stretch(ms(20), ms(1000)), ms(20), "on time again");
     }
 
     #[tokio::test(start_paused = true)]

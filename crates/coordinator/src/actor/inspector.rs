@@ -58,7 +58,7 @@ pub(super) async fn run_inspector(
     // Rounds are spread over the period like probes (see `probe_phase`): a coordinator of many
     // chains never asks every node at one instant. The first within half a second even when
     // rounds are rare: discovery waits for it.
-    let spread = schedule.period().min(Duration::from_millis(500));
+    let spread = schedule.fast.unwrap_or(Duration::from_secs(10)).min(Duration::from_millis(500));
     let mut next = Instant::now() + probe_phase(&chain, "inspection", spread);
     let mut last_started: Option<Instant> = None;
     loop {

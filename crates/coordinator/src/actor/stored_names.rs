@@ -60,6 +60,7 @@ impl ChainActor {
     /// `coordinator_forgetStaleNodes`: drops the stale names once nothing outside the config seems
     /// to sequence, and acts on the chain again with a fresh engine (it observes before deciding).
     pub(super) async fn forget_stale(&mut self) -> Result<Vec<String>, String> {
+        self.ask_unknown_activity().await;
         let forgotten = reconcile::forget_stale(&self.state, &self.op_node_urls, self.unseen_head_age())
             .map_err(|err| err.to_string())?;
         self.store
@@ -85,6 +86,25 @@ impl ChainActor {
         self.publish_state_metrics();
         self.refresh_mismatch();
         Ok(forgotten.names)
+    }
+
+    /// Asks every node whose activity is not known yet (a command right after a restart, before
+    /// the first inspection round) whether it sequences: "no configured node sequences" must
+    /// rest on answers, not on questions not asked yet.
+    async fn ask_unknown_activity(&mut self) {
+        let unknown: Vec<(String, crate::client::NodeClient)> = self
+            .clients
+            .iter()
+            .filter(|(name, _)| self.health.nodes.get(*name).is_some_and(|node| node.active.is_none()))
+            .map(|(name, client)| (name.clone(), client.clone()))
+            .collect();
+        let timeout = self.timings.rpc_timeout;
+        let asked = unknown
+            .into_iter()
+            .map(|(name, client)| async move { (name, client.sequencer_active(timeout).await) });
+        for (name, outcome) in futures::future::join_all(asked).await {
+            self.health.observe_active(&name, &outcome, Instant::now());
+        }
     }
 
     /// How long ago a configured node's head advanced, when that is within the liveness window
