@@ -95,13 +95,21 @@ mod tests {
 
     #[test]
     fn free_addresses_are_distinct_and_bindable() {
-        let addrs: Vec<String> = (0..20).map(|_| free_addr()).collect();
+        // Each bound as soon as it is handed out, as a child process would: a port another
+        // process takes later is the machine's business, not this function's.
+        let mut listeners = Vec::new();
+        let addrs: Vec<String> = (0..20)
+            .map(|_| {
+                let addr = free_addr();
+                let listener = std::net::TcpListener::bind(addr.as_str())
+                    .unwrap_or_else(|err| panic!("bind {addr}: {err}"));
+                listeners.push(listener);
+                addr
+            })
+            .collect();
         let mut unique = addrs.clone();
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), addrs.len(), "{addrs:?}");
-        for addr in &addrs {
-            std::net::TcpListener::bind(addr.as_str()).unwrap_or_else(|err| panic!("bind {addr}: {err}"));
-        }
     }
 }
