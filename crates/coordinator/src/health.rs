@@ -1,4 +1,4 @@
-//! Health verdicts with reasons, and the probe loops that feed them.
+//! Health verdicts with reasons; the probe loops that feed them are in `health/probing.rs`.
 //!
 //! Every node is probed on its own timer (`optimism_syncStatus` on op-node and
 //! `eth_getBlockByNumber("latest")` on op-geth, concurrently, each with its own deadline), so a
@@ -22,17 +22,15 @@
 //! | `lagging`               | a non-leader is more than `max_candidate_lag_blocks` behind     |
 //! | `ok`                    | none of the above                                               |
 
-use crate::{
-    client::{CallError, NodeClient, Timed},
-    self_lag::Backpressure,
-};
+mod probing;
+
+pub(crate) use probing::Paced;
+pub use probing::{Commits, Pace, ProbeReport, ProbeSchedule, pace_of, probe_phase, run_prober};
+
+use crate::client::{CallError, Timed};
 use opc_wire::{BlockHeader, L2BlockRef, RollupConfig, SyncStatus, op_node_errors::AdminError};
 use std::{collections::BTreeMap, time::Duration};
-use tokio::{
-    sync::{mpsc, watch},
-    time::Instant,
-};
-use tokio_util::sync::CancellationToken;
+use tokio::time::Instant;
 
 /// Thresholds of the verdicts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -356,172 +354,9 @@ fn evaluate(
     (Reason::Ok, format!("unsafe head {head}, op-geth {execution}"))
 }
 
-/// A probe result on its way to the chain's actor.
-#[derive(Debug)]
-pub struct ProbeReport {
-    /// The node.
-    pub node: String,
-    /// The probe.
-    pub probe: Probe,
-}
-
-/// Where in the probe interval the probes of `chain`'s `node` fall: spread over the interval by a
-/// hash of both names, the same at every start. A coordinator of many chains then never probes
-/// every node at one instant: such a burst (at start-up, above all) would make its own lateness
-/// look like sick nodes.
-pub fn probe_phase(chain: &str, node: &str, interval: Duration) -> Duration {
-    use std::hash::{Hash as _, Hasher as _};
-    // SipHash with fixed keys: the same phases at every start of one build, unlike `RandomState`.
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (chain, node).hash(&mut hasher);
-    let nanos = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX).max(1);
-    Duration::from_nanos(hasher.finish() % nanos)
-}
-
-/// How often a node is probed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pace {
-    /// Every `health.interval_ms`: the leader, and every node of a chain that looks wrong.
-    Fast,
-    /// Every `health.follower_interval_ms`, op-node only: a leader in conductor mode that
-    /// committed recently (its commits prove it alive and its op-geth building blocks).
-    Committing,
-    /// Every `health.interval_ms`, op-node only: a leader in conductor mode whose next commit is
-    /// due, so that its reading is fresh if the commit does not come.
-    CommitDue,
-    /// Every `health.follower_interval_ms`: a calm follower (see [`pace_of`]).
-    Calm,
-}
-
-impl Pace {
-    /// True when op-geth is left out of the probe.
-    fn op_node_only(self) -> bool {
-        matches!(self, Self::Committing | Self::CommitDue)
-    }
-}
-
-/// Where a conducted leader is in its commit schedule, from its last commit and
-/// [`ConductorTiming`](crate::engine::ConductorTiming).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Commits {
-    /// Committed within `commit_due`.
-    Recent,
-    /// Committed within the alive window, but its next commit is due.
-    Due,
-    /// Nothing within the alive window, or the chain is not conducted: no evidence from commits.
-    Missing,
-}
-
-/// The pace `node` should be probed at. Calm only when nothing about the chain needs fresh
-/// follower readings: the chain is in conductor mode (its leader's commits, not follower heads,
-/// prove it alive, and a fail-over replays to the committed head instead of trusting follower
-/// heads), steady under a leader that is healthy, and `node` is a healthy follower that is not
-/// fenced. Observe-mode chains stay fast: their liveness window rests on followers' heads.
-///
-/// A healthy leader in conductor mode is probed on its op-node only while it commits: calmly
-/// right after a commit, every interval once the next one is due. Otherwise it is probed fast.
-pub fn pace_of(
-    node: &str,
-    state: &crate::state::ChainState,
-    health: &ChainHealth,
-    (conducted, commits): (bool, Commits),
-) -> Pace {
-    let healthy = |name: &str| health.nodes.get(name).is_some_and(|n| n.healthy && n.reason == Reason::Ok);
-    if conducted && state.leader.as_deref() == Some(node) && healthy(node) {
-        match commits {
-            Commits::Recent => return Pace::Committing,
-            Commits::Due => return Pace::CommitDue,
-            Commits::Missing => {}
-        }
-    }
-    let calm = conducted
-        && state.phase == crate::state::Phase::Steady
-        && state.leader.as_deref().is_some_and(|leader| leader != node && healthy(leader))
-        && healthy(node)
-        && !state.fenced.contains(node);
-    if calm { Pace::Calm } else { Pace::Fast }
-}
-
-/// A node's probe schedule: the first probe after `phase` (see [`probe_phase`]), then one every
-/// `fast` or `calm` as the actor sets the node's [`Pace`].
-#[derive(Debug, Clone)]
-pub struct ProbeSchedule {
-    /// Offset of the first probe.
-    pub phase: Duration,
-    /// Period at [`Pace::Fast`].
-    pub fast: Duration,
-    /// Period at [`Pace::Calm`].
-    pub calm: Duration,
-    /// The pace, set by the chain's actor.
-    pub pace: watch::Receiver<Pace>,
-    /// Slows every pace to `calm` while the coordinator runs late.
-    pub backpressure: Backpressure,
-}
-
-impl ProbeSchedule {
-    fn period(&self) -> Duration {
-        let period = match *self.pace.borrow() {
-            Pace::Fast | Pace::CommitDue => self.fast,
-            Pace::Committing | Pace::Calm => self.calm,
-        };
-        self.backpressure.stretch(period, self.calm)
-    }
-}
-
-/// Probes one node on `schedule` until `cancel`, sending each result to `reports_tx`. A probe that
-/// comes late delays the next one instead of bursting; a node turned fast is probed at once if
-/// its last probe is older than the fast period.
-pub async fn run_prober(
-    node: String,
-    client: NodeClient,
-    mut schedule: ProbeSchedule,
-    timeout: Duration,
-    reports_tx: mpsc::Sender<ProbeReport>,
-    cancel: CancellationToken,
-) {
-    let mut next = Instant::now() + schedule.phase;
-    let mut last_started: Option<Instant> = None;
-    let mut ask_rollup = true;
-    loop {
-        tokio::select! {
-            biased;
-            () = cancel.cancelled() => return,
-            changed = schedule.pace.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                if let Some(last) = last_started {
-                    next = (last + schedule.period()).max(Instant::now());
-                }
-                continue;
-            }
-            () = tokio::time::sleep_until(next) => {}
-        }
-        let started = Instant::now();
-        last_started = Some(started);
-        let rollup = async { if ask_rollup { Some(client.rollup_config(timeout).await) } else { None } };
-        let ask_geth = !schedule.pace.borrow().op_node_only();
-        let geth = async { if ask_geth { Some(client.latest_block(timeout).await) } else { None } };
-        let (sync, geth, rollup) = tokio::join!(client.sync_status(timeout), geth, rollup);
-        // Ask again after the node was unreachable, and while the question itself went unanswered;
-        // a node that answered (even with an error: an old op-node) is not asked every probe.
-        let unreachable = matches!(&sync.result, Err(err) if err.is_unreachable());
-        ask_rollup = unreachable
-            || rollup.as_ref().is_some_and(|asked| matches!(&asked.result, Err(err) if err.is_unreachable()));
-        let probe = Probe { at: Instant::now(), sync, geth, rollup };
-        let geth_ok = probe.geth.as_ref().is_none_or(|geth| geth.result.is_ok());
-        tracing::debug!(node = %node, ok = probe.sync.result.is_ok() && geth_ok, "probe");
-        if reports_tx.send(ProbeReport { node: node.clone(), probe }).await.is_err() {
-            return;
-        }
-        next = (started + schedule.period()).max(Instant::now());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::self_lag::LagWatch;
     use crate::testing;
     use alloy_primitives::B256;
 
@@ -539,21 +374,6 @@ mod tests {
     fn probe_at(at: Instant, head: u64, geth: u64) -> Probe {
         let hash = B256::with_last_byte(u8::try_from(head).expect("test heads are below 256"));
         testing::probe(at, head, hash, geth)
-    }
-
-    #[test]
-    fn probes_are_spread_over_the_interval_the_same_way_at_every_start() {
-        let interval = Duration::from_millis(100);
-        let phases: Vec<Duration> =
-            (0..300).map(|chain| probe_phase(&format!("chain-{chain}"), "seq-0", interval)).collect();
-        assert!(phases.iter().all(|phase| *phase < interval));
-        assert_eq!(probe_phase("chain-7", "seq-0", interval), phases[7], "deterministic");
-        // 300 chains over ten 10 ms slots: none holds more than twice its share.
-        let mut slots = [0usize; 10];
-        for phase in &phases {
-            slots[usize::try_from(phase.as_millis() / 10).expect("small")] += 1;
-        }
-        assert!(slots.iter().all(|count| *count <= 60), "{slots:?}");
     }
 
     #[tokio::test(start_paused = true)]
@@ -662,168 +482,5 @@ mod tests {
         health.observe_probe("a", &testing::failed_probe(t0, CallError::Malformed("expected u64".into())));
         assert_eq!(health.nodes["a"].reason, Reason::OpNodeMalformed);
         assert!(health.nodes["a"].reachable, "a malformed reply is still an answer");
-    }
-
-    #[test]
-    fn only_a_healthy_follower_of_a_healthy_steady_conductor_chain_is_calm() {
-        use crate::state::{ChainState, Phase};
-        let now = Instant::now();
-        let mut health = ChainHealth::new(["a".to_owned(), "b".to_owned(), "c".to_owned()], settings());
-        for _ in 0..3 {
-            for node in ["a", "b", "c"] {
-                health.observe_probe(node, &probe_at(now, 5, 5));
-            }
-        }
-        let steady = ChainState { leader: Some("a".into()), phase: Phase::Steady, ..Default::default() };
-        assert_eq!(pace_of("a", &steady, &health, (true, Commits::Missing)), Pace::Fast, "the leader");
-        assert_eq!(
-            pace_of("a", &steady, &health, (true, Commits::Recent)),
-            Pace::Committing,
-            "just committed"
-        );
-        assert_eq!(pace_of("a", &steady, &health, (true, Commits::Due)), Pace::CommitDue, "a commit due");
-        assert_eq!(pace_of("a", &steady, &health, (false, Commits::Recent)), Pace::Fast);
-        // A probe without op-geth keeps the last execution head (for status) and judges no
-        // execution lag on it, however far op-node's head moved since.
-        let mut op_node_only = probe_at(now, 60, 60);
-        op_node_only.geth = None;
-        health.observe_probe("a", &op_node_only);
-        assert_eq!((health.nodes["a"].reason, health.nodes["a"].execution_head), (Reason::Ok, Some(5)));
-        assert_eq!(pace_of("b", &steady, &health, (true, Commits::Missing)), Pace::Calm);
-        assert_eq!(
-            pace_of("b", &steady, &health, (false, Commits::Missing)),
-            Pace::Fast,
-            "observe mode needs follower heads"
-        );
-
-        let catching_up =
-            ChainState { phase: Phase::CatchingUp { from: "a".into(), target: None }, ..steady.clone() };
-        assert_eq!(
-            pace_of("b", &catching_up, &health, (true, Commits::Missing)),
-            Pace::Fast,
-            "a fail-over in progress"
-        );
-        let fenced = ChainState { fenced: ["b".to_owned()].into(), ..steady.clone() };
-        assert_eq!(pace_of("b", &fenced, &health, (true, Commits::Missing)), Pace::Fast);
-
-        // The leader's first failed probe turns every follower fast.
-        let err = CallError::Unreachable("connection refused".into());
-        health.observe_probe("a", &testing::failed_probe(now, err));
-        assert_eq!(pace_of("b", &steady, &health, (true, Commits::Missing)), Pace::Fast);
-        assert_eq!(pace_of("c", &steady, &health, (true, Commits::Missing)), Pace::Fast);
-    }
-
-    #[tokio::test]
-    async fn a_calm_node_waits_its_long_period_and_turning_fast_probes_it_at_once() {
-        use std::sync::atomic::Ordering;
-        let (client, calls, _server) = testing::counting_node("optimism_syncStatus").await;
-        let (pace_tx, pace) = watch::channel(Pace::Calm);
-        let (reports_tx, mut reports_rx) = mpsc::channel(64);
-        let cancel = CancellationToken::new();
-        let schedule = ProbeSchedule {
-            phase: Duration::ZERO,
-            fast: Duration::from_millis(20),
-            calm: Duration::from_secs(600),
-            pace,
-            backpressure: Backpressure::new(LagWatch::new(), Duration::from_millis(125)),
-        };
-        let prober = tokio::spawn(run_prober(
-            "a".into(),
-            client,
-            schedule,
-            Duration::from_secs(5),
-            reports_tx,
-            cancel.clone(),
-        ));
-        // The first probe goes out at its phase; the next one is ten minutes away.
-        reports_rx.recv().await.expect("the first probe");
-        let quiet = tokio::time::timeout(Duration::from_millis(300), reports_rx.recv()).await;
-        assert!(quiet.is_err(), "a calm node was probed again within 300 ms");
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
-
-        // Turned fast, it is probed at once (its last probe is older than the fast period), then
-        // every fast period.
-        pace_tx.send_replace(Pace::Fast);
-        for _ in 0..5 {
-            tokio::time::timeout(Duration::from_secs(10), reports_rx.recv())
-                .await
-                .expect("a fast node is probed again")
-                .expect("the prober runs");
-        }
-        cancel.cancel();
-        prober.await.expect("the prober ends when cancelled");
-    }
-
-    #[tokio::test]
-    async fn a_committing_leader_is_probed_on_op_node_only_calmly_then_fast_once_a_commit_is_due() {
-        let (client, _calls, _server) = testing::counting_node("optimism_syncStatus").await;
-        let (pace_tx, pace) = watch::channel(Pace::Committing);
-        let (reports_tx, mut reports_rx) = mpsc::channel(64);
-        let cancel = CancellationToken::new();
-        let schedule = ProbeSchedule {
-            phase: Duration::ZERO,
-            fast: Duration::from_millis(20),
-            calm: Duration::from_secs(600),
-            pace,
-            backpressure: Backpressure::new(LagWatch::new(), Duration::from_millis(125)),
-        };
-        let prober = tokio::spawn(run_prober(
-            "a".into(),
-            client,
-            schedule,
-            Duration::from_secs(5),
-            reports_tx,
-            cancel.clone(),
-        ));
-        let next = async |rx: &mut mpsc::Receiver<ProbeReport>| {
-            tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("a probe").expect("running")
-        };
-        assert!(next(&mut reports_rx).await.probe.geth.is_none(), "op-node only");
-        let quiet = tokio::time::timeout(Duration::from_millis(300), reports_rx.recv()).await;
-        assert!(quiet.is_err(), "just committed: probed calmly");
-        pace_tx.send_replace(Pace::CommitDue);
-        for _ in 0..3 {
-            assert!(next(&mut reports_rx).await.probe.geth.is_none(), "a commit due: fast, op-node only");
-        }
-        pace_tx.send_replace(Pace::Fast);
-        // A probe already in flight may still be op-node only; the next ones ask op-geth too.
-        next(&mut reports_rx).await;
-        assert!(next(&mut reports_rx).await.probe.geth.is_some(), "no commits: both");
-        cancel.cancel();
-        prober.await.expect("the prober ends when cancelled");
-    }
-
-    #[tokio::test]
-    async fn while_the_coordinator_runs_late_a_fast_node_is_probed_at_the_calm_period() {
-        let (client, calls, _server) = testing::counting_node("optimism_syncStatus").await;
-        let (_pace_tx, pace) = watch::channel(Pace::Fast);
-        let (reports_tx, mut reports_rx) = mpsc::channel(64);
-        let cancel = CancellationToken::new();
-        let lag = LagWatch::new();
-        let now = Instant::now();
-        // Late in two buckets: a backlog (one late bucket is a hiccup, and slows nothing).
-        lag.record(now.checked_sub(Duration::from_millis(600)).unwrap_or(now), Duration::from_millis(400));
-        lag.record(now, Duration::from_millis(400));
-        let schedule = ProbeSchedule {
-            phase: Duration::ZERO,
-            fast: Duration::from_millis(20),
-            calm: Duration::from_secs(600),
-            pace,
-            backpressure: Backpressure::new(lag, Duration::from_millis(125)),
-        };
-        let prober = tokio::spawn(run_prober(
-            "a".into(),
-            client,
-            schedule,
-            Duration::from_secs(5),
-            reports_tx,
-            cancel.clone(),
-        ));
-        reports_rx.recv().await.expect("the first probe");
-        let quiet = tokio::time::timeout(Duration::from_millis(300), reports_rx.recv()).await;
-        assert!(quiet.is_err(), "a late coordinator probed a fast node again within 300 ms");
-        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
-        cancel.cancel();
-        prober.await.expect("the prober ends when cancelled");
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::{
     client::{NodeClient, Timed},
-    health::{Pace, probe_phase},
+    health::{Pace, Paced, probe_phase},
     self_lag::Backpressure,
 };
 use std::{collections::BTreeMap, time::Duration};
@@ -35,13 +35,9 @@ pub(super) struct InspectionSchedule {
 }
 
 impl InspectionSchedule {
-    fn period(&self) -> Duration {
+    fn period_at(&self, pace: Pace) -> Duration {
         let fast = self.fast.unwrap_or(Duration::from_secs(10));
-        if *self.pace.borrow() == Pace::Calm {
-            self.calm.max(fast)
-        } else {
-            self.backpressure.stretch(fast, self.calm)
-        }
+        if pace == Pace::Calm { self.calm.max(fast) } else { self.backpressure.stretch(fast, self.calm) }
     }
 }
 
@@ -50,7 +46,7 @@ impl InspectionSchedule {
 /// period.
 pub(super) async fn run_inspector(
     clients: BTreeMap<String, NodeClient>,
-    (chain, mut schedule): (String, InspectionSchedule),
+    (chain, schedule): (String, InspectionSchedule),
     timeout: Duration,
     rounds_tx: mpsc::Sender<InspectionRound>,
     cancel: CancellationToken,
@@ -59,25 +55,10 @@ pub(super) async fn run_inspector(
     // chains never asks every node at one instant. The first within half a second even when
     // rounds are rare: discovery waits for it.
     let spread = schedule.fast.unwrap_or(Duration::from_secs(10)).min(Duration::from_millis(500));
-    let mut next = Instant::now() + probe_phase(&chain, "inspection", spread);
-    let mut last_started: Option<Instant> = None;
-    loop {
-        tokio::select! {
-            biased;
-            () = cancel.cancelled() => return,
-            changed = schedule.pace.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                if let Some(last) = last_started {
-                    next = (last + schedule.period()).max(Instant::now());
-                }
-                continue;
-            }
-            () = tokio::time::sleep_until(next) => {}
-        }
+    let mut paced = Paced::after(probe_phase(&chain, "inspection", spread));
+    let mut pace = schedule.pace.clone();
+    while paced.next_run(&mut pace, |now| schedule.period_at(now), &cancel).await {
         let started_at = Instant::now();
-        last_started = Some(started_at);
         let calls = clients
             .iter()
             .map(|(name, client)| async move { (name.clone(), client.sequencer_active(timeout).await) });
@@ -85,7 +66,7 @@ pub(super) async fn run_inspector(
         if rounds_tx.send(InspectionRound { started_at, answers }).await.is_err() {
             return;
         }
-        next = (started_at + schedule.period()).max(Instant::now());
+        paced.ran(schedule.period_at(*pace.borrow()));
     }
 }
 
