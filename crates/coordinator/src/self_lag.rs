@@ -167,13 +167,12 @@ impl Default for LagWatch {
     }
 }
 
-/// How the coordinator sheds its own load while it runs late, again and again (a backlog, not a
-/// hiccup): every node is probed (and every
-/// chain inspected) at no more than the calm rate. Decisions that rest on timing are held while
-/// it is late anyway (`engine/timing.rs`), so fast probes would only deepen the backlog that
-/// makes it late: a start-up of a thousand chains that probes every node fast never catches
-/// up. Evidence that does not depend on timing (a refused connection) still arrives, at the calm
-/// rate.
+/// How the coordinator sheds its own load while it runs late again and again (a backlog, not a
+/// hiccup): every node is probed, and every chain inspected, at no more than the calm rate.
+/// Decisions that rest on timing are held while it is late anyway (`engine/timing.rs`), so fast
+/// probes would only deepen the backlog that makes it late: a start-up of a thousand chains that
+/// probes every node fast never catches up. Evidence that does not depend on timing (a refused
+/// connection) still arrives, at the calm rate.
 #[derive(Debug, Clone)]
 pub struct Backpressure {
     lag: LagWatch,
