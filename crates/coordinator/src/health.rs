@@ -360,7 +360,8 @@ mod tests {
     use crate::testing;
     use alloy_primitives::B256;
 
-    fn settings() -> HealthSettings {
+    /// The thresholds every health test judges with (`probing`'s tests too).
+    pub(super) fn settings() -> HealthSettings {
         HealthSettings {
             failure_threshold: 2,
             success_threshold: 3,
@@ -371,7 +372,7 @@ mod tests {
     }
 
     /// A probe at `at`: op-node's unsafe head `head` (hash byte `head`), op-geth at `geth`.
-    fn probe_at(at: Instant, head: u64, geth: u64) -> Probe {
+    pub(super) fn probe_at(at: Instant, head: u64, geth: u64) -> Probe {
         let hash = B256::with_last_byte(u8::try_from(head).expect("test heads are below 256"));
         testing::probe(at, head, hash, geth)
     }

@@ -212,24 +212,12 @@ pub async fn run_prober(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{client::CallError, health::HealthSettings, self_lag::LagWatch, testing};
-    use alloy_primitives::B256;
-
-    fn settings() -> HealthSettings {
-        HealthSettings {
-            failure_threshold: 2,
-            success_threshold: 3,
-            unsafe_stall: Duration::from_millis(1000),
-            max_execution_lag_blocks: 4,
-            max_candidate_lag_blocks: 8,
-        }
-    }
-
-    /// A probe at `at`: op-node's unsafe head `head` (hash byte `head`), op-geth at `geth`.
-    fn probe_at(at: Instant, head: u64, geth: u64) -> Probe {
-        let hash = B256::with_last_byte(u8::try_from(head).expect("test heads are below 256"));
-        testing::probe(at, head, hash, geth)
-    }
+    use crate::{
+        client::CallError,
+        health::tests::{probe_at, settings},
+        self_lag::LagWatch,
+        testing,
+    };
 
     #[test]
     fn probes_are_spread_over_the_interval_the_same_way_at_every_start() {
