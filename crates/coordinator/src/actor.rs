@@ -16,7 +16,7 @@
 
 use crate::{
     block_time::{BlockTimeGate, Change},
-    client::{CallError, NodeClient},
+    client::{CallError, Connections, NodeClient},
     conductor::{ChainFence, FenceView},
     config::{ChainConfig, Config, settings::ChainTuning},
     engine::{
@@ -25,6 +25,7 @@ use crate::{
     },
     health::{
         ChainHealth, Commits, Pace, ProbeReport, ProbeSchedule, Reason, pace_of, probe_phase, run_prober,
+        start_window,
     },
     metrics as m,
     reconcile::NodeUrls,
@@ -72,6 +73,7 @@ macro_rules! view_of {
 
 // After the macro, so the actor's child modules can use it.
 mod calls;
+use calls::NodeAddresses;
 mod commands;
 mod inspector;
 mod stored_names;
@@ -152,6 +154,8 @@ struct Timings {
     probe_timeout: Duration,
     rpc_timeout: Duration,
     inspection: Option<Duration>,
+    /// Over which the first probes and inspections spread ([`start_window`]).
+    start_window: Duration,
 }
 
 /// Who this actor runs as: alone, or as one replica of a Raft cluster.
@@ -187,8 +191,8 @@ pub struct ChainActor {
     /// Clients for calls that act (stop, start and their reads), labelled with this replica and
     /// the term it acts in; rebuilt whenever it starts acting.
     action_clients: BTreeMap<String, NodeClient>,
-    /// The node URLs, to rebuild `action_clients`.
-    urls: BTreeMap<String, (String, String)>,
+    /// The node URLs and connections, to rebuild `action_clients`.
+    urls: NodeAddresses,
     /// The op-node URL of every configured node: what the state records, and how a stored name
     /// the config renamed is found again.
     op_node_urls: NodeUrls,
@@ -285,6 +289,7 @@ impl ChainActor {
         store: Arc<dyn StateStore>,
         role: ReplicaRole,
         lag: LagWatch,
+        connections: &Connections,
     ) -> Result<(Self, ChainHandle), ActorError> {
         let state = store
             .load(name)
@@ -300,10 +305,17 @@ impl ChainActor {
             // name the term (see `build_action_clients`).
             let labels: Vec<(&'static str, String)> =
                 role.id.map(|id| ("x-opc-replica", id.to_string())).into_iter().collect();
-            let client =
-                NodeClient::with_headers(&sequencer.op_node_url, &sequencer.op_geth_url, &labels).map_err(
-                    |source| ActorError::Client { chain: name.to_owned(), node: node.clone(), source },
-                )?;
+            let client = NodeClient::with_headers(
+                connections,
+                &sequencer.op_node_url,
+                &sequencer.op_geth_url,
+                &labels,
+            )
+            .map_err(|source| ActorError::Client {
+                chain: name.to_owned(),
+                node: node.clone(),
+                source,
+            })?;
             clients.insert(node.clone(), client);
             members.push(Member {
                 name: node.clone(),
@@ -334,9 +346,12 @@ impl ChainActor {
             );
         }
         let acting = *role.acting_rx.borrow();
-        let action_clients = build_action_clients(&urls, role.id, acting)
+        let urls = NodeAddresses::new(urls, connections);
+        let action_clients = urls
+            .action_clients(role.id, acting)
             .map_err(|(node, source)| ActorError::Client { chain: name.to_owned(), node, source })?;
-        let op_node_urls = urls.iter().map(|(node, (op_node, _))| (node.clone(), op_node.clone())).collect();
+        let op_node_urls =
+            urls.urls.iter().map(|(node, (op_node, _))| (node.clone(), op_node.clone())).collect();
         let fence = calls::open_fence(name, chain, config, &role).await?;
         if let Some(fence) = &fence {
             fence.follow_state(&state).await;
@@ -366,6 +381,10 @@ impl ChainActor {
                 probe_timeout: config.health.probe_timeout(),
                 rpc_timeout: config.failover.rpc_timeout(),
                 inspection: config.inspection.enabled.then(|| config.inspection.interval()),
+                start_window: start_window(
+                    config.chains.values().map(|chain| chain.sequencers.len()).sum(),
+                    config.health.interval(),
+                ),
             },
             events,
             timeline_file,
@@ -410,7 +429,7 @@ impl ChainActor {
             self.paces.insert(node.clone(), pace_tx);
             self.probe_metrics.insert(node.clone(), m::NodeProbeMetrics::new(&self.name, node));
             let schedule = ProbeSchedule {
-                phase: probe_phase(&self.name, node, fast),
+                phase: probe_phase(&self.name, node, self.timings.start_window),
                 fast,
                 calm: self.timings.follower_probe_interval,
                 pace,
@@ -436,6 +455,7 @@ impl ChainActor {
                     calm: self.timings.follower_probe_interval,
                     pace: self.inspection_pace.subscribe(),
                     backpressure: self.backpressure(),
+                    start_window: self.timings.start_window,
                 },
             ),
             self.timings.rpc_timeout,
@@ -509,7 +529,7 @@ impl ChainActor {
                 return;
             }
         }
-        match build_action_clients(&self.urls, self.role.id, acting) {
+        match self.urls.action_clients(self.role.id, acting) {
             Ok(clients) => self.action_clients = clients,
             Err((node, err)) => {
                 tracing::error!(chain = %self.name, node = %node, %err, "cannot label the node clients")
@@ -776,23 +796,4 @@ pub(crate) fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// Clients for calls that act, labelled with the replica and its term when in a cluster.
-fn build_action_clients(
-    urls: &BTreeMap<String, (String, String)>,
-    replica: Option<u64>,
-    acting: Acting,
-) -> Result<BTreeMap<String, NodeClient>, (String, CallError)> {
-    let labels: Vec<(&'static str, String)> = match (replica, acting) {
-        (Some(id), Some(term)) => vec![("x-opc-replica", id.to_string()), ("x-opc-term", term.to_string())],
-        _ => Vec::new(),
-    };
-    urls.iter()
-        .map(|(node, (op_node, op_geth))| {
-            NodeClient::with_headers(op_node, op_geth, &labels)
-                .map(|client| (node.clone(), client))
-                .map_err(|err| (node.clone(), err))
-        })
-        .collect()
 }

@@ -25,7 +25,9 @@
 mod probing;
 
 pub(crate) use probing::Paced;
-pub use probing::{Commits, Pace, ProbeReport, ProbeSchedule, pace_of, probe_phase, run_prober};
+pub use probing::{
+    Commits, Pace, ProbeReport, ProbeSchedule, pace_of, probe_phase, run_prober, start_window,
+};
 
 use crate::client::{CallError, Timed};
 use opc_wire::{BlockHeader, L2BlockRef, RollupConfig, SyncStatus, op_node_errors::AdminError};

@@ -221,9 +221,11 @@ async fn serve(
     let mut handles = BTreeMap::new();
     let mut actors = Vec::new();
     let lag = LagWatch::new();
+    let connections = client::Connections::default();
     for (name, chain) in &config.chains {
         let (actor, handle) =
-            ChainActor::new(name, chain, &config, store.clone(), role.clone(), lag.clone()).await?;
+            ChainActor::new(name, chain, &config, store.clone(), role.clone(), lag.clone(), &connections)
+                .await?;
         handles.insert(name.clone(), handle);
         actors.push((name.clone(), actor));
     }

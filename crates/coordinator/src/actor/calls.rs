@@ -4,14 +4,51 @@
 
 use super::{ActorError, ChainActor, ReplicaRole};
 use crate::{
-    client::NodeClient,
+    client::{CallError, Connections, NodeClient},
     conductor::ChainFence,
     config::{ChainConfig, Config},
     engine::{Input, StopPurpose},
     metrics as m,
+    replication::Acting,
 };
 use alloy_primitives::B256;
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
+
+/// The op-node and op-geth URLs of the chain's nodes, and the connections their clients share: how
+/// the actor builds the clients that act, again at every term.
+#[derive(Debug)]
+pub(super) struct NodeAddresses {
+    pub(super) urls: BTreeMap<String, (String, String)>,
+    connections: Connections,
+}
+
+impl NodeAddresses {
+    pub(super) fn new(urls: BTreeMap<String, (String, String)>, connections: &Connections) -> Self {
+        Self { urls, connections: connections.clone() }
+    }
+
+    /// Clients for calls that act, labelled with the replica and its term when in a cluster.
+    pub(super) fn action_clients(
+        &self,
+        replica: Option<u64>,
+        acting: Acting,
+    ) -> Result<BTreeMap<String, NodeClient>, (String, CallError)> {
+        let labels: Vec<(&'static str, String)> = match (replica, acting) {
+            (Some(id), Some(term)) => {
+                vec![("x-opc-replica", id.to_string()), ("x-opc-term", term.to_string())]
+            }
+            _ => Vec::new(),
+        };
+        self.urls
+            .iter()
+            .map(|(node, (op_node, op_geth))| {
+                NodeClient::with_headers(&self.connections, op_node, op_geth, &labels)
+                    .map(|client| (node.clone(), client))
+                    .map_err(|err| (node.clone(), err))
+            })
+            .collect()
+    }
+}
 
 impl ChainActor {
     /// The client for a call that acts, or None when this replica must not act (checked on the

@@ -32,6 +32,8 @@ pub(super) struct InspectionSchedule {
     pub(super) pace: watch::Receiver<Pace>,
     /// Slows a fast chain to `calm` while the coordinator runs late.
     pub(super) backpressure: Backpressure,
+    /// The first round comes within this, or within half a second if that is longer.
+    pub(super) start_window: Duration,
 }
 
 impl InspectionSchedule {
@@ -53,8 +55,10 @@ pub(super) async fn run_inspector(
 ) {
     // Rounds are spread over the period like probes (see `probe_phase`): a coordinator of many
     // chains never asks every node at one instant. The first within half a second even when
-    // rounds are rare: discovery waits for it.
+    // rounds are rare: discovery waits for it. Later when the coordinator watches so many nodes
+    // that their first probes spread further (`start_window`).
     let spread = schedule.fast.unwrap_or(Duration::from_secs(10)).min(Duration::from_millis(500));
+    let spread = spread.max(schedule.start_window);
     let mut paced = Paced::after(probe_phase(&chain, "inspection", spread));
     let mut pace = schedule.pace.clone();
     while paced.next_run(&mut pace, |now| schedule.period_at(now), &cancel).await {
@@ -87,6 +91,7 @@ mod tests {
             calm: Duration::from_secs(600),
             pace,
             backpressure: Backpressure::new(crate::self_lag::LagWatch::new(), Duration::from_millis(125)),
+            start_window: Duration::ZERO,
         };
         let clients = BTreeMap::from([("a".to_owned(), client)]);
         let inspector = tokio::spawn(run_inspector(

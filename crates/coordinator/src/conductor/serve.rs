@@ -34,7 +34,7 @@ use super::{
 use crate::{
     actor::{ActorError, ChainHandle},
     api::{ApiBody, FORWARDED_HEADER, HttpClient, PeerAddr, http_client, post_json, reply, serve_requests},
-    client::NodeClient,
+    client::{Connections, NodeClient},
     metrics as m,
 };
 use bytes::Bytes;
@@ -171,12 +171,15 @@ pub struct ConductorRoutes {
     fences: BTreeMap<String, Arc<ChainFence>>,
     settings: EndpointSettings,
     http: HttpClient,
+    /// The proxy's connections to the nodes, shared by every route.
+    proxied: Connections,
 }
 
 impl ConductorRoutes {
     /// No routes yet.
     pub fn new(settings: EndpointSettings) -> Self {
-        Self { routes: BTreeMap::new(), fences: BTreeMap::new(), settings, http: http_client() }
+        let (routes, fences, http) = (BTreeMap::new(), BTreeMap::new(), http_client());
+        Self { routes, fences, settings, http, proxied: Connections::default() }
     }
 
     /// Routes for `nodes` of the chain whose actor is `chain`: one path per node, and the chain's
@@ -189,6 +192,7 @@ impl ConductorRoutes {
         let mut clients = BTreeMap::new();
         for node in nodes {
             let client = NodeClient::for_proxy(
+                &self.proxied,
                 &node.op_node_url,
                 &node.op_geth_url,
                 self.settings.proxy_max_reply_bytes,

@@ -15,8 +15,9 @@ use tokio_util::sync::CancellationToken;
 pub struct ProbeReport {
     /// The node.
     pub node: String,
-    /// The probe.
-    pub probe: Probe,
+    /// The probe, boxed: a sync status is about 2 KB, and each chain's channel of reports holds
+    /// its slots from start-up (at 1,000 chains that alone was 64 MB).
+    pub probe: Box<Probe>,
 }
 
 /// Where in the probe interval the probes of `chain`'s `node` fall: spread over the interval by a
@@ -30,6 +31,18 @@ pub fn probe_phase(chain: &str, node: &str, interval: Duration) -> Duration {
     (chain, node).hash(&mut hasher);
     let nanos = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX).max(1);
     Duration::from_nanos(hasher.finish() % nanos)
+}
+
+/// How much later a node's first probe may come, per node the coordinator watches.
+const START_SPREAD_PER_NODE: Duration = Duration::from_millis(1);
+
+/// The window over which a coordinator watching `nodes` nodes spreads its first probes (and each
+/// chain's first inspection): one probe interval, or longer when there are so many nodes that a
+/// start-up would ask more than a thousand of them a second. At 1,000 chains the first probes and
+/// inspections were 12,000 calls in half a second; they queued behind each other until they timed
+/// out, and the timeouts (each closing its connection) fed the queue.
+pub fn start_window(nodes: usize, interval: Duration) -> Duration {
+    interval.max(START_SPREAD_PER_NODE.saturating_mul(u32::try_from(nodes).unwrap_or(u32::MAX)))
 }
 
 /// How often a node is probed.
@@ -190,16 +203,18 @@ pub async fn run_prober(
     let mut ask_rollup = true;
     let mut pace = schedule.pace.clone();
     while paced.next_run(&mut pace, |now| schedule.period_at(now), &cancel).await {
-        let rollup = async { if ask_rollup { Some(client.rollup_config(timeout).await) } else { None } };
         let ask_geth = !pace.borrow().op_node_only();
-        let geth = async { if ask_geth { Some(client.latest_block(timeout).await) } else { None } };
-        let (sync, geth, rollup) = tokio::join!(client.sync_status(timeout), geth, rollup);
+        // Boxed: the calls in flight are most of this loop's size, and it sleeps far longer than it
+        // probes, so its resting task holds only the schedule.
+        let probe = Box::pin(probe_once(&client, timeout, ask_geth, ask_rollup)).await;
         // Ask again after the node was unreachable, and while the question itself went unanswered;
         // a node that answered (even with an error: an old op-node) is not asked every probe.
-        let unreachable = matches!(&sync.result, Err(err) if err.is_unreachable());
+        let unreachable = matches!(&probe.sync.result, Err(err) if err.is_unreachable());
         ask_rollup = unreachable
-            || rollup.as_ref().is_some_and(|asked| matches!(&asked.result, Err(err) if err.is_unreachable()));
-        let probe = Probe { at: Instant::now(), sync, geth, rollup };
+            || probe
+                .rollup
+                .as_ref()
+                .is_some_and(|asked| matches!(&asked.result, Err(err) if err.is_unreachable()));
         let geth_ok = probe.geth.as_ref().is_none_or(|geth| geth.result.is_ok());
         tracing::debug!(node = %node, ok = probe.sync.result.is_ok() && geth_ok, "probe");
         if reports_tx.send(ProbeReport { node: node.clone(), probe }).await.is_err() {
@@ -207,6 +222,15 @@ pub async fn run_prober(
         }
         paced.ran(schedule.period_at(*pace.borrow()));
     }
+}
+
+/// One probe of a node: its sync status, with its op-geth's latest block and its rollup config
+/// when asked, all at once.
+async fn probe_once(client: &NodeClient, timeout: Duration, ask_geth: bool, ask_rollup: bool) -> Box<Probe> {
+    let rollup = async { if ask_rollup { Some(client.rollup_config(timeout).await) } else { None } };
+    let geth = async { if ask_geth { Some(client.latest_block(timeout).await) } else { None } };
+    let (sync, geth, rollup) = tokio::join!(client.sync_status(timeout), geth, rollup);
+    Box::new(Probe { at: Instant::now(), sync, geth, rollup })
 }
 
 #[cfg(test)]
