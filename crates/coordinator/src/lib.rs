@@ -114,6 +114,9 @@ pub enum StartError {
     /// A chain runs in conductor mode but no conductor listener was given.
     #[error("chain {0} has conductor = true but no conductor listener was bound (conductor.listen)")]
     NoConductorListener(String),
+    /// The conductor endpoint's thread could not be started (out of threads or memory).
+    #[error("cannot start the conductor endpoint's thread: {0}")]
+    ConductorThread(std::io::Error),
 }
 
 /// Runs the coordinator with `config` on `listeners` until `shutdown` resolves.
@@ -295,10 +298,9 @@ async fn serve(
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, paths = routes.paths().count(), "conductor endpoint listening (http://{addr}/<chain>/<node>, http://{addr}/<chain>)");
         }
-        tasks.push((
-            "conductor endpoint".to_owned(),
-            tokio::spawn(conductor::serve::serve_conductor(routes, listener, cancel.clone())),
-        ));
+        let endpoint = conductor::serve::spawn_conductor(routes, listener, cancel.clone())
+            .map_err(StartError::ConductorThread)?;
+        tasks.push(("conductor endpoint".to_owned(), endpoint));
     }
     if let Some(listener) = listeners.metrics {
         if let Ok(addr) = listener.local_addr() {
