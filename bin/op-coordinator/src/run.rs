@@ -118,9 +118,49 @@ fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Files a coordinator may hold open per node it watches: a probe's two calls, an inspection, an
+/// action, and the node's op-node committing to the conductor endpoint.
+const FILES_PER_NODE: usize = 5;
+/// Files for everything else: listeners, the data dir, the admin API's and the peers' connections.
+const FILES_BESIDE_NODES: usize = 512;
+
+/// Raises the soft limit of open files to the hard one, as Go programs (op-node, op-conductor) do
+/// at start: every call in flight to a node is a connection, and a coordinator of hundreds of
+/// chains on hosts of their own holds thousands, where the usual soft limit is 1,024. A call that
+/// cannot open a socket looks like an unreachable node. Warns when even the hard limit is short.
+fn raise_open_file_limit(nodes: usize) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else { return };
+    let limit = if soft < hard {
+        match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => hard,
+            Err(err) => {
+                tracing::warn!(soft, hard, %err, "cannot raise the open-file limit to its hard limit");
+                soft
+            }
+        }
+    } else {
+        soft
+    };
+    let needed = (nodes * FILES_PER_NODE + FILES_BESIDE_NODES) as u64;
+    if limit < needed {
+        tracing::warn!(
+            limit,
+            needed,
+            nodes,
+            "the open-file limit is below what this many nodes may need: calls that cannot open a \
+             connection look like unreachable nodes. Raise it (LimitNOFILE= in the systemd unit, \
+             ulimit -n, or the container's nofile ulimit)"
+        );
+    } else {
+        tracing::debug!(limit, needed, "open-file limit");
+    }
+}
+
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logging(args.log_format, &args.log_level)?;
     let config = args.config.load()?;
+    raise_open_file_limit(config.chains.values().map(|chain| chain.sequencers.len()).sum());
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let raft_listen_flag = args.config.raft_listen;
     let explicit_rpc =

@@ -339,6 +339,39 @@ async fn a_second_run_on_one_data_dir_exits_at_once_naming_the_lock_file_and_the
     assert!(first.exit_within(PROCESS_WAIT).await.is_some_and(|status| status.success()));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_raises_its_open_file_limit_to_the_hard_limit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let config = write(dir.path(), "c.toml", &unreachable_chain(&data_dir));
+    // Started with a soft limit of 64, as from a shell or unit that set one that low.
+    let mut command = hermetic("sh", &["OP_COORDINATOR_"]);
+    command
+        .args(["-c", "ulimit -Sn 64 && exec \"$0\" \"$@\"", BINARY, "run", "--config"])
+        .arg(&config)
+        .args(["--rpc-listen", &free_addr()]);
+    let log = dir.path().join("run.log");
+    let mut child = LoggedChild::spawn(&mut command, &log);
+    let pid = child.id().to_string();
+    let lock = data_dir.join("LOCK");
+    let deadline = Instant::now() + PROCESS_WAIT;
+    while std::fs::read_to_string(&lock).unwrap_or_default().trim() != pid {
+        assert!(child.exited().is_none(), "it exited:\n{}", child.log_text());
+        assert!(Instant::now() < deadline, "no PID in {}:\n{}", lock.display(), child.log_text());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("its limits");
+    let open_files =
+        limits.lines().find(|line| line.starts_with("Max open files")).expect("an open-files line");
+    let fields: Vec<&str> = open_files.split_whitespace().collect();
+    let (soft, hard) = (fields[3], fields[4]);
+    assert_ne!(soft, "64", "the soft limit was raised: {open_files}");
+    assert_eq!(soft, hard, "to the hard limit: {open_files}");
+    let kill = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    assert!(kill.success(), "kill -TERM failed");
+    assert!(child.exit_within(PROCESS_WAIT).await.is_some_and(|status| status.success()));
+}
+
 // ------------------------------------------------------------------------------------------------
 // ctl: errors that say what to do, pause versus transfer
 // ------------------------------------------------------------------------------------------------
