@@ -206,7 +206,11 @@ pub async fn run_prober(
         let ask_geth = !pace.borrow().op_node_only();
         // Boxed: the calls in flight are most of this loop's size, and it sleeps far longer than it
         // probes, so its resting task holds only the schedule.
-        let probe = Box::pin(probe_once(&client, timeout, ask_geth, ask_rollup)).await;
+        // On a backlog the probe deadline measures the coordinator's own lateness more than the
+        // node (and decisions on timing are held then), while each call it cuts off closes its
+        // connection for the next probe to open again: it waits up to the calm period instead.
+        let deadline = schedule.backpressure.stretch(timeout, schedule.calm);
+        let probe = Box::pin(probe_once(&client, deadline, ask_geth, ask_rollup)).await;
         // Ask again after the node was unreachable, and while the question itself went unanswered;
         // a node that answered (even with an error: an old op-node) is not asked every probe.
         let unreachable = matches!(&probe.sync.result, Err(err) if err.is_unreachable());
@@ -408,5 +412,58 @@ mod tests {
         assert!(prober.quiet().await, "a late coordinator probed a fast node again within 300 ms");
         assert_eq!(prober.calls(), 1);
         prober.stop().await;
+    }
+
+    #[tokio::test]
+    async fn while_the_coordinator_runs_late_a_probe_waits_up_to_the_calm_period_for_its_answer() {
+        // A node that accepts and never answers: the probe's error names the deadline it waited.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                open.push(stream);
+            }
+        });
+        let deadline_of = |lag: LagWatch| {
+            let url = url.clone();
+            async move {
+                let client = NodeClient::new(&url, &url).expect("client");
+                let (_pace_tx, pace) = watch::channel(Pace::Fast);
+                let (reports_tx, mut reports) = mpsc::channel(4);
+                let cancel = CancellationToken::new();
+                let schedule = ProbeSchedule {
+                    phase: Duration::ZERO,
+                    fast: Duration::from_millis(20),
+                    calm: Duration::from_millis(300),
+                    pace,
+                    backpressure: Backpressure::new(lag, Duration::from_millis(125)),
+                };
+                let probe_timeout = Duration::from_millis(50);
+                let task = tokio::spawn(run_prober(
+                    "a".into(),
+                    client,
+                    schedule,
+                    probe_timeout,
+                    reports_tx,
+                    cancel.clone(),
+                ));
+                let report = reports.recv().await.expect("a probe");
+                cancel.cancel();
+                task.await.expect("the prober ends when cancelled");
+                report.probe.sync.result
+            }
+        };
+        assert_eq!(
+            deadline_of(LagWatch::new()).await,
+            Err(CallError::Timeout(50)),
+            "on time: the probe deadline"
+        );
+        let lag = LagWatch::new();
+        let now = Instant::now();
+        lag.record(now.checked_sub(Duration::from_millis(600)).unwrap_or(now), Duration::from_millis(400));
+        lag.record(now, Duration::from_millis(400));
+        assert_eq!(deadline_of(lag).await, Err(CallError::Timeout(300)), "late: the calm period");
+        held.abort();
     }
 }
