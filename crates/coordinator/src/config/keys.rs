@@ -321,7 +321,7 @@ pub const KEYS: &[KeyDoc] = &[
     },
     KeyDoc {
         path: "health.probe_timeout_ms",
-        description: "Deadline of each probe RPC.",
+        description: "Deadline of each probe RPC. While the coordinator has a backlog (its timers late by more than this in two quarter-seconds of the last 2 s), a probe waits up to `health.follower_interval_ms` instead: decisions on timing are held then, and a call cut off closes its connection.",
         required: false,
         binding: Binding::Global(u64_slot!(Milliseconds, 1, TOML_INT_MAX, health.probe_timeout_ms)),
     },
