@@ -311,6 +311,12 @@ mod tests {
         assert_eq!(pace_of("c", &steady, &health, (true, Commits::Missing)), Pace::Fast);
     }
 
+    /// Every 20 ms fast and every `calm` calm, from `pace`, under `lag` (late past 125 ms).
+    fn schedule(pace: watch::Receiver<Pace>, lag: LagWatch, calm: Duration) -> ProbeSchedule {
+        let backpressure = Backpressure::new(lag, Duration::from_millis(125));
+        ProbeSchedule { phase: Duration::ZERO, fast: Duration::from_millis(20), calm, pace, backpressure }
+    }
+
     /// A prober of a counting node that starts at `pace`, probed every 20 ms fast and every ten
     /// minutes calm, under `lag`.
     struct Prober {
@@ -328,13 +334,7 @@ mod tests {
             let (pace_tx, pace) = watch::channel(pace);
             let (reports_tx, reports) = mpsc::channel(64);
             let cancel = CancellationToken::new();
-            let schedule = ProbeSchedule {
-                phase: Duration::ZERO,
-                fast: Duration::from_millis(20),
-                calm: Duration::from_secs(600),
-                pace,
-                backpressure: Backpressure::new(lag, Duration::from_millis(125)),
-            };
+            let schedule = schedule(pace, lag, Duration::from_secs(600));
             let task = tokio::spawn(run_prober(
                 "a".into(),
                 client,
@@ -432,13 +432,7 @@ mod tests {
                 let (_pace_tx, pace) = watch::channel(Pace::Fast);
                 let (reports_tx, mut reports) = mpsc::channel(4);
                 let cancel = CancellationToken::new();
-                let schedule = ProbeSchedule {
-                    phase: Duration::ZERO,
-                    fast: Duration::from_millis(20),
-                    calm: Duration::from_millis(300),
-                    pace,
-                    backpressure: Backpressure::new(lag, Duration::from_millis(125)),
-                };
+                let schedule = schedule(pace, lag, Duration::from_millis(300));
                 let probe_timeout = Duration::from_millis(50);
                 let task = tokio::spawn(run_prober(
                     "a".into(),
