@@ -418,10 +418,10 @@ pub async fn serve_conductor(routes: ConductorRoutes, listener: TcpListener, can
     serve_requests(listener, cancel, MAX_CONNECTIONS, move |request| routes.clone().handle(request)).await;
 }
 
-/// [`serve_conductor`] on a thread and runtime of its own (`conductor`); the returned task ends
-/// when it does. op-node waits on every commit before it publishes a block, so a commit must not
-/// queue behind the probes and engine steps of every chain on the coordinator's runtime: at 1,000
-/// chains it did, and commits took up to half a second.
+/// [`serve_conductor`] on a thread and runtime of its own (`conductor`, with two workers); the
+/// returned task ends when it does. op-node waits on every commit before it publishes a block, so
+/// a commit must not queue behind the probes and engine steps of every chain on the coordinator's
+/// runtime: at 1,000 chains it did, and commits took up to half a second.
 pub fn spawn_conductor(
     routes: ConductorRoutes,
     listener: TcpListener,
@@ -429,7 +429,12 @@ pub fn spawn_conductor(
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     // The listener is registered with the calling runtime's reactor: it moves as a std socket.
     let listener = listener.into_std()?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // Two workers: one large payload being decoded does not hold up every other chain's commit.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("conductor-worker")
+        .enable_all()
+        .build()?;
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new().name("conductor".into()).spawn(move || {
         runtime.block_on(async move {
