@@ -160,7 +160,7 @@ fn raise_open_file_limit(nodes: usize) {
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logging(args.log_format, &args.log_level)?;
     let config = args.config.load()?;
-    raise_open_file_limit(config.chains.values().map(|chain| chain.sequencers.len()).sum());
+    raise_open_file_limit(config.sequencer_count());
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let raft_listen_flag = args.config.raft_listen;
     let explicit_rpc =
@@ -221,7 +221,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         };
         tracing::info!(
             chains = config.chains.len(),
-            sequencers = config.chains.values().map(|chain| chain.sequencers.len()).sum::<usize>(),
+            sequencers = config.sequencer_count(),
             data_dir = %op_coordinator::replica_data_dir(&config).display(),
             replica = %opc_wire::text::or_none(config.cluster.as_ref().map(|cluster| cluster.id)),
             api = %rpc_listen,

@@ -381,10 +381,7 @@ impl ChainActor {
                 probe_timeout: config.health.probe_timeout(),
                 rpc_timeout: config.failover.rpc_timeout(),
                 inspection: config.inspection.enabled.then(|| config.inspection.interval()),
-                start_window: start_window(
-                    config.chains.values().map(|chain| chain.sequencers.len()).sum(),
-                    config.health.interval(),
-                ),
+                start_window: start_window(config.sequencer_count(), config.health.interval()),
             },
             events,
             timeline_file,

@@ -53,6 +53,13 @@ impl Default for Config {
     }
 }
 
+impl Config {
+    /// How many sequencers (nodes) the coordinator watches, over every chain.
+    pub fn sequencer_count(&self) -> usize {
+        self.chains.values().map(|chain| chain.sequencers.len()).sum()
+    }
+}
+
 /// `[rpc]`: the admin JSON-RPC server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

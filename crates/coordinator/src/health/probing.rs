@@ -204,21 +204,16 @@ pub async fn run_prober(
     let mut pace = schedule.pace.clone();
     while paced.next_run(&mut pace, |now| schedule.period_at(now), &cancel).await {
         let ask_geth = !pace.borrow().op_node_only();
-        // Boxed: the calls in flight are most of this loop's size, and it sleeps far longer than it
-        // probes, so its resting task holds only the schedule.
         // On a backlog the probe deadline measures the coordinator's own lateness more than the
         // node (and decisions on timing are held then), while each call it cuts off closes its
         // connection for the next probe to open again: it waits up to the calm period instead.
         let deadline = schedule.backpressure.stretch(timeout, schedule.calm);
+        // Boxed: the calls in flight are most of this loop's size, and it sleeps far longer than it
+        // probes, so its resting task holds only the schedule.
         let probe = Box::pin(probe_once(&client, deadline, ask_geth, ask_rollup)).await;
         // Ask again after the node was unreachable, and while the question itself went unanswered;
         // a node that answered (even with an error: an old op-node) is not asked every probe.
-        let unreachable = matches!(&probe.sync.result, Err(err) if err.is_unreachable());
-        ask_rollup = unreachable
-            || probe
-                .rollup
-                .as_ref()
-                .is_some_and(|asked| matches!(&asked.result, Err(err) if err.is_unreachable()));
+        ask_rollup = !probe.sync.answered() || probe.rollup.as_ref().is_some_and(|asked| !asked.answered());
         let geth_ok = probe.geth.as_ref().is_none_or(|geth| geth.result.is_ok());
         tracing::debug!(node = %node, ok = probe.sync.result.is_ok() && geth_ok, "probe");
         if reports_tx.send(ProbeReport { node: node.clone(), probe }).await.is_err() {
